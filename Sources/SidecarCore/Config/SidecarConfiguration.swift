@@ -1,0 +1,154 @@
+import Foundation
+
+/// The whole configuration of one sidecar process, as read from `sidecar.conf`.
+///
+/// Every field has the default documented in the repository's `sidecar.conf`; the embedded
+/// defaults (``SidecarConfiguration/embeddedDefaultsTOML``) are that same file.
+///
+/// ```swift
+/// let config = try SidecarConfiguration(toml: text, file: "sidecar.conf")
+/// ```
+public struct SidecarConfiguration: Sendable, Equatable {
+    public var server: ServerConfiguration
+    public var timeouts: TimeoutConfiguration
+    public var upstreams: [UpstreamConfiguration]
+    public var models: [ModelConfiguration]
+    public var routing: RoutingConfiguration
+    public var cache: CacheConfiguration
+
+    public init(
+        server: ServerConfiguration = .init(),
+        timeouts: TimeoutConfiguration = .init(),
+        upstreams: [UpstreamConfiguration] = [],
+        models: [ModelConfiguration] = [],
+        routing: RoutingConfiguration = .init(),
+        cache: CacheConfiguration = .init()
+    ) {
+        self.server = server
+        self.timeouts = timeouts
+        self.upstreams = upstreams
+        self.models = models
+        self.routing = routing
+        self.cache = cache
+    }
+
+    /// The upstream with this name, if configured.
+    public func upstream(named name: String) -> UpstreamConfiguration? {
+        self.upstreams.first { $0.name == name }
+    }
+
+    /// The model with this id, if configured.
+    public func model(named name: String) -> ModelConfiguration? {
+        self.models.first { $0.name == name }
+    }
+}
+
+/// `[server]`: the listener.
+public struct ServerConfiguration: Sendable, Equatable {
+    /// Address the proxy listens on; loopback by default.
+    public var listen: ListenAddress
+    /// Largest request body accepted; larger bodies get 413.
+    public var maxBodyBytes: Int
+    /// Largest non-streamed upstream response body the sidecar reads to price it.
+    public var maxResponseBytes: Int
+
+    public init(
+        listen: ListenAddress = .init(host: "127.0.0.1", port: 8088),
+        maxBodyBytes: Int = 16 * 1024 * 1024,
+        maxResponseBytes: Int = 64 * 1024 * 1024
+    ) {
+        self.listen = listen
+        self.maxBodyBytes = maxBodyBytes
+        self.maxResponseBytes = maxResponseBytes
+    }
+}
+
+/// `HOST:PORT` the server binds to.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `HOST:PORT` (IPv6 hosts in brackets: `[::1]:8088`).
+    public init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        var host = String(text[..<colon])
+        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+        }
+        guard !host.isEmpty else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)" }
+}
+
+/// `[timeouts]`: limits applied to every upstream call.
+public struct TimeoutConfiguration: Sendable, Equatable {
+    /// Time allowed to open a TCP (and TLS) connection to an upstream.
+    public var connect: Duration
+    /// Overall time allowed for one request, streaming included.
+    public var request: Duration
+
+    public init(connect: Duration = .milliseconds(2000), request: Duration = .seconds(600)) {
+        self.connect = connect
+        self.request = request
+    }
+}
+
+/// `[[upstreams]]`: an OpenAI-compatible server the sidecar forwards to.
+public struct UpstreamConfiguration: Sendable, Equatable {
+    public var name: String
+    /// Base URL up to and including the API version, e.g. `http://127.0.0.1:11434/v1`.
+    public var baseURL: String
+    /// Name of the environment variable holding the bearer token; empty means none.
+    public var apiKeyEnv: String
+    /// Forward the client's own `Authorization` header instead of injecting the key.
+    public var passClientAuthorization: Bool
+
+    public init(name: String, baseURL: String, apiKeyEnv: String = "", passClientAuthorization: Bool = false) {
+        self.name = name
+        self.baseURL = baseURL
+        self.apiKeyEnv = apiKeyEnv
+        self.passClientAuthorization = passClientAuthorization
+    }
+}
+
+/// `[[models]]`: a model id, the upstream serving it and its price.
+public struct ModelConfiguration: Sendable, Equatable {
+    /// The id sent upstream and reported in `X-Model-Used`.
+    public var name: String
+    public var upstream: String
+    public var inputUSDPerMTok: Decimal
+    public var outputUSDPerMTok: Decimal
+
+    public init(name: String, upstream: String, inputUSDPerMTok: Decimal = 0, outputUSDPerMTok: Decimal = 0) {
+        self.name = name
+        self.upstream = upstream
+        self.inputUSDPerMTok = inputUSDPerMTok
+        self.outputUSDPerMTok = outputUSDPerMTok
+    }
+}
+
+/// `[cache]`: response cache settings (used by the cache stage).
+public struct CacheConfiguration: Sendable, Equatable {
+    public enum Backend: String, Sendable, Equatable, CaseIterable {
+        case memory
+        case redis
+    }
+
+    public var backend: Backend
+    public var redisURL: String
+    public var ttlSeconds: Int
+
+    public init(backend: Backend = .memory, redisURL: String = "redis://127.0.0.1:6379/0", ttlSeconds: Int = 86400) {
+        self.backend = backend
+        self.redisURL = redisURL
+        self.ttlSeconds = ttlSeconds
+    }
+}

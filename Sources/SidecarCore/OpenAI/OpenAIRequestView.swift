@@ -1,0 +1,125 @@
+/// The parts of an OpenAI chat or completions request the sidecar reads.
+///
+/// Decoding validates the whole document (malformed JSON fails here, giving 400); fields not
+/// listed are ignored by the view and kept verbatim in the forwarded body.
+struct OpenAIRequestView: Decodable, Sendable {
+    struct StreamOptions: Decodable, Sendable {
+        var includeUsage: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case includeUsage = "include_usage"
+        }
+    }
+
+    struct Message: Decodable, Sendable {
+        var role: String
+        var content: MessageContent?
+    }
+
+    var model: String?
+    var stream: Bool?
+    var streamOptions: StreamOptions?
+    var messages: [Message]?
+    var prompt: PromptInput?
+    var toolCount: Int
+    var maxTokens: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case model, stream, messages, prompt, tools, functions
+        case streamOptions = "stream_options"
+        case maxTokens = "max_tokens"
+        case maxCompletionTokens = "max_completion_tokens"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.model = try container.decodeIfPresent(String.self, forKey: .model)
+        self.stream = try container.decodeIfPresent(Bool.self, forKey: .stream)
+        self.streamOptions = try container.decodeIfPresent(StreamOptions.self, forKey: .streamOptions)
+        self.messages = try container.decodeIfPresent([Message].self, forKey: .messages)
+        self.prompt = try container.decodeIfPresent(PromptInput.self, forKey: .prompt)
+        let tools = try container.decodeIfPresent([SkippedJSONValue].self, forKey: .tools)
+        let functions = try container.decodeIfPresent([SkippedJSONValue].self, forKey: .functions)
+        self.toolCount = (tools?.count ?? 0) + (functions?.count ?? 0)
+        self.maxTokens =
+            try container.decodeIfPresent(Int.self, forKey: .maxCompletionTokens)
+            ?? container.decodeIfPresent(Int.self, forKey: .maxTokens)
+    }
+
+    var isStreaming: Bool { self.stream ?? false }
+}
+
+/// A message's `content`: a string, or an array of typed parts of which text parts are read.
+enum MessageContent: Decodable, Sendable {
+    case text(String)
+    case parts([Part])
+
+    struct Part: Decodable, Sendable {
+        var type: String?
+        var text: String?
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            self = .text(text)
+        } else {
+            self = .parts(try container.decode([Part].self))
+        }
+    }
+
+    /// The text the scorer reads; non-text parts (images, audio) count only as their presence.
+    var text: String {
+        switch self {
+        case .text(let text): return text
+        case .parts(let parts): return parts.compactMap(\.text).joined(separator: "\n")
+        }
+    }
+
+    var nonTextPartCount: Int {
+        switch self {
+        case .text: return 0
+        case .parts(let parts): return parts.filter { $0.text == nil }.count
+        }
+    }
+}
+
+/// A legacy completions `prompt`: a string, an array of strings, or token arrays (not scored).
+enum PromptInput: Decodable, Sendable {
+    case text(String)
+    case texts([String])
+    case tokens
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            self = .text(text)
+        } else if let texts = try? container.decode([String].self) {
+            self = .texts(texts)
+        } else {
+            _ = try container.decode(SkippedJSONValue.self)
+            self = .tokens
+        }
+    }
+
+    var text: String {
+        switch self {
+        case .text(let text): return text
+        case .texts(let texts): return texts.joined(separator: "\n")
+        case .tokens: return ""
+        }
+    }
+}
+
+/// Any JSON value, decoded only to be counted and skipped.
+struct SkippedJSONValue: Decodable, Sendable {
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { return }
+        if (try? container.decode(Bool.self)) != nil { return }
+        if (try? container.decode(Double.self)) != nil { return }
+        if (try? container.decode(String.self)) != nil { return }
+        if (try? container.decode([SkippedJSONValue].self)) != nil { return }
+        _ = try container.decode([String: SkippedJSONValue].self)
+    }
+}

@@ -1,0 +1,57 @@
+import HTTPTypes
+
+/// An error the client sees, already in OpenAI's terms: HTTP status, `type`, `code`, message.
+///
+/// Every failure is turned into one of these at exactly one place, the responder's boundary.
+public struct SidecarError: Error, Sendable, CustomStringConvertible {
+    public let status: HTTPResponse.Status
+    public let type: String
+    public let code: String
+    public let message: String
+
+    public init(status: HTTPResponse.Status, type: String, code: String, message: String) {
+        self.status = status
+        self.type = type
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(self.status.code) \(self.code): \(self.message)" }
+
+    public var body: OpenAIErrorBody { OpenAIErrorBody(message: self.message, type: self.type, code: self.code) }
+
+    static func invalidJSON(_ detail: String) -> SidecarError {
+        SidecarError(
+            status: .badRequest, type: "invalid_request_error", code: "invalid_json",
+            message: "We could not parse the JSON body of your request: \(detail)")
+    }
+
+    static func invalidRequest(_ message: String, code: String = "invalid_request") -> SidecarError {
+        SidecarError(status: .badRequest, type: "invalid_request_error", code: code, message: message)
+    }
+
+    static func bodyTooLarge(limit: Int) -> SidecarError {
+        SidecarError(
+            status: .contentTooLarge, type: "invalid_request_error", code: "request_too_large",
+            message: "Request body is larger than the sidecar's limit of \(limit) bytes (server.max_body_bytes).")
+    }
+
+    static func notFound(_ path: String) -> SidecarError {
+        SidecarError(status: .notFound, type: "invalid_request_error", code: "unknown_url", message: "Unknown path \(path).")
+    }
+
+    static func upstream(_ error: UpstreamError) -> SidecarError {
+        if error.isDeadline {
+            return SidecarError(
+                status: .gatewayTimeout, type: "timeout_error", code: "upstream_timeout",
+                message: "Upstream \"\(error.upstream)\" did not answer before the request deadline: \(error.detail)")
+        }
+        return SidecarError(
+            status: .badGateway, type: "upstream_error", code: "upstream_\(error.shortDescription)",
+            message: "Upstream \"\(error.upstream)\" failed: \(error.shortDescription): \(error.detail)")
+    }
+
+    static func internalError(_ detail: String) -> SidecarError {
+        SidecarError(status: .internalServerError, type: "server_error", code: "internal_error", message: detail)
+    }
+}

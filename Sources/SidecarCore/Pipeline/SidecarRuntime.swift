@@ -1,0 +1,21 @@
+/// Everything derived from one configuration that the request path reads: built once at
+/// start (and again on reload), then shared immutably.
+public struct SidecarRuntime: Sendable {
+    public let configuration: SidecarConfiguration
+    public let selector: RouteSelector
+    public let directory: UpstreamDirectory
+    public let costs: CostCalculator
+    public let scorer: any ComplexityScorer
+
+    public init(
+        configuration: SidecarConfiguration,
+        environment: [String: String],
+        scorer: any ComplexityScorer = HeuristicComplexityScorer()
+    ) {
+        self.configuration = configuration
+        self.selector = RouteSelector(configuration: configuration)
+        self.directory = UpstreamDirectory(configuration: configuration, environment: environment)
+        self.costs = CostCalculator(prices: PriceTable(configuration: configuration))
+        self.scorer = scorer
+    }
+}

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import SidecarCore
+
+/// `llm-sidecar serve`: runs the proxy until SIGTERM or SIGINT, then drains in-flight requests.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the proxy (default).")
+
+    @OptionGroup var options: CommonOptions
+
+    @Option(name: .long, help: "Listen address HOST:PORT, overriding server.listen.")
+    var listen: String?
+
+    func run() async throws {
+        var (configuration, source) = try ConfigurationLoader.load(path: self.options.config)
+        if let listen = self.listen {
+            guard let address = ListenAddress(parsing: listen) else {
+                throw ValidationError("--listen expects HOST:PORT, found \"\(listen)\"")
+            }
+            configuration.server.listen = address
+        }
+        let level = Logger.Level(rawValue: self.options.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let logger = Logger(label: "llm-sidecar")
+
+        let runtime = SidecarRuntime(configuration: configuration, environment: ProcessInfo.processInfo.environment)
+        logger.info("configuration loaded", metadata: ["config.source": "\(source)"])
+        for name in runtime.directory.names {
+            if let missing = runtime.directory.entry(name)?.missingKeyVariable {
+                logger.warning(
+                    "upstream key variable is not set; requests go without a key",
+                    metadata: ["upstream.name": "\(name)", "env": "\(missing)"])
+            }
+        }
+        let app = SidecarApplication.make(
+            runtime: runtime,
+            listen: configuration.server.listen,
+            metricsFactory: MetricsSystem.factory,
+            prometheus: registry,
+            logger: logger
+        )
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}
