@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import HTTPTypes
 import Logging
 import NIOCore
@@ -93,7 +94,8 @@ public final class HTTPUpstreamClient: UpstreamClient {
             return UpstreamError(.connectFailed, upstream: upstream, detail: "cannot connect to \(error.host):\(error.port): \(reason)")
         }
         if let error = error as? IOError {
-            return UpstreamError(.connectFailed, upstream: upstream, detail: error.description)
+            let reason = String(cString: strerror(error.errnoCode)).lowercased()
+            return UpstreamError(.connectFailed, upstream: upstream, detail: "\(reason) (errno \(error.errnoCode))")
         }
         if let error = error as? ChannelError, case .connectTimeout = error {
             return UpstreamError(.connectTimeout, upstream: upstream, detail: "connect timed out")

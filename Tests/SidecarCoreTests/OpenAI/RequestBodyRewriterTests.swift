@@ -1,0 +1,52 @@
+import NIOCore
+import Testing
+
+@testable import SidecarCore
+
+@Suite struct RequestBodyRewriterTests {
+    func rewrite(_ json: String, model: String?, includeUsage: Bool = false) -> String? {
+        RequestBodyRewriter.rewrite(ByteBuffer(string: json), model: model, includeUsage: includeUsage).map {
+            String(buffer: $0)
+        }
+    }
+
+    @Test func replacesOnlyTheModelValueKeepingEveryOtherByte() {
+        let body = #"{ "model" : "gpt-4o", "messages":[{"role":"user","content":"{\"model\":\"x\"}"}], "x_custom": {"model": 1} }"#
+        #expect(
+            rewrite(body, model: "llama3.2:3b")
+                == #"{ "model" : "llama3.2:3b", "messages":[{"role":"user","content":"{\"model\":\"x\"}"}], "x_custom": {"model": 1} }"#
+        )
+    }
+
+    @Test func insertsModelWhenAbsent() {
+        #expect(rewrite(#"{"messages":[]}"#, model: "m") == #"{"model":"m","messages":[]}"#)
+        #expect(rewrite(#"{}"#, model: "m") == #"{"model":"m"}"#)
+    }
+
+    @Test func escapesTheModelName() {
+        #expect(rewrite(#"{"model":"a"}"#, model: "we\"ird\\") == #"{"model":"we\"ird\\"}"#)
+    }
+
+    @Test func addsStreamOptionsForUsage() {
+        #expect(
+            rewrite(#"{"model":"a","stream":true}"#, model: nil, includeUsage: true)
+                == #"{"stream_options":{"include_usage":true},"model":"a","stream":true}"#)
+    }
+
+    @Test func forcesIncludeUsageInsideExistingStreamOptions() {
+        #expect(
+            rewrite(#"{"stream_options":{"include_usage":false,"x":1}}"#, model: nil, includeUsage: true)
+                == #"{"stream_options":{"include_usage":true,"x":1}}"#)
+        #expect(
+            rewrite(#"{"stream_options":{"x":1}}"#, model: nil, includeUsage: true)
+                == #"{"stream_options":{"include_usage":true,"x":1}}"#)
+        #expect(
+            rewrite(#"{"stream_options":null}"#, model: nil, includeUsage: true)
+                == #"{"stream_options":{"include_usage":true}}"#)
+    }
+
+    @Test func nonObjectsAreRejected() {
+        #expect(rewrite("[1,2]", model: "m") == nil)
+        #expect(rewrite("\"s\"", model: "m") == nil)
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import SidecarCore
+
+/// Every failure becomes an OpenAI-shaped error with the documented status.
+@Suite struct ErrorMappingLiveTests {
+    static let json: HTTPFields = [.contentType: "application/json"]
+
+    static func error(_ response: TestResponse) -> [String: Any]? {
+        let object = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+        return object?["error"] as? [String: Any]
+    }
+
+    /// A port with nothing listening: bind, note the port, close.
+    static func closedPort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 1
+        try await channel.close()
+        return port
+    }
+
+    @Test func malformedJSONIs400() async throws {
+        try await SidecarHarness.run(try SidecarHarness.configuration(port: 1)) { client, _, _ in
+            let body = ByteBuffer(string: #"{"model": "x", "messages": [}"#)
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) { response in
+                #expect(response.status == .badRequest)
+                let error = try #require(Self.error(response))
+                #expect(error["type"] as? String == "invalid_request_error")
+                #expect(error["code"] as? String == "invalid_json")
+                #expect(response.headers[SidecarHeaders.requestID] != nil)
+            }
+            let wrongType = ByteBuffer(string: #"{"model": "x", "messages": "not a list"}"#)
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: wrongType) {
+                #expect($0.status == .badRequest)
+                #expect((Self.error($0)?["message"] as? String)?.contains("messages") == true)
+            }
+        }
+    }
+
+    @Test func oversizedBodyIs413() async throws {
+        let config = try SidecarHarness.configuration(port: 1, extra: "")
+        var small = config
+        small.server.maxBodyBytes = 2048
+        try await SidecarHarness.run(small) { client, _, _ in
+            let body = SidecarHarness.chatBody(String(repeating: "a", count: 5000))
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) { response in
+                #expect(response.status == .contentTooLarge)
+                #expect(Self.error(response)?["code"] as? String == "request_too_large")
+            }
+        }
+    }
+
+    @Test func downUpstreamIs502NamingTheUpstreamWithinTheConnectTimeout() async throws {
+        let port = try await Self.closedPort()
+        try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
+            let started = ContinuousClock.now
+            let body = SidecarHarness.chatBody(SidecarHarness.simplePrompt)
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) { response in
+                #expect(response.status == .badGateway)
+                let error = try #require(Self.error(response))
+                let message = try #require(error["message"] as? String)
+                #expect(message.contains(#"Upstream "ollama" failed: connect_failed"#))
+                #expect(error["type"] as? String == "upstream_error")
+            }
+            #expect(ContinuousClock.now - started < .milliseconds(2000))
+        }
+    }
+
+    @Test func upstreamErrorStatusIsRelayedWithItsBody() async throws {
+        try await FakeUpstream.run { _, port in
+            try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
+                var headers = Self.json
+                headers[HTTPField.Name("x-fake-status")!] = "429"
+                let body = SidecarHarness.chatBody("hi")
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) { response in
+                    #expect(response.status == .tooManyRequests)
+                    #expect((Self.error(response)?["message"] as? String) == "scripted failure 429")
+                    #expect(response.headers[SidecarHeaders.modelUsed] == "small-local")
+                    #expect(response.headers[SidecarHeaders.queryCost] == "0")
+                }
+            }
+        }
+    }
+
+    @Test func hangingUpstreamIs504AtTheRequestDeadline() async throws {
+        try await FakeUpstream.run { _, port in
+            let config = try SidecarHarness.configuration(port: port, timeouts: "[timeouts]\nrequest_ms = 300")
+            try await SidecarHarness.run(config) { client, _, _ in
+                var headers = Self.json
+                headers[HTTPField.Name("x-fake-hang")!] = "1"
+                let started = ContinuousClock.now
+                try await client.execute(
+                    uri: "/v1/chat/completions", method: .post, headers: headers, body: SidecarHarness.chatBody("hi")
+                ) { response in
+                    #expect(response.status == .gatewayTimeout)
+                    #expect(Self.error(response)?["type"] as? String == "timeout_error")
+                }
+                #expect(ContinuousClock.now - started < .seconds(5))
+            }
+        }
+    }
+
+    @Test func unknownPathIs404InOpenAIShape() async throws {
+        try await SidecarHarness.run(try SidecarHarness.configuration(port: 1)) { client, _, _ in
+            try await client.execute(uri: "/nope", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(Self.error(response)?["code"] as? String == "unknown_url")
+            }
+        }
+    }
+}
