@@ -94,7 +94,7 @@ import Testing
             let config = try SidecarHarness.configuration(port: port, timeouts: "[timeouts]\nrequest_ms = 300")
             try await SidecarHarness.run(config) { client, _, _ in
                 var headers = Self.json
-                headers[HTTPField.Name("x-fake-hang")!] = "1"
+                headers[HTTPField.Name("x-fake-hang-ms")!] = "1500"
                 let started = ContinuousClock.now
                 try await client.execute(
                     uri: "/v1/chat/completions", method: .post, headers: headers, body: SidecarHarness.chatBody("hi")

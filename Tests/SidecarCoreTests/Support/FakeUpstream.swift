@@ -9,7 +9,7 @@ import Synchronization
 /// statuses, and a record of what it received and when it finished.
 ///
 /// Switches, by request header: `x-fake-status: N` answers N with an OpenAI error body;
-/// `x-fake-chunk-delay-ms: N` waits N ms between SSE chunks; `x-fake-hang: 1` never answers.
+/// `x-fake-chunk-delay-ms: N` waits N ms between SSE chunks; `x-fake-hang-ms: N` waits N ms before answering.
 final class FakeUpstream: Sendable {
     struct Received: Sendable {
         var path: String
@@ -78,8 +78,8 @@ final class FakeUpstream: Sendable {
     private func chat(_ request: Request) async throws -> Response {
         let body = try await self.record(request)
         if let failure = Self.scriptedFailure(request) { return failure }
-        if request.headers[HTTPField.Name("x-fake-hang")!] != nil {
-            try await Task.sleep(for: .seconds(30))
+        if let hang = request.headers[HTTPField.Name("x-fake-hang-ms")!].flatMap(Int.init) {
+            try await Task.sleep(for: .milliseconds(hang))
         }
         let received = Received(path: "", headers: request.headers, body: body)
         let model = Self.model(in: body)
