@@ -1,0 +1,148 @@
+"""End to end with the official openai Python SDK against the real sidecar binary."""
+import json
+import socket
+import urllib.parse
+import urllib.request
+from decimal import Decimal
+
+import openai
+import pytest
+
+HARD_PROMPT = (
+    "Design a multi-region architecture for a payments platform and analyze the trade-offs.\n"
+    "1. Compare active-active and active-passive replication for the ledger database.\n"
+    "2. Explain how you would ensure exactly-once processing of card authorizations.\n"
+    "3. Evaluate the security threat model, including key management and PCI scope.\n"
+    "4. Propose a migration plan from the current monolith, with failure modes and rollback.\n"
+    "The design must handle 20,000 transactions per second and should justify every choice."
+)
+# The fake upstream reports 11 prompt and 7 completion tokens; gpt-4o costs $2.50 / $10.00 per M.
+GPT4O_COST = Decimal(11) * Decimal("2.50") / 1_000_000 + Decimal(7) * Decimal("10.00") / 1_000_000
+
+
+@pytest.fixture
+def client(sidecar):
+    return openai.OpenAI(base_url=f"{sidecar}/v1", api_key="sk-client-key", max_retries=0)
+
+
+def forwarded(fake_upstream):
+    with urllib.request.urlopen(f"{fake_upstream}/_requests") as r:
+        return json.load(r)
+
+
+def test_simple_question_goes_to_the_local_tier(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "What is 2+2?"}])
+    completion = raw.parse()
+    assert raw.headers["x-model-used"] == "llama3.2:3b"
+    assert raw.headers["x-sidecar-upstream"] == "ollama"
+    assert raw.headers["x-query-cost"] == "0"
+    assert completion.choices[0].message.content == "answer from llama3.2:3b"
+    assert float(raw.headers["x-sidecar-complexity"]) < 0.40
+
+
+def test_design_prompt_goes_to_the_cloud_tier_priced_to_the_micro_dollar(client, fake_upstream):
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": HARD_PROMPT}])
+    assert raw.headers["x-model-used"] == "gpt-4o"
+    assert raw.headers["x-sidecar-upstream"] == "openai"
+    assert Decimal(raw.headers["x-query-cost"]) == GPT4O_COST
+    assert raw.parse().usage.prompt_tokens == 11
+    last = forwarded(fake_upstream)[-1]
+    assert last["body"]["model"] == "gpt-4o"
+    # The sidecar injects the upstream's key; the client's own key is not forwarded.
+    assert last["headers"]["Authorization"] == "Bearer sk-test-upstream"
+
+
+def test_auto_alias_routes(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "Hello there"}])
+    assert raw.headers["x-model-used"] == "llama3.2:3b"
+
+
+def test_streaming_chat_arrives_in_order_without_the_usage_chunk(client):
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": HARD_PROMPT}], stream=True)
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "streamed answer from gpt-4o "
+    assert all(c.usage is None for c in chunks)
+
+
+def test_streaming_with_usage_requested_keeps_the_usage_chunk(client):
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True,
+        stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert chunks[-1].usage.completion_tokens == 7
+
+
+def test_streaming_headers_through_raw_response(client):
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=[{"role": "user", "content": HARD_PROMPT}], stream=True)
+    assert raw.headers["x-model-used"] == "gpt-4o"
+    assert raw.headers["trailer"].lower() == "x-query-cost"
+    assert len(list(raw.parse())) == 4
+
+
+def test_stream_cost_arrives_as_an_http_trailer(sidecar):
+    """The SDK does not expose trailers, so read the chunked response off a socket."""
+    url = urllib.parse.urlparse(sidecar)
+    body = json.dumps({"model": "gpt-4o", "stream": True,
+                       "messages": [{"role": "user", "content": HARD_PROMPT}]}).encode()
+    request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+               f"TE: trailers\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    trailers = {}
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            for line in rest.split(b"\r\n"):
+                if b":" in line:
+                    name, value = line.split(b":", 1)
+                    trailers[name.strip().lower().decode()] = value.strip().decode()
+            break
+        rest = rest[size + 2:]
+    assert Decimal(trailers["x-query-cost"]) == GPT4O_COST
+
+
+def test_completions(client):
+    raw = client.completions.with_raw_response.create(model="gpt-4o", prompt="Say hi")
+    assert raw.headers["x-model-used"] == "llama3.2:3b"
+    assert raw.parse().choices[0].text == "completion from llama3.2:3b"
+
+
+def test_embeddings_are_priced_by_the_owning_model(client):
+    raw = client.embeddings.with_raw_response.create(model="text-embedding-3-small", input=["a", "b"])
+    result = raw.parse()
+    assert len(result.data) == 2
+    assert raw.headers["x-sidecar-upstream"] == "openai"
+    # 10 prompt tokens x $0.02 per M
+    assert Decimal(raw.headers["x-query-cost"]) == Decimal("0.0000002")
+
+
+def test_models_list_includes_auto_and_configured_models(client):
+    ids = [m.id for m in client.models.list()]
+    assert ids == ["auto", "llama3.2:3b", "gpt-4o", "text-embedding-3-small", "dead-model"]
+
+
+def test_malformed_request_raises_bad_request_error(client):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="gpt-4o", messages="not a list of messages")
+    assert info.value.status_code == 400
+    assert info.value.body["code"] == "invalid_json"
+
+
+def test_dead_upstream_raises_internal_server_error_with_502(client):
+    with pytest.raises(openai.InternalServerError) as info:
+        client.chat.completions.create(
+            model="dead-model", messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"X-Sidecar-Pin": "1"})
+    assert info.value.status_code == 502
+    assert 'Upstream "dead" failed' in info.value.body["message"]

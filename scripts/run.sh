@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up, builds (release) and runs the sidecar. With no --config it uses ./sidecar.conf,
+# then /etc/llm-sidecar/sidecar.conf, then the same settings built into the binary.
+#   ./scripts/run.sh [serve|check] [--config PATH] [--listen HOST:PORT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup-system.sh
+swift build -c release --product llm-sidecar
+exec "$(swift build -c release --show-bin-path)/llm-sidecar" "$@"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: Swift unit and live tests, then the openai SDK end-to-end tests.
+#   ./scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup-system.sh
+
+echo "== swift test"
+swift build --build-tests
+swift test --skip-build
+
+echo "== openai SDK end to end"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import openai, pytest" 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r Tests/sdk/requirements.txt
+fi
+SIDECAR_BIN="$(swift build --show-bin-path)/llm-sidecar" .venv/bin/python -m pytest -q Tests/sdk
