@@ -25,9 +25,16 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            path: "Sources/COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
         .target(
             name: "SidecarCore",
             dependencies: [
+                "COpenBLAS",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -41,7 +48,6 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
-            exclude: ["Embedding", "Resilience"],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -58,6 +64,12 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "embed-bench",
+            dependencies: ["SidecarCore"],
+            path: "Benchmarks/Embedding",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "SidecarCoreTests",
             dependencies: [
@@ -71,7 +83,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["Embedding", "Resilience"],
             swiftSettings: strictSettings
         ),
     ]

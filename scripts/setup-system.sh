@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Needs root (or sudo) on Debian 12.
 set -euo pipefail
 
-packages=(python3-venv curl ca-certificates)
+packages=(python3-venv curl ca-certificates pkg-config libopenblas-dev)
 [ "${WITH_BENCH:-0}" = "1" ] && packages+=(wrk nginx-light)
 
 missing=()

@@ -8,7 +8,9 @@ import SidecarCore
 /// Exits 2 on an invalid configuration and 1 when an upstream cannot be reached.
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check", abstract: "Validate the configuration and probe the upstreams.")
+        commandName: "check",
+        abstract: "Validate the configuration and probe the upstreams."
+    )
 
     @OptionGroup var options: CommonOptions
 
@@ -18,7 +20,9 @@ struct CheckCommand: AsyncParsableCommand {
         let runtime = SidecarRuntime(configuration: configuration, environment: ProcessInfo.processInfo.environment)
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let results = await UpstreamProbe(directory: runtime.directory).probeAll(
-            client: client, logger: Logger(label: "llm-sidecar.check"))
+            client: client,
+            logger: Logger(label: "llm-sidecar.check")
+        )
         try? await client.shutdown()
 
         var rows = [["UPSTREAM", "BASE URL", "STATUS", "LATENCY", "KEY", "MODELS"]]
@@ -37,7 +41,8 @@ struct CheckCommand: AsyncParsableCommand {
                 result.models.isEmpty ? "unknown" : (result.models.contains(model.name) ? "yes" : "no")
             }
             modelRows.append([
-                model.name, model.upstream, "\(model.inputUSDPerMTok)", "\(model.outputUSDPerMTok)", listed ?? "unknown",
+                model.name, model.upstream, "\(model.inputUSDPerMTok)", "\(model.outputUSDPerMTok)",
+                listed ?? "unknown",
             ])
         }
         print(Self.table(modelRows))
@@ -51,7 +56,8 @@ struct CheckCommand: AsyncParsableCommand {
     static func table(_ rows: [[String]]) -> String {
         let widths = (0..<(rows.first?.count ?? 0)).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
-            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+            zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
         }.joined(separator: "\n") + "\n"
     }
 }

@@ -40,7 +40,8 @@ struct ServeCommand: AsyncParsableCommand {
             if let missing = runtime.directory.entry(name)?.missingKeyVariable {
                 logger.warning(
                     "upstream key variable is not set; requests go without a key",
-                    metadata: ["upstream.name": "\(name)", "env": "\(missing)"])
+                    metadata: ["upstream.name": "\(name)", "env": "\(missing)"]
+                )
             }
         }
         let app = SidecarApplication.make(

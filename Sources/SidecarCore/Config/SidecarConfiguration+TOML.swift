@@ -28,9 +28,15 @@ extension SidecarConfiguration {
             }
             config.server.listen = listen
             config.server.maxBodyBytes = try server.int(
-                "max_body_bytes", default: config.server.maxBodyBytes, range: 1024...1 << 30)
+                "max_body_bytes",
+                default: config.server.maxBodyBytes,
+                range: 1024...1 << 30
+            )
             config.server.maxResponseBytes = try server.int(
-                "max_response_bytes", default: config.server.maxResponseBytes, range: 1024...1 << 31)
+                "max_response_bytes",
+                default: config.server.maxResponseBytes,
+                range: 1024...1 << 31
+            )
             try server.rejectUnknownKeys()
         }
 
@@ -77,7 +83,11 @@ extension SidecarConfiguration {
             }
             config.cache.backend = backend
             config.cache.redisURL = try cache.string("redis_url", default: config.cache.redisURL)
-            config.cache.ttlSeconds = try cache.int("ttl_seconds", default: config.cache.ttlSeconds, range: 0...31_536_000)
+            config.cache.ttlSeconds = try cache.int(
+                "ttl_seconds",
+                default: config.cache.ttlSeconds,
+                range: 0...31_536_000
+            )
             try cache.rejectUnknownKeys()
         }
 

@@ -13,11 +13,17 @@ public struct SidecarMetrics: Sendable {
     }
 
     /// `llm_sidecar_requests_total{endpoint,model,status}` and the request duration histogram.
-    func recordRequest(endpoint: ProxyRequest.Endpoint, model: String, status: Int, since start: ContinuousClock.Instant) {
+    func recordRequest(
+        endpoint: ProxyRequest.Endpoint,
+        model: String,
+        status: Int,
+        since start: ContinuousClock.Instant
+    ) {
         let dimensions = [("endpoint", endpoint.label), ("model", model), ("status", String(status))]
         Counter(label: "llm_sidecar_requests_total", dimensions: dimensions, factory: self.factory).increment()
         Timer(
-            label: "llm_sidecar_request_duration_seconds", dimensions: [("endpoint", endpoint.label)],
+            label: "llm_sidecar_request_duration_seconds",
+            dimensions: [("endpoint", endpoint.label)],
             factory: self.factory
         ).recordNanoseconds(Self.nanoseconds(since: start))
     }
@@ -25,28 +31,38 @@ public struct SidecarMetrics: Sendable {
     /// Time to the upstream's response head, by upstream and status.
     func recordUpstreamHead(upstream: String, status: Int, since start: ContinuousClock.Instant) {
         Counter(
-            label: "llm_sidecar_upstream_responses_total", dimensions: [("upstream", upstream), ("status", String(status))],
+            label: "llm_sidecar_upstream_responses_total",
+            dimensions: [("upstream", upstream), ("status", String(status))],
             factory: self.factory
         ).increment()
         Timer(
-            label: "llm_sidecar_upstream_first_byte_seconds", dimensions: [("upstream", upstream)], factory: self.factory
+            label: "llm_sidecar_upstream_first_byte_seconds",
+            dimensions: [("upstream", upstream)],
+            factory: self.factory
         ).recordNanoseconds(Self.nanoseconds(since: start))
     }
 
     /// `llm_sidecar_upstream_failures_total{upstream,reason}`: no usable response.
     func recordUpstreamFailure(upstream: String, reason: String) {
         Counter(
-            label: "llm_sidecar_upstream_failures_total", dimensions: [("upstream", upstream), ("reason", reason)],
+            label: "llm_sidecar_upstream_failures_total",
+            dimensions: [("upstream", upstream), ("reason", reason)],
             factory: self.factory
         ).increment()
     }
 
     /// `llm_sidecar_tokens_total{model,kind}` with kind `prompt` or `completion`.
     func recordTokens(model: String, usage: OpenAIUsage) {
-        Counter(label: "llm_sidecar_tokens_total", dimensions: [("model", model), ("kind", "prompt")], factory: self.factory)
-            .increment(by: usage.promptTokens)
         Counter(
-            label: "llm_sidecar_tokens_total", dimensions: [("model", model), ("kind", "completion")], factory: self.factory
+            label: "llm_sidecar_tokens_total",
+            dimensions: [("model", model), ("kind", "prompt")],
+            factory: self.factory
+        )
+        .increment(by: usage.promptTokens)
+        Counter(
+            label: "llm_sidecar_tokens_total",
+            dimensions: [("model", model), ("kind", "completion")],
+            factory: self.factory
         ).increment(by: usage.completionTokens)
     }
 
@@ -60,7 +76,8 @@ public struct SidecarMetrics: Sendable {
     /// `llm_sidecar_errors_total{code}`: requests answered with a sidecar error.
     func recordError(code: String, status: Int) {
         Counter(
-            label: "llm_sidecar_errors_total", dimensions: [("code", code), ("status", String(status))],
+            label: "llm_sidecar_errors_total",
+            dimensions: [("code", code), ("status", String(status))],
             factory: self.factory
         ).increment()
     }

@@ -38,7 +38,10 @@ struct JSONObjectScanner {
             guard buffer[index] == UInt8(ascii: "\"") else { return nil }
             let keyStart = index
             guard let keyEnd = Self.skipString(buffer, index) else { return nil }
-            let key = String(decoding: UnsafeBufferPointer(rebasing: buffer[(keyStart + 1)..<(keyEnd - 1)]), as: UTF8.self)
+            let key = String(
+                decoding: UnsafeBufferPointer(rebasing: buffer[(keyStart + 1)..<(keyEnd - 1)]),
+                as: UTF8.self
+            )
             index = Self.skipSpace(buffer, keyEnd)
             guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { return nil }
             index = Self.skipSpace(buffer, index + 1)

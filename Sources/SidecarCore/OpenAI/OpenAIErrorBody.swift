@@ -20,7 +20,8 @@ public struct OpenAIErrorBody: Codable, Sendable, Equatable {
     public func encoded() -> ByteBuffer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(self)) ?? Data(#"{"error":{"message":"internal error","type":"server_error"}}"#.utf8)
+        let data =
+            (try? encoder.encode(self)) ?? Data(#"{"error":{"message":"internal error","type":"server_error"}}"#.utf8)
         return ByteBuffer(bytes: data)
     }
 }

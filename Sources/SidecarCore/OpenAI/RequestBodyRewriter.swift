@@ -51,7 +51,8 @@ struct RequestBodyRewriter {
 
     /// A new member placed right after the opening brace (`{"x":1,` ...), so it needs no search
     /// for the closing one.
-    private static func insertion(into body: ByteBuffer, members: [JSONObjectScanner.Member], bytes: [UInt8]) -> Splice {
+    private static func insertion(into body: ByteBuffer, members: [JSONObjectScanner.Member], bytes: [UInt8]) -> Splice
+    {
         let view = body.readableBytesView
         let brace = view.firstIndex(of: UInt8(ascii: "{")).map { view.distance(from: view.startIndex, to: $0) } ?? 0
         let separator: [UInt8] = members.isEmpty ? [] : [UInt8(ascii: ",")]
@@ -63,8 +64,9 @@ struct RequestBodyRewriter {
             let inner = JSONObjectScanner.members(in: slice)
         else { return nil }
         if let member = inner.last(where: { $0.key == "include_usage" }) {
-            let range = (valueRange.lowerBound + member.valueRange.lowerBound)..<(valueRange.lowerBound + member.valueRange.upperBound)
-            return Splice(range: range, bytes: Array("true".utf8))
+            let start = valueRange.lowerBound + member.valueRange.lowerBound
+            let end = valueRange.lowerBound + member.valueRange.upperBound
+            return Splice(range: start..<end, bytes: Array("true".utf8))
         }
         let position = valueRange.lowerBound + 1
         let bytes = Array(#""include_usage":true"#.utf8) + (inner.isEmpty ? [] : [UInt8(ascii: ",")])

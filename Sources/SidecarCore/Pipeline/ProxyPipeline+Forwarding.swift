@@ -6,7 +6,12 @@ import NIOCore
 extension ProxyPipeline {
     /// Builds the upstream request: the URL under the upstream's base, the client's headers minus
     /// hop-by-hop, sidecar and credential headers, and the upstream's own credential.
-    func upstreamRequest(for request: ProxyRequest, upstream name: String, body: ByteBuffer?, native: Bool) throws
+    func upstreamRequest(
+        for request: ProxyRequest,
+        upstream name: String,
+        body: ByteBuffer?,
+        native: Bool
+    ) throws
         -> UpstreamRequest
     {
         guard let entry = self.runtime.directory.entry(name) else {
@@ -40,13 +45,22 @@ extension ProxyPipeline {
     }
 
     /// One upstream call with its metrics and log lines.
-    func send(_ upstreamRequest: UpstreamRequest, deadline: ContinuousClock.Instant, request: ProxyRequest, model: String)
+    func send(
+        _ upstreamRequest: UpstreamRequest,
+        deadline: ContinuousClock.Instant,
+        request: ProxyRequest,
+        model: String
+    )
         async throws -> UpstreamResponse
     {
         let started = ContinuousClock.now
         do {
             let response = try await self.upstream.send(upstreamRequest, deadline: deadline)
-            self.metrics.recordUpstreamHead(upstream: upstreamRequest.upstream, status: response.status.code, since: started)
+            self.metrics.recordUpstreamHead(
+                upstream: upstreamRequest.upstream,
+                status: response.status.code,
+                since: started
+            )
             return response
         } catch let error as UpstreamError {
             self.metrics.recordUpstreamFailure(upstream: upstreamRequest.upstream, reason: error.shortDescription)
@@ -55,7 +69,8 @@ extension ProxyPipeline {
                 metadata: [
                     "request.id": "\(request.requestID)", "upstream.name": "\(upstreamRequest.upstream)",
                     "model": "\(model)", "error": "\(error)",
-                ])
+                ]
+            )
             throw SidecarError.upstream(error)
         }
     }

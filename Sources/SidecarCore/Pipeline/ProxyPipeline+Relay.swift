@@ -14,7 +14,11 @@ struct RelayContext: Sendable {
 
 extension ProxyPipeline {
     /// A whole (non-streamed) answer: read it, price it from `usage`, send it with the cost header.
-    func relayWhole(_ response: UpstreamResponse, headers: HTTPFields, context: RelayContext) async throws
+    func relayWhole(
+        _ response: UpstreamResponse,
+        headers: HTTPFields,
+        context: RelayContext
+    ) async throws
         -> ProxyOutcome
     {
         let limit = self.runtime.configuration.server.maxResponseBytes
@@ -40,7 +44,12 @@ extension ProxyPipeline {
 
     /// A streamed answer: events relayed as they complete, usage read on the way, the cost sent
     /// as an HTTP trailer. An upstream failing mid-stream ends the stream with an error event.
-    func relayStream(_ response: UpstreamResponse, headers: HTTPFields, dropUsageChunk: Bool, context: RelayContext)
+    func relayStream(
+        _ response: UpstreamResponse,
+        headers: HTTPFields,
+        dropUsageChunk: Bool,
+        context: RelayContext
+    )
         -> ProxyOutcome
     {
         var headers = headers
@@ -72,12 +81,15 @@ extension ProxyPipeline {
                     pipeline.metrics.recordUpstreamFailure(upstream: context.upstream, reason: failure.shortDescription)
                     pipeline.logger.warning(
                         "upstream failed mid-stream",
-                        metadata: ["request.id": "\(context.request.requestID)", "error": "\(failure)"])
+                        metadata: ["request.id": "\(context.request.requestID)", "error": "\(failure)"]
+                    )
                     if !relay.sawDone {
                         try await writer.write(
                             StreamRelay.errorEvent(
                                 message: "Upstream \"\(failure.upstream)\" failed mid-stream: \(failure.detail)",
-                                code: "upstream_\(failure.shortDescription)"))
+                                code: "upstream_\(failure.shortDescription)"
+                            )
+                        )
                     }
                 }
                 let cost = relay.usage.map { pipeline.price($0, context: context) } ?? 0
@@ -98,7 +110,11 @@ extension ProxyPipeline {
 
     func finish(_ context: RelayContext, status: Int, cost: Decimal, streamed: Bool) {
         self.metrics.recordRequest(
-            endpoint: context.request.endpoint, model: context.model, status: status, since: context.request.receivedAt)
+            endpoint: context.request.endpoint,
+            model: context.model,
+            status: status,
+            since: context.request.receivedAt
+        )
         self.metrics.recordCost(model: context.model, dollars: cost)
         self.logger.debug(
             "request completed",
@@ -106,6 +122,7 @@ extension ProxyPipeline {
                 "request.id": "\(context.request.requestID)", "endpoint": "\(context.request.endpoint.label)",
                 "model": "\(context.model)", "upstream.name": "\(context.upstream)", "status": "\(status)",
                 "cost.usd": "\(CostCalculator.headerValue(cost))", "streamed": "\(streamed)",
-            ])
+            ]
+        )
     }
 }

@@ -38,13 +38,20 @@ public struct ProxyPipeline: Sendable {
         case .embeddings:
             return try await self.embed(request)
         case .openAIPassthrough:
-            return try await self.passThrough(request, upstream: self.runtime.configuration.defaultUpstreamName, native: false)
+            return try await self.passThrough(
+                request,
+                upstream: self.runtime.configuration.defaultUpstreamName,
+                native: false
+            )
         case .ollamaNative:
             let name = self.runtime.configuration.routing.ollamaUpstream
             guard !name.isEmpty, self.runtime.directory.entry(name) != nil else {
                 throw SidecarError(
-                    status: .notFound, type: "invalid_request_error", code: "ollama_upstream_not_configured",
-                    message: "No Ollama upstream is configured (routing.ollama_upstream = \"\(name)\").")
+                    status: .notFound,
+                    type: "invalid_request_error",
+                    code: "ollama_upstream_not_configured",
+                    message: "No Ollama upstream is configured (routing.ollama_upstream = \"\(name)\")."
+                )
             }
             return try await self.passThrough(request, upstream: name, native: true)
         }
@@ -69,14 +76,22 @@ public struct ProxyPipeline: Sendable {
         let newModel = decision.model == view.model ? nil : decision.model
         guard
             let body = RequestBodyRewriter.rewrite(
-                request.body, model: newModel, includeUsage: streaming && !clientAskedForUsage)
+                request.body,
+                model: newModel,
+                includeUsage: streaming && !clientAskedForUsage
+            )
         else {
             throw SidecarError.invalidRequest("The request body must be a JSON object.")
         }
 
         // Upstream call.
         let deadline = request.receivedAt + self.runtime.configuration.timeouts.request
-        let upstreamRequest = try self.upstreamRequest(for: request, upstream: decision.upstream, body: body, native: false)
+        let upstreamRequest = try self.upstreamRequest(
+            for: request,
+            upstream: decision.upstream,
+            body: body,
+            native: false
+        )
         let response = try await self.send(upstreamRequest, deadline: deadline, request: request, model: decision.model)
 
         // Relay, cost, headers.
@@ -99,7 +114,12 @@ public struct ProxyPipeline: Sendable {
         let view = try Self.decode(request.body)
         let upstreamName = self.runtime.selector.owner(of: view.model)
         let deadline = request.receivedAt + self.runtime.configuration.timeouts.request
-        let upstreamRequest = try self.upstreamRequest(for: request, upstream: upstreamName, body: request.body, native: false)
+        let upstreamRequest = try self.upstreamRequest(
+            for: request,
+            upstream: upstreamName,
+            body: request.body,
+            native: false
+        )
         let model = view.model ?? ""
         let response = try await self.send(upstreamRequest, deadline: deadline, request: request, model: model)
         var headers = self.responseHeaders(upstream: response.headers)
@@ -128,8 +148,11 @@ public struct ProxyPipeline: Sendable {
             for message in chat {
                 messages.append(
                     .init(
-                        role: message.role, text: message.content?.text ?? "",
-                        nonTextParts: message.content?.nonTextPartCount ?? 0))
+                        role: message.role,
+                        text: message.content?.text ?? "",
+                        nonTextParts: message.content?.nonTextPartCount ?? 0
+                    )
+                )
             }
         } else if let prompt = view.prompt {
             messages.append(.init(role: "user", text: prompt.text))

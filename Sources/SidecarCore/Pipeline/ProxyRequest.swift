@@ -36,8 +36,13 @@ public struct ProxyRequest: Sendable {
     public var receivedAt: ContinuousClock.Instant
 
     public init(
-        endpoint: Endpoint, method: HTTPRequest.Method, path: String, headers: HTTPFields, body: ByteBuffer,
-        requestID: String, receivedAt: ContinuousClock.Instant = .now
+        endpoint: Endpoint,
+        method: HTTPRequest.Method,
+        path: String,
+        headers: HTTPFields,
+        body: ByteBuffer,
+        requestID: String,
+        receivedAt: ContinuousClock.Instant = .now
     ) {
         self.endpoint = endpoint
         self.method = method

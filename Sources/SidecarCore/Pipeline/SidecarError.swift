@@ -22,8 +22,11 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible {
 
     static func invalidJSON(_ detail: String) -> SidecarError {
         SidecarError(
-            status: .badRequest, type: "invalid_request_error", code: "invalid_json",
-            message: "We could not parse the JSON body of your request: \(detail)")
+            status: .badRequest,
+            type: "invalid_request_error",
+            code: "invalid_json",
+            message: "We could not parse the JSON body of your request: \(detail)"
+        )
     }
 
     static func invalidRequest(_ message: String, code: String = "invalid_request") -> SidecarError {
@@ -32,23 +35,37 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible {
 
     static func bodyTooLarge(limit: Int) -> SidecarError {
         SidecarError(
-            status: .contentTooLarge, type: "invalid_request_error", code: "request_too_large",
-            message: "Request body is larger than the sidecar's limit of \(limit) bytes (server.max_body_bytes).")
+            status: .contentTooLarge,
+            type: "invalid_request_error",
+            code: "request_too_large",
+            message: "Request body is larger than the sidecar's limit of \(limit) bytes (server.max_body_bytes)."
+        )
     }
 
     static func notFound(_ path: String) -> SidecarError {
-        SidecarError(status: .notFound, type: "invalid_request_error", code: "unknown_url", message: "Unknown path \(path).")
+        SidecarError(
+            status: .notFound,
+            type: "invalid_request_error",
+            code: "unknown_url",
+            message: "Unknown path \(path)."
+        )
     }
 
     static func upstream(_ error: UpstreamError) -> SidecarError {
         if error.isDeadline {
             return SidecarError(
-                status: .gatewayTimeout, type: "timeout_error", code: "upstream_timeout",
-                message: "Upstream \"\(error.upstream)\" did not answer before the request deadline: \(error.detail)")
+                status: .gatewayTimeout,
+                type: "timeout_error",
+                code: "upstream_timeout",
+                message: "Upstream \"\(error.upstream)\" did not answer before the request deadline: \(error.detail)"
+            )
         }
         return SidecarError(
-            status: .badGateway, type: "upstream_error", code: "upstream_\(error.shortDescription)",
-            message: "Upstream \"\(error.upstream)\" failed: \(error.shortDescription): \(error.detail)")
+            status: .badGateway,
+            type: "upstream_error",
+            code: "upstream_\(error.shortDescription)",
+            message: "Upstream \"\(error.upstream)\" failed: \(error.shortDescription): \(error.detail)"
+        )
     }
 
     static func internalError(_ detail: String) -> SidecarError {

@@ -12,7 +12,9 @@ public struct RouteSelector: Sendable {
     public init(configuration: SidecarConfiguration) {
         self.routing = configuration.routing
         self.modelUpstreams = Dictionary(
-            configuration.models.map { ($0.name, $0.upstream) }, uniquingKeysWith: { first, _ in first })
+            configuration.models.map { ($0.name, $0.upstream) },
+            uniquingKeysWith: { first, _ in first }
+        )
         self.defaultUpstream = configuration.defaultUpstreamName
     }
 

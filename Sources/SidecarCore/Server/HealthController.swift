@@ -10,7 +10,8 @@ enum HealthController {
     }
 
     static func readiness(_ readiness: ReadinessState) -> Response {
-        readiness.isReady ? self.json(.ok, #"{"status":"ready"}"#) : self.json(.serviceUnavailable, #"{"status":"starting"}"#)
+        readiness.isReady
+            ? self.json(.ok, #"{"status":"ready"}"#) : self.json(.serviceUnavailable, #"{"status":"starting"}"#)
     }
 
     static func metrics(_ registry: PrometheusCollectorRegistry?) -> Response {

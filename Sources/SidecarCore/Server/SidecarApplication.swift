@@ -36,8 +36,17 @@ public enum SidecarApplication {
             client = http
         }
         let pipeline = ProxyPipeline(
-            runtime: runtime, upstream: client, metrics: SidecarMetrics(factory: metricsFactory), logger: logger)
-        let responder = SidecarResponder(pipeline: pipeline, readiness: readiness, prometheus: prometheus, logger: logger)
+            runtime: runtime,
+            upstream: client,
+            metrics: SidecarMetrics(factory: metricsFactory),
+            logger: logger
+        )
+        let responder = SidecarResponder(
+            pipeline: pipeline,
+            readiness: readiness,
+            prometheus: prometheus,
+            logger: logger
+        )
         return Application(
             responder: responder,
             configuration: ApplicationConfiguration(
@@ -49,7 +58,8 @@ public enum SidecarApplication {
                 readiness.markListening()
                 logger.info(
                     "llm-sidecar listening",
-                    metadata: ["server.address": "\(channel.localAddress?.description ?? listen.description)"])
+                    metadata: ["server.address": "\(channel.localAddress?.description ?? listen.description)"]
+                )
             },
             logger: logger
         )

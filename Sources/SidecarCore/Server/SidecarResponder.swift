@@ -16,7 +16,10 @@ public struct SidecarResponder: HTTPResponder {
     let logger: Logger
 
     public init(
-        pipeline: ProxyPipeline, readiness: ReadinessState, prometheus: PrometheusCollectorRegistry?, logger: Logger
+        pipeline: ProxyPipeline,
+        readiness: ReadinessState,
+        prometheus: PrometheusCollectorRegistry?,
+        logger: Logger
     ) {
         self.pipeline = pipeline
         self.readiness = readiness
@@ -65,7 +68,8 @@ public struct SidecarResponder: HTTPResponder {
         }
     }
 
-    private func proxy(_ request: Request, endpoint: ProxyRequest.Endpoint, requestID: String) async throws -> Response {
+    private func proxy(_ request: Request, endpoint: ProxyRequest.Endpoint, requestID: String) async throws -> Response
+    {
         let limit = self.pipeline.runtime.configuration.server.maxBodyBytes
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw SidecarError.bodyTooLarge(limit: limit)
@@ -78,8 +82,13 @@ public struct SidecarResponder: HTTPResponder {
         }
         let target = request.uri.query.map { "\(request.uri.path)?\($0)" } ?? request.uri.path
         let proxyRequest = ProxyRequest(
-            endpoint: endpoint, method: request.method, path: target, headers: request.headers, body: body,
-            requestID: requestID)
+            endpoint: endpoint,
+            method: request.method,
+            path: target,
+            headers: request.headers,
+            body: body,
+            requestID: requestID
+        )
         return try await self.pipeline.handle(proxyRequest).response
     }
 
@@ -92,8 +101,11 @@ public struct SidecarResponder: HTTPResponder {
             sidecarError = .bodyTooLarge(limit: self.pipeline.runtime.configuration.server.maxBodyBytes)
         case let error as HTTPError:
             sidecarError = SidecarError(
-                status: error.status, type: "invalid_request_error", code: "http_\(error.status.code)",
-                message: error.body ?? error.status.reasonPhrase)
+                status: error.status,
+                type: "invalid_request_error",
+                code: "http_\(error.status.code)",
+                message: error.body ?? error.status.reasonPhrase
+            )
         default:
             self.logger.error("unexpected error", metadata: ["request.id": "\(requestID)", "error": "\(error)"])
             sidecarError = .internalError("The sidecar failed to handle the request.")
@@ -102,7 +114,11 @@ public struct SidecarResponder: HTTPResponder {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[SidecarHeaders.requestID] = requestID
-        return Response(status: sidecarError.status, headers: headers, body: .init(byteBuffer: sidecarError.body.encoded()))
+        return Response(
+            status: sidecarError.status,
+            headers: headers,
+            body: .init(byteBuffer: sidecarError.body.encoded())
+        )
     }
 
     /// The client's `X-Request-Id` when it is a sane token, else a new random one.

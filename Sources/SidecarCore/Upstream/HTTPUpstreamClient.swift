@@ -23,8 +23,10 @@ public final class HTTPUpstreamClient: UpstreamClient {
         logger: Logger
     ) {
         var configuration = HTTPClient.Configuration()
-        configuration.timeout.connect = .nanoseconds(Int64(timeouts.connect.components.seconds) * 1_000_000_000
-            + timeouts.connect.components.attoseconds / 1_000_000_000)
+        configuration.timeout.connect = .nanoseconds(
+            Int64(timeouts.connect.components.seconds) * 1_000_000_000
+                + timeouts.connect.components.attoseconds / 1_000_000_000
+        )
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
         configuration.connectionPool.idleTimeout = .seconds(60)
         // Fail fast when an upstream is down: retries and fallbacks are the sidecar's own policy.
@@ -52,7 +54,10 @@ public final class HTTPUpstreamClient: UpstreamClient {
         let response: HTTPClientResponse
         do {
             response = try await self.httpClient.execute(
-                outbound, deadline: .now() + TimeAmount(remaining), logger: self.logger)
+                outbound,
+                deadline: .now() + TimeAmount(remaining),
+                logger: self.logger
+            )
         } catch {
             throw Self.map(error, upstream: request.upstream)
         }
@@ -78,7 +83,8 @@ public final class HTTPUpstreamClient: UpstreamClient {
         if let error = error as? HTTPClientError {
             switch error {
             case .connectTimeout: return UpstreamError(.connectTimeout, upstream: upstream, detail: "connect timed out")
-            case .deadlineExceeded: return UpstreamError(.deadlineExceeded, upstream: upstream, detail: "deadline exceeded")
+            case .deadlineExceeded:
+                return UpstreamError(.deadlineExceeded, upstream: upstream, detail: "deadline exceeded")
             case .cancelled: return UpstreamError(.cancelled, upstream: upstream, detail: "request cancelled")
             case .remoteConnectionClosed:
                 return UpstreamError(.connectionClosed, upstream: upstream, detail: "connection closed by upstream")
@@ -91,7 +97,11 @@ public final class HTTPUpstreamClient: UpstreamClient {
         }
         if let error = error as? NIOConnectionError {
             let reason = error.connectionErrors.first.map { "\($0.error)" } ?? "\(error)"
-            return UpstreamError(.connectFailed, upstream: upstream, detail: "cannot connect to \(error.host):\(error.port): \(reason)")
+            return UpstreamError(
+                .connectFailed,
+                upstream: upstream,
+                detail: "cannot connect to \(error.host):\(error.port): \(reason)"
+            )
         }
         if let error = error as? IOError {
             let reason = String(cString: strerror(error.errnoCode)).lowercased()

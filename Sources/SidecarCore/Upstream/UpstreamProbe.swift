@@ -45,15 +45,25 @@ public struct UpstreamProbe: Sendable {
 
     private func probe(_ entry: UpstreamDirectory.Entry, client: HTTPClient, logger: Logger) async -> Result {
         var result = Result(
-            upstream: entry.name, baseURL: entry.baseURL, reachable: false, status: "", latencyMilliseconds: nil,
-            models: [], missingKeyVariable: entry.missingKeyVariable)
+            upstream: entry.name,
+            baseURL: entry.baseURL,
+            reachable: false,
+            status: "",
+            latencyMilliseconds: nil,
+            models: [],
+            missingKeyVariable: entry.missingKeyVariable
+        )
         var request = HTTPClientRequest(url: entry.baseURL + "/models")
         if let authorization = entry.authorization {
             request.headers.add(name: "Authorization", value: authorization)
         }
         let started = ContinuousClock.now
         do {
-            let response = try await client.execute(request, timeout: .milliseconds(Int64(self.timeout / .milliseconds(1))), logger: logger)
+            let response = try await client.execute(
+                request,
+                timeout: .milliseconds(Int64(self.timeout / .milliseconds(1))),
+                logger: logger
+            )
             let body = try await response.body.collect(upTo: 4 << 20)
             let elapsed = ContinuousClock.now - started
             result.latencyMilliseconds = Int(elapsed / .milliseconds(1))

@@ -20,21 +20,34 @@ import Testing
         #expect(
             config.upstreams == [
                 UpstreamConfiguration(name: "ollama", baseURL: "http://127.0.0.1:11434/v1"),
-                UpstreamConfiguration(name: "openai", baseURL: "https://api.openai.com/v1", apiKeyEnv: "OPENAI_API_KEY"),
-            ])
+                UpstreamConfiguration(
+                    name: "openai",
+                    baseURL: "https://api.openai.com/v1",
+                    apiKeyEnv: "OPENAI_API_KEY"
+                ),
+            ]
+        )
         #expect(
             config.models == [
                 ModelConfiguration(name: "llama3.2:3b", upstream: "ollama"),
                 ModelConfiguration(
-                    name: "gpt-4o", upstream: "openai", inputUSDPerMTok: Decimal(string: "2.5")!,
-                    outputUSDPerMTok: 10),
+                    name: "gpt-4o",
+                    upstream: "openai",
+                    inputUSDPerMTok: Decimal(string: "2.5")!,
+                    outputUSDPerMTok: 10
+                ),
                 ModelConfiguration(
-                    name: "text-embedding-3-small", upstream: "openai", inputUSDPerMTok: Decimal(string: "0.02")!),
-            ])
+                    name: "text-embedding-3-small",
+                    upstream: "openai",
+                    inputUSDPerMTok: Decimal(string: "0.02")!
+                ),
+            ]
+        )
         #expect(
             config.routing
                 == RoutingConfiguration(
-                    tiers: [.init(maxScore: 0.40, model: "llama3.2:3b"), .init(maxScore: 1.01, model: "gpt-4o")]))
+                    tiers: [.init(maxScore: 0.40, model: "llama3.2:3b"), .init(maxScore: 1.01, model: "gpt-4o")])
+        )
         #expect(config.cache == CacheConfiguration())
         #expect(config.defaultUpstreamName == "ollama")
     }
@@ -71,7 +84,8 @@ import Testing
     @Test func badListenAddressNamesFileLineAndKey() {
         #expect(
             Self.message("[server]\nlisten = \"localhost\"\n" + Self.minimal)
-                == #"bad.conf:2: server.listen: expected HOST:PORT, found "localhost""#)
+                == #"bad.conf:2: server.listen: expected HOST:PORT, found "localhost""#
+        )
     }
 
     @Test func unknownKeyIsAnError() {
@@ -81,7 +95,8 @@ import Testing
     @Test func wrongTypeIsNamed() {
         #expect(
             Self.message("[server]\nmax_body_bytes = \"big\"\n" + Self.minimal)
-                == "bad.conf:2: server.max_body_bytes: expected an integer, found string")
+                == "bad.conf:2: server.max_body_bytes: expected an integer, found string"
+        )
     }
 
     @Test func modelReferencingUnknownUpstreamIsNamedWithItsIndex() {
@@ -98,7 +113,8 @@ import Testing
         let toml = Self.minimal.replacingOccurrences(of: "1.5", with: "0.9")
         #expect(
             Self.message(toml)
-                == "bad.conf:10: routing.tiers: the last tier's max_score must be above 1.0 so every score has a tier")
+                == "bad.conf:10: routing.tiers: the last tier's max_score must be above 1.0 so every score has a tier"
+        )
     }
 
     @Test func syntaxErrorReportsTheLine() {
@@ -108,7 +124,10 @@ import Testing
 
     @Test func badBaseURLIsRejected() {
         let toml = Self.minimal.replacingOccurrences(of: "http://127.0.0.1:1/v1", with: "ftp://x")
-        #expect(Self.message(toml) == #"bad.conf:3: upstreams[0].base_url: must be an http:// or https:// URL, found "ftp://x""#)
+        #expect(
+            Self.message(toml)
+                == #"bad.conf:3: upstreams[0].base_url: must be an http:// or https:// URL, found "ftp://x""#
+        )
     }
 
     @Test func duplicateUpstreamNamesAreRejected() {
@@ -119,15 +138,19 @@ import Testing
     @Test func tiersMustIncrease() {
         let toml = Self.minimal.replacingOccurrences(
             of: "tiers = [ { max_score = 1.5, model = \"m\" } ]",
-            with: "tiers = [ { max_score = 1.5, model = \"m\" }, { max_score = 1.2, model = \"m\" } ]")
+            with: "tiers = [ { max_score = 1.5, model = \"m\" }, { max_score = 1.2, model = \"m\" } ]"
+        )
         #expect(
-            Self.message(toml) == "bad.conf:10: routing.tiers[1].max_score: tiers must be ordered by increasing max_score")
+            Self.message(toml)
+                == "bad.conf:10: routing.tiers[1].max_score: tiers must be ordered by increasing max_score"
+        )
     }
 
     @Test func unknownCacheBackendIsRejected() {
         #expect(
             Self.message(Self.minimal + "\n[cache]\nbackend = \"disk\"\n")
-                == #"bad.conf:12: cache.backend: expected "memory" or "redis", found "disk""#)
+                == #"bad.conf:12: cache.backend: expected "memory" or "redis", found "disk""#
+        )
     }
 
     @Test func listenAddressParsesIPv6() {

@@ -9,10 +9,13 @@ import Testing
             "gpt-4o": .init(inputUSDPerMTok: Decimal(string: "2.50")!, outputUSDPerMTok: 10),
             "mini": .init(inputUSDPerMTok: Decimal(string: "0.15")!, outputUSDPerMTok: Decimal(string: "0.60")!),
             "free": .init(inputUSDPerMTok: 0, outputUSDPerMTok: 0),
-        ]))
+        ])
+    )
 
     @Test func costIsUsageTimesPriceExactly() throws {
-        let cost = try #require(calculator.cost(model: "gpt-4o", usage: .init(promptTokens: 1234, completionTokens: 567)))
+        let cost = try #require(
+            calculator.cost(model: "gpt-4o", usage: .init(promptTokens: 1234, completionTokens: 567))
+        )
         // 1234 * 2.5 + 567 * 10 = 3085 + 5670 = 8755 micro-dollars
         #expect(cost == Decimal(string: "0.008755")!)
         #expect(CostCalculator.headerValue(cost) == "0.008755")

@@ -11,7 +11,8 @@ import Testing
     }
 
     @Test func replacesOnlyTheModelValueKeepingEveryOtherByte() {
-        let body = #"{ "model" : "gpt-4o", "messages":[{"role":"user","content":"{\"model\":\"x\"}"}], "x_custom": {"model": 1} }"#
+        let body =
+            #"{ "model" : "gpt-4o", "messages":[{"role":"user","content":"{\"model\":\"x\"}"}], "x_custom": {"model": 1} }"#
         #expect(
             rewrite(body, model: "llama3.2:3b")
                 == #"{ "model" : "llama3.2:3b", "messages":[{"role":"user","content":"{\"model\":\"x\"}"}], "x_custom": {"model": 1} }"#
@@ -30,19 +31,23 @@ import Testing
     @Test func addsStreamOptionsForUsage() {
         #expect(
             rewrite(#"{"model":"a","stream":true}"#, model: nil, includeUsage: true)
-                == #"{"stream_options":{"include_usage":true},"model":"a","stream":true}"#)
+                == #"{"stream_options":{"include_usage":true},"model":"a","stream":true}"#
+        )
     }
 
     @Test func forcesIncludeUsageInsideExistingStreamOptions() {
         #expect(
             rewrite(#"{"stream_options":{"include_usage":false,"x":1}}"#, model: nil, includeUsage: true)
-                == #"{"stream_options":{"include_usage":true,"x":1}}"#)
+                == #"{"stream_options":{"include_usage":true,"x":1}}"#
+        )
         #expect(
             rewrite(#"{"stream_options":{"x":1}}"#, model: nil, includeUsage: true)
-                == #"{"stream_options":{"include_usage":true,"x":1}}"#)
+                == #"{"stream_options":{"include_usage":true,"x":1}}"#
+        )
         #expect(
             rewrite(#"{"stream_options":null}"#, model: nil, includeUsage: true)
-                == #"{"stream_options":{"include_usage":true}}"#)
+                == #"{"stream_options":{"include_usage":true}}"#
+        )
     }
 
     @Test func nonObjectsAreRejected() {

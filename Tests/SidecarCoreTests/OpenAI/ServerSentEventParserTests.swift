@@ -5,7 +5,8 @@ import Testing
 
 @Suite struct ServerSentEventParserTests {
     static let stream =
-        "data: {\"a\":1}\n\n" + ": comment\n\n" + "event: x\r\ndata: line1\r\ndata:line2\r\n\r\n" + "data: {\"b\":2}\r\r"
+        "data: {\"a\":1}\n\n" + ": comment\n\n" + "event: x\r\ndata: line1\r\ndata:line2\r\n\r\n"
+        + "data: {\"b\":2}\r\r"
         + "data: [DONE]\n\n"
 
     static let expectedData: [String?] = ["{\"a\":1}", nil, "line1\nline2", "{\"b\":2}", "[DONE]"]
@@ -34,7 +35,9 @@ import Testing
     @Test func splittingAtEveryByteBoundaryGivesTheSameEvents() {
         let bytes = Array(Self.stream.utf8)
         for split in 0...bytes.count {
-            let pieces = [String(decoding: bytes[..<split], as: UTF8.self), String(decoding: bytes[split...], as: UTF8.self)]
+            let pieces = [
+                String(decoding: bytes[..<split], as: UTF8.self), String(decoding: bytes[split...], as: UTF8.self),
+            ]
             let (events, rest) = Self.parse(pieces)
             #expect(events.map(\.data) == Self.expectedData, "split at \(split)")
             #expect(events.map { String(buffer: $0.raw) }.joined() == Self.stream, "split at \(split)")

@@ -29,7 +29,8 @@ import Testing
     @Test func malformedJSONIs400() async throws {
         try await SidecarHarness.run(try SidecarHarness.configuration(port: 1)) { client, _, _ in
             let body = ByteBuffer(string: #"{"model": "x", "messages": [}"#)
-            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) { response in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) {
+                response in
                 #expect(response.status == .badRequest)
                 let error = try #require(Self.error(response))
                 #expect(error["type"] as? String == "invalid_request_error")
@@ -50,7 +51,8 @@ import Testing
         small.server.maxBodyBytes = 2048
         try await SidecarHarness.run(small) { client, _, _ in
             let body = SidecarHarness.chatBody(String(repeating: "a", count: 5000))
-            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) { response in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) {
+                response in
                 #expect(response.status == .contentTooLarge)
                 #expect(Self.error(response)?["code"] as? String == "request_too_large")
             }
@@ -62,7 +64,8 @@ import Testing
         try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
             let started = ContinuousClock.now
             let body = SidecarHarness.chatBody(SidecarHarness.simplePrompt)
-            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) { response in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) {
+                response in
                 #expect(response.status == .badGateway)
                 let error = try #require(Self.error(response))
                 let message = try #require(error["message"] as? String)
@@ -79,7 +82,8 @@ import Testing
                 var headers = Self.json
                 headers[HTTPField.Name("x-fake-status")!] = "429"
                 let body = SidecarHarness.chatBody("hi")
-                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) { response in
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) {
+                    response in
                     #expect(response.status == .tooManyRequests)
                     #expect((Self.error(response)?["message"] as? String) == "scripted failure 429")
                     #expect(response.headers[SidecarHeaders.modelUsed] == "small-local")
@@ -97,7 +101,10 @@ import Testing
                 headers[HTTPField.Name("x-fake-hang-ms")!] = "1500"
                 let started = ContinuousClock.now
                 try await client.execute(
-                    uri: "/v1/chat/completions", method: .post, headers: headers, body: SidecarHarness.chatBody("hi")
+                    uri: "/v1/chat/completions",
+                    method: .post,
+                    headers: headers,
+                    body: SidecarHarness.chatBody("hi")
                 ) { response in
                     #expect(response.status == .gatewayTimeout)
                     #expect(Self.error(response)?["type"] as? String == "timeout_error")

@@ -16,7 +16,8 @@ import Testing
         try await FakeUpstream.run { fake, port in
             try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
                 let body = SidecarHarness.chatBody(SidecarHarness.simplePrompt)
-                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) { response in
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) {
+                    response in
                     #expect(response.status == .ok)
                     #expect(response.headers[SidecarHeaders.modelUsed] == "small-local")
                     #expect(response.headers[SidecarHeaders.upstream] == "ollama")
@@ -39,7 +40,8 @@ import Testing
                 var headers = Self.json
                 headers[.authorization] = "Bearer client-key"
                 headers[SidecarHeaders.requestID] = "req-123"
-                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) { response in
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) {
+                    response in
                     #expect(response.status == .ok)
                     #expect(response.headers[SidecarHeaders.modelUsed] == "big-cloud")
                     #expect(response.headers[SidecarHeaders.upstream] == "cloud")
@@ -59,7 +61,10 @@ import Testing
     @Test func unknownFieldsAreForwardedVerbatim() async throws {
         try await FakeUpstream.run { fake, port in
             try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
-                let body = SidecarHarness.chatBody("hi", extra: #","temperature":0.25,"x_vendor":{"a":[1,2,{"b":null}]}"#)
+                let body = SidecarHarness.chatBody(
+                    "hi",
+                    extra: #","temperature":0.25,"x_vendor":{"a":[1,2,{"b":null}]}"#
+                )
                 _ = try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body)
                 let forwarded = try #require(fake.lastRequest)
                 let text = String(buffer: forwarded.body)
@@ -74,13 +79,15 @@ import Testing
                 var headers = Self.json
                 headers[HTTPField.Name("X-Sidecar-Pin")!] = "1"
                 let body = SidecarHarness.chatBody("hi", model: "big-cloud")
-                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) { response in
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) {
+                    response in
                     #expect(response.headers[SidecarHeaders.modelUsed] == "big-cloud")
                     #expect(response.headers[SidecarHeaders.route] == "pinned")
                 }
                 #expect(fake.lastRequest?.headers[HTTPField.Name("X-Sidecar-Pin")!] == nil)
                 let prefixed = SidecarHarness.chatBody("hi", model: "pin/big-cloud")
-                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: prefixed) {
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: prefixed)
+                {
                     #expect($0.headers[SidecarHeaders.modelUsed] == "big-cloud")
                 }
                 #expect(fake.lastRequest?.json?["model"] as? String == "big-cloud")
@@ -91,14 +98,19 @@ import Testing
     @Test func completionsAndEmbeddingsArePriced() async throws {
         try await FakeUpstream.run { _, port in
             try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
-                let completion = ByteBuffer(string: #"{"model":"x","prompt":"\#(SidecarHarness.hardPrompt.replacingOccurrences(of: "\n", with: " "))"}"#)
-                try await client.execute(uri: "/v1/completions", method: .post, headers: Self.json, body: completion) { response in
+                let completion = ByteBuffer(
+                    string:
+                        #"{"model":"x","prompt":"\#(SidecarHarness.hardPrompt.replacingOccurrences(of: "\n", with: " "))"}"#
+                )
+                try await client.execute(uri: "/v1/completions", method: .post, headers: Self.json, body: completion) {
+                    response in
                     #expect(response.status == .ok)
                     #expect(response.headers[SidecarHeaders.modelUsed] == "big-cloud")
                     #expect(response.headers[SidecarHeaders.queryCost] == "0.008755")
                 }
                 let embedding = ByteBuffer(string: #"{"model":"embed-cloud","input":"hello"}"#)
-                try await client.execute(uri: "/v1/embeddings", method: .post, headers: Self.json, body: embedding) { response in
+                try await client.execute(uri: "/v1/embeddings", method: .post, headers: Self.json, body: embedding) {
+                    response in
                     #expect(response.status == .ok)
                     #expect(response.headers[SidecarHeaders.upstream] == "cloud")
                     // 1000 tokens x $0.02/M
@@ -111,7 +123,8 @@ import Testing
     @Test func modelsListsConfiguredModelsAndAuto() async throws {
         try await SidecarHarness.run(try SidecarHarness.configuration(port: 1)) { client, _, _ in
             try await client.execute(uri: "/v1/models", method: .get) { response in
-                let list = try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                let list =
+                    try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 let ids = (list?["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
                 #expect(ids == ["auto", "small-local", "big-cloud", "embed-cloud"])
             }
@@ -151,13 +164,38 @@ import Testing
                     let text = String(buffer: response.body)
                     #expect(
                         text.contains(
-                            #"llm_sidecar_requests_total{endpoint="chat_completions",model="big-cloud",status="200"} 1"#))
-                    let costLine = text.split(separator: "\n").first { $0.hasPrefix(#"llm_sidecar_cost_usd_total{model="big-cloud"}"#) }
+                            #"llm_sidecar_requests_total{endpoint="chat_completions",model="big-cloud",status="200"} 1"#
+                        )
+                    )
+                    let costLine = text.split(separator: "\n").first {
+                        $0.hasPrefix(#"llm_sidecar_cost_usd_total{model="big-cloud"}"#)
+                    }
                     let cost = costLine.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
                     #expect(abs((cost ?? 0) - 0.008755) < 1e-12)
                     #expect(text.contains(#"llm_sidecar_tokens_total{model="big-cloud",kind="prompt"} 1234"#))
                 }
             }
         }
+    }
+}
+
+@Suite struct SidecarHeadersTests {
+    @Test func headerConstantsHaveTheirDocumentedNames() {
+        #expect(SidecarHeaders.modelUsed.rawName == "X-Model-Used")
+        #expect(SidecarHeaders.queryCost.rawName == "X-Query-Cost")
+        #expect(SidecarHeaders.cache.rawName == "X-Sidecar-Cache")
+        #expect(SidecarHeaders.complexity.rawName == "X-Sidecar-Complexity")
+        #expect(SidecarHeaders.upstream.rawName == "X-Sidecar-Upstream")
+        #expect(SidecarHeaders.requestID.rawName == "X-Request-Id")
+        #expect(SidecarHeaders.upstreamRequestID.rawName == "X-Upstream-Request-Id")
+        #expect(SidecarHeaders.route.rawName == "X-Sidecar-Route")
+        #expect(SidecarHeaders.trailer.rawName == "Trailer")
+        #expect(SidecarHeaders.hopByHop.count == 10)
+    }
+
+    @Test func complexityHasThreeDecimals() {
+        #expect(SidecarHeaders.complexityValue(0.07449) == "0.074")
+        #expect(SidecarHeaders.complexityValue(1) == "1.000")
+        #expect(SidecarHeaders.complexityValue(0.5) == "0.500")
     }
 }

@@ -21,7 +21,8 @@ import Testing
         try await FakeUpstream.run { fake, port in
             try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
                 let body = SidecarHarness.chatBody(SidecarHarness.hardPrompt, stream: true)
-                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) { response in
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) {
+                    response in
                     #expect(response.status == .ok)
                     #expect(response.headers[.contentType] == "text/event-stream")
                     #expect(response.headers[SidecarHeaders.modelUsed] == "big-cloud")
@@ -43,8 +44,13 @@ import Testing
     @Test func usageChunkIsKeptWhenTheClientAskedForIt() async throws {
         try await FakeUpstream.run { _, port in
             try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
-                let body = SidecarHarness.chatBody("hi", stream: true, extra: #","stream_options":{"include_usage":true}"#)
-                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) { response in
+                let body = SidecarHarness.chatBody(
+                    "hi",
+                    stream: true,
+                    extra: #","stream_options":{"include_usage":true}"#
+                )
+                try await client.execute(uri: "/v1/chat/completions", method: .post, headers: Self.json, body: body) {
+                    response in
                     let lines = Self.dataLines(response.body)
                     #expect(lines.count == 6)
                     #expect(lines[4].contains(#""usage""#))

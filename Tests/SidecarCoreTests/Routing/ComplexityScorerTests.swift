@@ -24,7 +24,9 @@ import Testing
     }
 
     @Test func reasoningVocabularyRaisesTheScore() {
-        #expect(score("Tell me about databases.") < score("Analyze and compare database designs, explain the trade-offs."))
+        #expect(
+            score("Tell me about databases.") < score("Analyze and compare database designs, explain the trade-offs.")
+        )
     }
 
     @Test func codeRaisesTheScore() {
@@ -38,7 +40,8 @@ import Testing
 
     @Test func toolsAndConversationTurnsCount() {
         let plain = scorer.score(ScoringInput(messages: [.init(role: "user", text: "book a table")])).value
-        let withTools = scorer.score(ScoringInput(messages: [.init(role: "user", text: "book a table")], toolCount: 2)).value
+        let withTools = scorer.score(ScoringInput(messages: [.init(role: "user", text: "book a table")], toolCount: 2))
+            .value
         #expect(withTools > plain)
     }
 }

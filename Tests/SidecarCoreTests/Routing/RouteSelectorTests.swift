@@ -44,7 +44,9 @@ import Testing
     }
 
     @Test func autoAliasAlwaysRoutesEvenWhenPinnedOrAutoOnly() throws {
-        #expect(try Self.selector().select(requestedModel: "auto", pinHeader: true, score: Self.high).model == "big-cloud")
+        #expect(
+            try Self.selector().select(requestedModel: "auto", pinHeader: true, score: Self.high).model == "big-cloud"
+        )
         let autoOnly = try Self.selector(mode: "auto_only")
         #expect(autoOnly.select(requestedModel: "auto", pinHeader: false, score: Self.low).model == "small-local")
         let passthrough = autoOnly.select(requestedModel: "gpt-4o", pinHeader: false, score: Self.low)

@@ -23,8 +23,11 @@ final class FakeUpstream: Sendable {
     static let promptTokens = 1234
     static let completionTokens = 567
 
-    private let state = Mutex<(requests: [Received], streamFinishedAt: ContinuousClock.Instant?, streamCancelled: Bool)>(
-        ([], nil, false))
+    private let state = Mutex<
+        (requests: [Received], streamFinishedAt: ContinuousClock.Instant?, streamCancelled: Bool)
+    >(
+        ([], nil, false)
+    )
 
     var requests: [Received] { self.state.withLock { $0.requests } }
     var lastRequest: Received? { self.requests.last }
@@ -32,7 +35,8 @@ final class FakeUpstream: Sendable {
     var streamCancelled: Bool { self.state.withLock { $0.streamCancelled } }
 
     /// Runs the fake on 127.0.0.1, port 0, for the duration of `body`.
-    static func run<Value: Sendable>(_ body: @Sendable (FakeUpstream, Int) async throws -> Value) async throws -> Value {
+    static func run<Value: Sendable>(_ body: @Sendable (FakeUpstream, Int) async throws -> Value) async throws -> Value
+    {
         let fake = FakeUpstream()
         let app = Application(router: fake.router(), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         return try await app.test(.live) { client in
@@ -96,7 +100,8 @@ final class FakeUpstream: Sendable {
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         return Response(
-            status: .ok, headers: headers,
+            status: .ok,
+            headers: headers,
             body: ResponseBody { writer in
                 do {
                     for index in 0..<chunkCount {
@@ -111,7 +116,9 @@ final class FakeUpstream: Sendable {
                             ByteBuffer(
                                 string:
                                     #"data: {"id":"c-1","object":"chat.completion.chunk","model":"\#(model)","choices":[],"usage":{"prompt_tokens":\#(Self.promptTokens),"completion_tokens":\#(Self.completionTokens),"total_tokens":\#(Self.promptTokens + Self.completionTokens)}}"#
-                                    + "\n\n"))
+                                    + "\n\n"
+                            )
+                        )
                     }
                     try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                     try await writer.finish(nil)
@@ -120,7 +127,8 @@ final class FakeUpstream: Sendable {
                     self.state.withLock { $0.streamCancelled = true }
                     throw error
                 }
-            })
+            }
+        )
     }
 
     @discardableResult
@@ -139,7 +147,8 @@ final class FakeUpstream: Sendable {
         guard let status = request.headers[HTTPField.Name("x-fake-status")!].flatMap(Int.init) else { return nil }
         return Self.json(
             HTTPResponse.Status(code: status),
-            #"{"error":{"message":"scripted failure \#(status)","type":"server_error","code":null}}"#)
+            #"{"error":{"message":"scripted failure \#(status)","type":"server_error","code":null}}"#
+        )
     }
 
     private static func model(in body: ByteBuffer) -> String {

@@ -5,13 +5,18 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import Prometheus
+
 @testable import SidecarCore
 
 /// Runs the real sidecar on 127.0.0.1 port 0 against upstreams on the given ports.
 enum SidecarHarness {
     /// A config with a `local` (free) and a `cloud` (priced) upstream, both on `port`.
     static func configuration(
-        port: Int, cloudPort: Int? = nil, extra: String = "", timeouts: String = "", routing: String = ""
+        port: Int,
+        cloudPort: Int? = nil,
+        extra: String = "",
+        timeouts: String = "",
+        routing: String = ""
     ) throws -> SidecarConfiguration {
         let toml = """
             \(timeouts)
@@ -63,10 +68,17 @@ enum SidecarHarness {
         }
     }
 
-    static func chatBody(_ prompt: String, model: String = "gpt-4o", stream: Bool = false, extra: String = "") -> ByteBuffer {
+    static func chatBody(
+        _ prompt: String,
+        model: String = "gpt-4o",
+        stream: Bool = false,
+        extra: String = ""
+    ) -> ByteBuffer {
         let encoded = String(decoding: try! JSONEncoder().encode(prompt), as: UTF8.self)
         return ByteBuffer(
-            string: #"{"model":"\#(model)","messages":[{"role":"user","content":\#(encoded)}],"stream":\#(stream)\#(extra)}"#)
+            string:
+                #"{"model":"\#(model)","messages":[{"role":"user","content":\#(encoded)}],"stream":\#(stream)\#(extra)}"#
+        )
     }
 
     static let simplePrompt = "What is 2+2?"

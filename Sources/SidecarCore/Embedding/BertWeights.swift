@@ -1,0 +1,105 @@
+/// The weights of a BERT encoder, laid out once at load for the forward pass.
+///
+/// Dense weights keep PyTorch's `[out, in]` row-major layout (BLAS reads them transposed);
+/// the query, key and value projections are concatenated into one `[3 * hidden, hidden]`
+/// matrix so a layer needs one GEMM for all three. The large word-embedding table stays in the
+/// memory-mapped file; everything else is copied.
+struct BertWeights: Sendable {
+    struct Layer: Sendable {
+        var queryKeyValueWeight: [Float]
+        var queryKeyValueBias: [Float]
+        var attentionOutputWeight: [Float]
+        var attentionOutputBias: [Float]
+        var attentionNormScale: [Float]
+        var attentionNormBias: [Float]
+        var intermediateWeight: [Float]
+        var intermediateBias: [Float]
+        var outputWeight: [Float]
+        var outputBias: [Float]
+        var outputNormScale: [Float]
+        var outputNormBias: [Float]
+    }
+
+    let configuration: BertConfiguration
+    /// The mapped weights file, kept open for ``wordEmbeddings``.
+    let file: SafetensorsFile
+    /// `[vocabularySize, hidden]`, read in place from ``file``...
+    let wordEmbeddings: SafetensorsFile.TensorInfo
+    /// ...unless the file leaves it misaligned: then it is copied once, here.
+    let wordEmbeddingsCopy: [Float]?
+    /// `[maxPositions, hidden]`: position embedding plus the token-type-0 embedding.
+    let positionAndTypeEmbeddings: [Float]
+    let embeddingNormScale: [Float]
+    let embeddingNormBias: [Float]
+    let layers: [Layer]
+
+    /// Reads and checks every tensor the encoder needs from `file`.
+    init(file: SafetensorsFile, configuration: BertConfiguration) throws {
+        let hidden = configuration.hiddenSize
+        let intermediate = configuration.intermediateSize
+        let prefix = Self.prefix(in: file)
+
+        self.configuration = configuration
+        self.file = file
+        self.wordEmbeddings = try file.floatTensorInfo(
+            prefix + "embeddings.word_embeddings.weight",
+            shape: [configuration.vocabularySize, hidden]
+        )
+        self.wordEmbeddingsCopy =
+            file.isAligned(self.wordEmbeddings) ? nil : file.withFloats(self.wordEmbeddings) { Array($0) }
+        var positions = try file.floats(
+            prefix + "embeddings.position_embeddings.weight",
+            shape: [configuration.maxPositions, hidden]
+        )
+        let types = try file.floats(
+            prefix + "embeddings.token_type_embeddings.weight",
+            shape: [configuration.typeVocabularySize, hidden]
+        )
+        for position in 0..<configuration.maxPositions {
+            for column in 0..<hidden {
+                positions[position * hidden + column] += types[column]
+            }
+        }
+        self.positionAndTypeEmbeddings = positions
+        self.embeddingNormScale = try file.floats(prefix + "embeddings.LayerNorm.weight", shape: [hidden])
+        self.embeddingNormBias = try file.floats(prefix + "embeddings.LayerNorm.bias", shape: [hidden])
+
+        var layers: [Layer] = []
+        for index in 0..<configuration.layerCount {
+            let name = "\(prefix)encoder.layer.\(index)."
+            let square = [hidden, hidden]
+            var qkvWeight: [Float] = []
+            var qkvBias: [Float] = []
+            for part in ["query", "key", "value"] {
+                qkvWeight += try file.floats(name + "attention.self.\(part).weight", shape: square)
+                qkvBias += try file.floats(name + "attention.self.\(part).bias", shape: [hidden])
+            }
+            layers.append(
+                Layer(
+                    queryKeyValueWeight: qkvWeight,
+                    queryKeyValueBias: qkvBias,
+                    attentionOutputWeight: try file.floats(name + "attention.output.dense.weight", shape: square),
+                    attentionOutputBias: try file.floats(name + "attention.output.dense.bias", shape: [hidden]),
+                    attentionNormScale: try file.floats(name + "attention.output.LayerNorm.weight", shape: [hidden]),
+                    attentionNormBias: try file.floats(name + "attention.output.LayerNorm.bias", shape: [hidden]),
+                    intermediateWeight: try file.floats(
+                        name + "intermediate.dense.weight",
+                        shape: [intermediate, hidden]
+                    ),
+                    intermediateBias: try file.floats(name + "intermediate.dense.bias", shape: [intermediate]),
+                    outputWeight: try file.floats(name + "output.dense.weight", shape: [hidden, intermediate]),
+                    outputBias: try file.floats(name + "output.dense.bias", shape: [hidden]),
+                    outputNormScale: try file.floats(name + "output.LayerNorm.weight", shape: [hidden]),
+                    outputNormBias: try file.floats(name + "output.LayerNorm.bias", shape: [hidden])
+                )
+            )
+        }
+        self.layers = layers
+    }
+
+    /// Checkpoints saved from `BertForMaskedLM` and friends prefix every name with `bert.`.
+    private static func prefix(in file: SafetensorsFile) -> String {
+        file.tensors["embeddings.word_embeddings.weight"] == nil
+            && file.tensors["bert.embeddings.word_embeddings.weight"] != nil ? "bert." : ""
+    }
+}

@@ -1,0 +1,66 @@
+/// Scratch buffers for one forward pass, reused across calls to avoid per-call allocation.
+///
+/// A workspace is used by one thread at a time: ``MiniLMEmbedder`` hands each call its own,
+/// taken from and returned to a locked pool, which is what makes the unchecked `Sendable` safe.
+final class EncoderWorkspace: @unchecked Sendable {
+    private let hiddenSize: Int
+    private let intermediateSize: Int
+    private(set) var rowCapacity = 0
+    private(set) var scoreCapacity = 0
+
+    /// `[rows, hidden]`: the running hidden state.
+    private(set) var hidden: UnsafeMutablePointer<Float>
+    /// `[rows, 3 * hidden]`: queries, keys and values side by side.
+    private(set) var queryKeyValue: UnsafeMutablePointer<Float>
+    /// `[rows, hidden]`: attention context (heads concatenated).
+    private(set) var context: UnsafeMutablePointer<Float>
+    /// `[rows, hidden]`: a dense layer's output before Add & Norm.
+    private(set) var projection: UnsafeMutablePointer<Float>
+    /// `[rows, intermediate]`: the feed-forward activations.
+    private(set) var intermediate: UnsafeMutablePointer<Float>
+    /// `[longest, longest]`: one head's attention scores.
+    private(set) var scores: UnsafeMutablePointer<Float>
+
+    init(hiddenSize: Int, intermediateSize: Int) {
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.hidden = .allocate(capacity: 0)
+        self.queryKeyValue = .allocate(capacity: 0)
+        self.context = .allocate(capacity: 0)
+        self.projection = .allocate(capacity: 0)
+        self.intermediate = .allocate(capacity: 0)
+        self.scores = .allocate(capacity: 0)
+    }
+
+    deinit {
+        self.deallocateRows()
+        self.scores.deallocate()
+    }
+
+    /// Makes room for `rows` packed tokens whose longest sequence has `longest` tokens.
+    func reserve(rows: Int, longest: Int) {
+        if rows > self.rowCapacity {
+            let capacity = (rows + 63) / 64 * 64
+            self.deallocateRows()
+            self.hidden = .allocate(capacity: capacity * self.hiddenSize)
+            self.queryKeyValue = .allocate(capacity: capacity * self.hiddenSize * 3)
+            self.context = .allocate(capacity: capacity * self.hiddenSize)
+            self.projection = .allocate(capacity: capacity * self.hiddenSize)
+            self.intermediate = .allocate(capacity: capacity * self.intermediateSize)
+            self.rowCapacity = capacity
+        }
+        if longest * longest > self.scoreCapacity {
+            self.scores.deallocate()
+            self.scoreCapacity = max(longest * longest, 64 * 64)
+            self.scores = .allocate(capacity: self.scoreCapacity)
+        }
+    }
+
+    private func deallocateRows() {
+        self.hidden.deallocate()
+        self.queryKeyValue.deallocate()
+        self.context.deallocate()
+        self.projection.deallocate()
+        self.intermediate.deallocate()
+    }
+}
