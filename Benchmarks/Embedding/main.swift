@@ -93,7 +93,12 @@ do {
     print(
         String(
             format: "single sentence, %d tokens, %d runs: p50 %.2f ms, p99 %.2f ms (target p50 <= %.0f ms) %@",
-            singleTokens, singleRuns, singleP50, singleP99, singleTarget, verdict(singleP50, singleTarget)
+            singleTokens,
+            singleRuns,
+            singleP50,
+            singleP99,
+            singleTarget,
+            verdict(singleP50, singleTarget)
         )
     )
 
@@ -102,7 +107,9 @@ do {
     print(
         String(
             format: "short query, %d tokens, %d runs: p50 %.2f ms, p99 %.2f ms (no target; typical cache lookup)",
-            embedder.tokenize(short).count, singleRuns, percentile(shortSamples, 0.50),
+            embedder.tokenize(short).count,
+            singleRuns,
+            percentile(shortSamples, 0.50),
             percentile(shortSamples, 0.99)
         )
     )
@@ -112,7 +119,12 @@ do {
     print(
         String(
             format: "batch of %d sentences, %d tokens, %d runs: p50 %.1f ms, min %.1f ms (target p50 <= %.0f ms) %@",
-            batchSentences.count, batchTokens, batchRuns, batchP50, batchSamples[0], batchTarget,
+            batchSentences.count,
+            batchTokens,
+            batchRuns,
+            batchP50,
+            batchSamples[0],
+            batchTarget,
             verdict(batchP50, batchTarget)
         )
     )

@@ -25,10 +25,20 @@ enum BLASMatrix {
         beta: Float = 0
     ) {
         cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasTrans,
-            blasint(rows), blasint(columns), blasint(depth),
-            alpha, input, blasint(inputStride), weight, blasint(weightStride),
-            beta, output, blasint(outputStride)
+            CblasRowMajor,
+            CblasNoTrans,
+            CblasTrans,
+            blasint(rows),
+            blasint(columns),
+            blasint(depth),
+            alpha,
+            input,
+            blasint(inputStride),
+            weight,
+            blasint(weightStride),
+            beta,
+            output,
+            blasint(outputStride)
         )
     }
 
@@ -51,9 +61,15 @@ enum BLASMatrix {
         while column < columns {
             let width = min(block, columns - column)
             Self.multiplyTransposed(
-                input, rows: rows, depth: depth, inputStride: depth,
-                weight + column * depth, columns: width, weightStride: depth,
-                into: output + column, outputStride: columns
+                input,
+                rows: rows,
+                depth: depth,
+                inputStride: depth,
+                weight + column * depth,
+                columns: width,
+                weightStride: depth,
+                into: output + column,
+                outputStride: columns
             )
             column += width
         }
@@ -76,10 +92,20 @@ enum BLASMatrix {
         outputStride: Int
     ) {
         cblas_sgemm(
-            CblasRowMajor, CblasNoTrans, CblasNoTrans,
-            blasint(rows), blasint(columns), blasint(depth),
-            1, input, blasint(inputStride), right, blasint(rightStride),
-            0, output, blasint(outputStride)
+            CblasRowMajor,
+            CblasNoTrans,
+            CblasNoTrans,
+            blasint(rows),
+            blasint(columns),
+            blasint(depth),
+            1,
+            input,
+            blasint(inputStride),
+            right,
+            blasint(rightStride),
+            0,
+            output,
+            blasint(outputStride)
         )
     }
 }

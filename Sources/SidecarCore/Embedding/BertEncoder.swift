@@ -56,8 +56,14 @@ struct BertEncoder: Sendable {
             self.weights.embeddingNormBias.withUnsafeBufferPointer { shift in
                 guard let scale = scale.baseAddress, let shift = shift.baseAddress else { return }
                 EncoderKernels.addAndNormalize(
-                    workspace.projection, bias: nil, residual: workspace.hidden, scale: scale, shift: shift,
-                    rows: rows, width: hidden, epsilon: self.configuration.layerNormEpsilon
+                    workspace.projection,
+                    bias: nil,
+                    residual: workspace.hidden,
+                    scale: scale,
+                    shift: shift,
+                    rows: rows,
+                    width: hidden,
+                    epsilon: self.configuration.layerNormEpsilon
                 )
             }
         }
@@ -80,7 +86,12 @@ struct BertEncoder: Sendable {
             layer.queryKeyValueBias.withUnsafeBufferPointer { bias in
                 guard let weight = weight.baseAddress, let bias = bias.baseAddress else { return }
                 BLASMatrix.linear(
-                    workspace.hidden, rows: rows, depth: hidden, weight, columns: qkvWidth, into: qkv
+                    workspace.hidden,
+                    rows: rows,
+                    depth: hidden,
+                    weight,
+                    columns: qkvWidth,
+                    into: qkv
                 )
                 EncoderKernels.addBias(qkv, bias: bias, rows: rows, width: qkvWidth)
             }
@@ -93,22 +104,40 @@ struct BertEncoder: Sendable {
                 let keys = queries + hidden
                 let values = keys + hidden
                 BLASMatrix.multiplyTransposed(
-                    queries, rows: length, depth: headSize, inputStride: qkvWidth,
-                    keys, columns: length, weightStride: qkvWidth,
-                    into: workspace.scores, outputStride: length, alpha: scale
+                    queries,
+                    rows: length,
+                    depth: headSize,
+                    inputStride: qkvWidth,
+                    keys,
+                    columns: length,
+                    weightStride: qkvWidth,
+                    into: workspace.scores,
+                    outputStride: length,
+                    alpha: scale
                 )
                 EncoderKernels.softmaxRows(workspace.scores, rows: length, width: length)
                 BLASMatrix.multiply(
-                    workspace.scores, rows: length, depth: length, inputStride: length,
-                    values, columns: headSize, rightStride: qkvWidth,
-                    into: workspace.context + start * hidden + head * headSize, outputStride: hidden
+                    workspace.scores,
+                    rows: length,
+                    depth: length,
+                    inputStride: length,
+                    values,
+                    columns: headSize,
+                    rightStride: qkvWidth,
+                    into: workspace.context + start * hidden + head * headSize,
+                    outputStride: hidden
                 )
             }
             start += length
         }
         self.dense(
-            workspace.context, rows: rows, depth: hidden, weight: layer.attentionOutputWeight,
-            bias: layer.attentionOutputBias, scale: layer.attentionNormScale, shift: layer.attentionNormBias,
+            workspace.context,
+            rows: rows,
+            depth: hidden,
+            weight: layer.attentionOutputWeight,
+            bias: layer.attentionOutputBias,
+            scale: layer.attentionNormScale,
+            shift: layer.attentionNormBias,
             workspace: workspace
         )
     }
@@ -121,15 +150,24 @@ struct BertEncoder: Sendable {
             layer.intermediateBias.withUnsafeBufferPointer { bias in
                 guard let weight = weight.baseAddress, let bias = bias.baseAddress else { return }
                 BLASMatrix.linear(
-                    workspace.hidden, rows: rows, depth: hidden, weight, columns: intermediate,
+                    workspace.hidden,
+                    rows: rows,
+                    depth: hidden,
+                    weight,
+                    columns: intermediate,
                     into: workspace.intermediate
                 )
                 EncoderKernels.addBiasGELU(workspace.intermediate, bias: bias, rows: rows, width: intermediate)
             }
         }
         self.dense(
-            workspace.intermediate, rows: rows, depth: intermediate, weight: layer.outputWeight,
-            bias: layer.outputBias, scale: layer.outputNormScale, shift: layer.outputNormBias,
+            workspace.intermediate,
+            rows: rows,
+            depth: intermediate,
+            weight: layer.outputWeight,
+            bias: layer.outputBias,
+            scale: layer.outputNormScale,
+            shift: layer.outputNormBias,
             workspace: workspace
         )
     }
@@ -149,7 +187,12 @@ struct BertEncoder: Sendable {
         weight.withUnsafeBufferPointer { weight in
             guard let weight = weight.baseAddress else { return }
             BLASMatrix.linear(
-                input, rows: rows, depth: depth, weight, columns: hidden, into: workspace.projection
+                input,
+                rows: rows,
+                depth: depth,
+                weight,
+                columns: hidden,
+                into: workspace.projection
             )
         }
         bias.withUnsafeBufferPointer { bias in
@@ -158,8 +201,14 @@ struct BertEncoder: Sendable {
                     guard let bias = bias.baseAddress, let scale = scale.baseAddress, let shift = shift.baseAddress
                     else { return }
                     EncoderKernels.addAndNormalize(
-                        workspace.projection, bias: bias, residual: workspace.hidden, scale: scale, shift: shift,
-                        rows: rows, width: hidden, epsilon: self.configuration.layerNormEpsilon
+                        workspace.projection,
+                        bias: bias,
+                        residual: workspace.hidden,
+                        scale: scale,
+                        shift: shift,
+                        rows: rows,
+                        width: hidden,
+                        epsilon: self.configuration.layerNormEpsilon
                     )
                 }
             }

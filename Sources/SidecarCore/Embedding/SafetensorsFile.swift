@@ -89,7 +89,8 @@ struct SafetensorsFile: Sendable {
         let elements = expected.reduce(1, *)
         guard info.byteRange.count == elements * MemoryLayout<Float>.size else {
             throw EmbeddingError.invalidSafetensorsHeader(
-                "\(name) spans \(info.byteRange.count) bytes for \(elements) floats")
+                "\(name) spans \(info.byteRange.count) bytes for \(elements) floats"
+            )
         }
         return info
     }
@@ -109,7 +110,10 @@ struct SafetensorsFile: Sendable {
     }
 
     /// Calls `body` with the floats of `info`: in place when aligned, else from a copy.
-    func withFloats<Result>(_ info: TensorInfo, _ body: (UnsafeBufferPointer<Float>) throws -> Result) rethrows
+    func withFloats<Result>(
+        _ info: TensorInfo,
+        _ body: (UnsafeBufferPointer<Float>) throws -> Result
+    ) rethrows
         -> Result
     {
         try self.data.withUnsafeBytes { raw in

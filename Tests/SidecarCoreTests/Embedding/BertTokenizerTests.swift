@@ -38,7 +38,8 @@ struct BertTokenizerTests {
     @Test func treatsAsciiSymbolsAsPunctuationLikeBert() {
         // $ ^ ` ~ are Unicode symbols (S*), but BERT splits all of ASCII 33-47, 58-64, 91-96, 123-126.
         #expect(
-            self.tokenizer.encode("hello$world^a`a~a") == Self.ids("hello", "$", "world", "^", "a", "`", "a", "~", "a"))
+            self.tokenizer.encode("hello$world^a`a~a") == Self.ids("hello", "$", "world", "^", "a", "`", "a", "~", "a")
+        )
     }
 
     @Test func lowercasesAndStripsAccents() {
@@ -103,13 +104,17 @@ struct BertTokenizerTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let vocabulary = Self.vocabulary + ["Hello", "Café"]
         try (vocabulary.joined(separator: "\n") + "\n").write(
-            to: directory.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8
+            to: directory.appendingPathComponent("vocab.txt"),
+            atomically: true,
+            encoding: .utf8
         )
         let cased = try BertTokenizer(directory: directory)
         #expect(cased.encode("Hello") == Self.ids("hello"))
 
         try #"{"do_lower_case": false, "strip_accents": null}"#.write(
-            to: directory.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8
+            to: directory.appendingPathComponent("tokenizer_config.json"),
+            atomically: true,
+            encoding: .utf8
         )
         let uncased = try BertTokenizer(directory: directory)
         #expect(uncased.encode("Hello hello Café") == [2, 27, 5, 28, 3])
