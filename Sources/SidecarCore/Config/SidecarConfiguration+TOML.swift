@@ -41,9 +41,17 @@ extension SidecarConfiguration {
         }
 
         if var timeouts = try reader.table("timeouts") {
-            let connect = try timeouts.int("connect_ms", default: 2000, range: 1...600_000)
-            let request = try timeouts.int("request_ms", default: 600_000, range: 1...86_400_000)
-            config.timeouts = TimeoutConfiguration(connect: .milliseconds(connect), request: .milliseconds(request))
+            let defaults = config.timeouts
+            config.timeouts = TimeoutConfiguration(
+                connect: try timeouts.milliseconds("connect_ms", default: defaults.connect, range: 1...600_000),
+                firstByte: try timeouts.milliseconds(
+                    "first_byte_ms",
+                    default: defaults.firstByte,
+                    range: 1...86_400_000
+                ),
+                idle: try timeouts.milliseconds("idle_ms", default: defaults.idle, range: 1...86_400_000),
+                request: try timeouts.milliseconds("request_ms", default: defaults.request, range: 1...86_400_000)
+            )
             try timeouts.rejectUnknownKeys()
         }
 
@@ -60,14 +68,7 @@ extension SidecarConfiguration {
         }
 
         for var model in try reader.tables("models") {
-            config.models.append(
-                ModelConfiguration(
-                    name: try model.string("name", default: ""),
-                    upstream: try model.string("upstream", default: ""),
-                    inputUSDPerMTok: try model.decimal("input_usd_per_mtok", default: 0),
-                    outputUSDPerMTok: try model.decimal("output_usd_per_mtok", default: 0)
-                )
-            )
+            config.models.append(try Self.model(from: &model))
             try model.rejectUnknownKeys()
         }
 
@@ -75,6 +76,8 @@ extension SidecarConfiguration {
             config.routing = try Self.routing(from: &routing)
             try routing.rejectUnknownKeys()
         }
+
+        config.resilience = try Self.resilience(from: &reader)
 
         if var cache = try reader.table("cache") {
             let backendText = try cache.string("backend", default: config.cache.backend.rawValue)
@@ -94,6 +97,83 @@ extension SidecarConfiguration {
         try reader.rejectUnknownKeys()
         try config.validate(locator: locator)
         self = config
+    }
+
+    private static func model(from reader: inout TOMLTableReader) throws(ConfigurationError) -> ModelConfiguration {
+        let name = try reader.string("name", default: "")
+        let single = try reader.string("upstream", default: "")
+        let many = try reader.strings("upstreams")
+        let upstreams: [String]
+        switch (single.isEmpty, many) {
+        case (false, nil): upstreams = [single]
+        case (true, let many?) where !many.isEmpty: upstreams = many
+        case (false, _?): throw reader.error("upstreams", "give either upstream or upstreams, not both")
+        default: throw reader.error("upstream", "missing; every model needs an upstream (or upstreams)")
+        }
+        let balanceText = try reader.string("balance", default: "round_robin")
+        guard let balance = UpstreamBalancerStateMachine.Strategy(rawValue: balanceText) else {
+            throw reader.error("balance", "expected \"round_robin\" or \"least_loaded\", found \"\(balanceText)\"")
+        }
+        return ModelConfiguration(
+            name: name,
+            upstreams: upstreams,
+            inputUSDPerMTok: try reader.decimal("input_usd_per_mtok", default: 0),
+            outputUSDPerMTok: try reader.decimal("output_usd_per_mtok", default: 0),
+            fallbacks: try reader.strings("fallbacks") ?? [],
+            balance: balance
+        )
+    }
+
+    private static func resilience(
+        from reader: inout TOMLTableReader
+    ) throws(ConfigurationError)
+        -> ResilienceConfiguration
+    {
+        var resilience = ResilienceConfiguration()
+        if var retry = try reader.table("retry") {
+            let defaults = resilience.retry
+            resilience.retry = RetryPolicy(
+                maxAttempts: try retry.int("max_attempts", default: defaults.maxAttempts, range: 1...10),
+                baseDelay: try retry.milliseconds("base_delay_ms", default: defaults.baseDelay, range: 1...60_000),
+                maxDelay: try retry.milliseconds("max_delay_ms", default: defaults.maxDelay, range: 1...600_000),
+                maxRetryAfter: try retry.milliseconds(
+                    "max_retry_after_ms",
+                    default: defaults.maxRetryAfter,
+                    range: 0...3_600_000
+                )
+            )
+            let budget = resilience.retryBudget
+            resilience.retryBudget = RetryBudget.Configuration(
+                ratio: try retry.double("budget_ratio") ?? budget.ratio,
+                minRetriesPerSecond: try retry.double("budget_min_per_second") ?? budget.minRetriesPerSecond
+            )
+            try retry.rejectUnknownKeys()
+        }
+        if var breaker = try reader.table("breaker") {
+            let defaults = resilience.breaker
+            resilience.breaker = CircuitBreakerConfiguration(
+                consecutiveFailureThreshold: try breaker.int(
+                    "consecutive_failures",
+                    default: defaults.consecutiveFailureThreshold,
+                    range: 1...10_000
+                ),
+                failureRateThreshold: try breaker.double("failure_rate") ?? defaults.failureRateThreshold,
+                minimumRequestsInWindow: try breaker.int(
+                    "minimum_requests",
+                    default: defaults.minimumRequestsInWindow,
+                    range: 1...1_000_000
+                ),
+                window: try breaker.milliseconds("window_ms", default: defaults.window, range: 100...86_400_000),
+                cooldown: try breaker.milliseconds("cooldown_ms", default: defaults.cooldown, range: 1...86_400_000),
+                halfOpenMaxProbes: try breaker.int(
+                    "half_open_probes",
+                    default: defaults.halfOpenMaxProbes,
+                    range: 1...1000
+                )
+            )
+            try breaker.rejectUnknownKeys()
+        }
+        return resilience
     }
 
     private static func routing(from reader: inout TOMLTableReader) throws(ConfigurationError) -> RoutingConfiguration {

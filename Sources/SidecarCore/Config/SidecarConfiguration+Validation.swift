@@ -39,8 +39,16 @@ extension SidecarConfiguration {
             if !modelNames.insert(model.name).inserted {
                 throw fail("\(path).name", "duplicate model name \"\(model.name)\"")
             }
-            if !upstreamNames.contains(model.upstream) {
-                throw fail("\(path).upstream", "no upstream named \"\(model.upstream)\"")
+            for upstream in model.upstreams where !upstreamNames.contains(upstream) {
+                let key = model.upstreams.count == 1 ? "\(path).upstream" : "\(path).upstreams"
+                throw fail(key, "no upstream named \"\(upstream)\"")
+            }
+        }
+        for (index, model) in self.models.enumerated() {
+            for fallback in model.fallbacks where !modelNames.contains(fallback) || fallback == model.name {
+                let reason =
+                    fallback == model.name ? "a model cannot fall back to itself" : "no model named \"\(fallback)\""
+                throw fail("models[\(index)].fallbacks", reason)
             }
         }
         if self.routing.tiers.isEmpty {

@@ -14,6 +14,7 @@ public struct SidecarConfiguration: Sendable, Equatable {
     public var upstreams: [UpstreamConfiguration]
     public var models: [ModelConfiguration]
     public var routing: RoutingConfiguration
+    public var resilience: ResilienceConfiguration
     public var cache: CacheConfiguration
 
     public init(
@@ -22,6 +23,7 @@ public struct SidecarConfiguration: Sendable, Equatable {
         upstreams: [UpstreamConfiguration] = [],
         models: [ModelConfiguration] = [],
         routing: RoutingConfiguration = .init(),
+        resilience: ResilienceConfiguration = .init(),
         cache: CacheConfiguration = .init()
     ) {
         self.server = server
@@ -29,6 +31,7 @@ public struct SidecarConfiguration: Sendable, Equatable {
         self.upstreams = upstreams
         self.models = models
         self.routing = routing
+        self.resilience = resilience
         self.cache = cache
     }
 
@@ -94,11 +97,24 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 public struct TimeoutConfiguration: Sendable, Equatable {
     /// Time allowed to open a TCP (and TLS) connection to an upstream.
     public var connect: Duration
-    /// Overall time allowed for one request, streaming included.
+    /// Time allowed for one attempt to get the upstream's response head; past it the attempt
+    /// fails and may be retried.
+    public var firstByte: Duration
+    /// Longest silence from an upstream connection: while waiting for the head and between
+    /// stream chunks.
+    public var idle: Duration
+    /// Overall time allowed for one request, retries and streaming included.
     public var request: Duration
 
-    public init(connect: Duration = .milliseconds(2000), request: Duration = .seconds(600)) {
+    public init(
+        connect: Duration = .milliseconds(2000),
+        firstByte: Duration = .seconds(120),
+        idle: Duration = .seconds(120),
+        request: Duration = .seconds(600)
+    ) {
         self.connect = connect
+        self.firstByte = firstByte
+        self.idle = idle
         self.request = request
     }
 }
@@ -121,19 +137,51 @@ public struct UpstreamConfiguration: Sendable, Equatable {
     }
 }
 
-/// `[[models]]`: a model id, the upstream serving it and its price.
+/// `[[models]]`: a model id, the upstream(s) serving it, its price and its fallbacks.
 public struct ModelConfiguration: Sendable, Equatable {
     /// The id sent upstream and reported in `X-Model-Used`.
     public var name: String
-    public var upstream: String
+    /// Upstreams serving this model, balanced by `balance`; usually one.
+    public var upstreams: [String]
     public var inputUSDPerMTok: Decimal
     public var outputUSDPerMTok: Decimal
+    /// Models tried in order when this one's upstreams fail or their breakers are open.
+    public var fallbacks: [String]
+    public var balance: UpstreamBalancerStateMachine.Strategy
 
-    public init(name: String, upstream: String, inputUSDPerMTok: Decimal = 0, outputUSDPerMTok: Decimal = 0) {
+    /// The first (primary) upstream.
+    public var upstream: String { self.upstreams.first ?? "" }
+
+    public init(
+        name: String,
+        upstream: String,
+        inputUSDPerMTok: Decimal = 0,
+        outputUSDPerMTok: Decimal = 0,
+        fallbacks: [String] = []
+    ) {
+        self.init(
+            name: name,
+            upstreams: [upstream],
+            inputUSDPerMTok: inputUSDPerMTok,
+            outputUSDPerMTok: outputUSDPerMTok,
+            fallbacks: fallbacks
+        )
+    }
+
+    public init(
+        name: String,
+        upstreams: [String],
+        inputUSDPerMTok: Decimal = 0,
+        outputUSDPerMTok: Decimal = 0,
+        fallbacks: [String] = [],
+        balance: UpstreamBalancerStateMachine.Strategy = .roundRobin
+    ) {
         self.name = name
-        self.upstream = upstream
+        self.upstreams = upstreams
         self.inputUSDPerMTok = inputUSDPerMTok
         self.outputUSDPerMTok = outputUSDPerMTok
+        self.fallbacks = fallbacks
+        self.balance = balance
     }
 }
 

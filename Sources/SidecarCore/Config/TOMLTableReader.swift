@@ -81,6 +81,34 @@ struct TOMLTableReader {
         return double
     }
 
+    /// An array of strings; `nil` when the key is absent.
+    mutating func strings(_ key: String) throws(ConfigurationError) -> [String]? {
+        guard let value = self.value(key) else { return nil }
+        guard let array = value.array else {
+            throw self.error(key, "expected an array of strings, found \(value.type)")
+        }
+        var strings: [String] = []
+        for element in array {
+            guard let string = element.string else {
+                throw self.error(key, "expected an array of strings, found an element of type \(element.type)")
+            }
+            strings.append(string)
+        }
+        return strings
+    }
+
+    /// A duration given in milliseconds under `key`.
+    mutating func milliseconds(
+        _ key: String,
+        default fallback: Duration,
+        range: ClosedRange<Int>
+    )
+        throws(ConfigurationError) -> Duration
+    {
+        let defaultMilliseconds = Int(fallback / .milliseconds(1))
+        return .milliseconds(try self.int(key, default: defaultMilliseconds, range: range))
+    }
+
     mutating func table(_ key: String) throws(ConfigurationError) -> TOMLTableReader? {
         guard let value = self.value(key) else { return nil }
         guard let table = value.table else { throw self.error(key, "expected a table, found \(value.type)") }

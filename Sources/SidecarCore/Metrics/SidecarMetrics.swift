@@ -82,6 +82,40 @@ public struct SidecarMetrics: Sendable {
         ).increment()
     }
 
+    /// `llm_sidecar_retries_total{upstream,reason}`.
+    func recordRetry(upstream: String, reason: String) {
+        Counter(
+            label: "llm_sidecar_retries_total",
+            dimensions: [("upstream", upstream), ("reason", reason)],
+            factory: self.factory
+        ).increment()
+    }
+
+    /// `llm_sidecar_fallbacks_total{from,to}`: a fallback model served the request.
+    func recordFallback(from: String, to: String) {
+        Counter(label: "llm_sidecar_fallbacks_total", dimensions: [("from", from), ("to", to)], factory: self.factory)
+            .increment()
+    }
+
+    /// `llm_sidecar_breaker_transitions_total{upstream,to}` and the state gauge
+    /// `llm_sidecar_breaker_state{upstream}` (0 closed, 1 half-open, 2 open).
+    func recordBreakerTransition(upstream: String, to state: CircuitBreakerState) {
+        Counter(
+            label: "llm_sidecar_breaker_transitions_total",
+            dimensions: [("upstream", upstream), ("to", state.label)],
+            factory: self.factory
+        ).increment()
+        let value: Double
+        switch state {
+        case .closed: value = 0
+        case .halfOpen: value = 1
+        case .open: value = 2
+        }
+        Gauge(label: "llm_sidecar_breaker_state", dimensions: [("upstream", upstream)], factory: self.factory).record(
+            value
+        )
+    }
+
     private static func nanoseconds(since start: ContinuousClock.Instant) -> Int64 {
         let elapsed = ContinuousClock.now - start
         return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000

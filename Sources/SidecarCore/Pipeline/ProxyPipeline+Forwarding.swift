@@ -44,37 +44,6 @@ extension ProxyPipeline {
         return UpstreamRequest(upstream: name, method: request.method, url: url, headers: headers, body: body)
     }
 
-    /// One upstream call with its metrics and log lines.
-    func send(
-        _ upstreamRequest: UpstreamRequest,
-        deadline: ContinuousClock.Instant,
-        request: ProxyRequest,
-        model: String
-    )
-        async throws -> UpstreamResponse
-    {
-        let started = ContinuousClock.now
-        do {
-            let response = try await self.upstream.send(upstreamRequest, deadline: deadline)
-            self.metrics.recordUpstreamHead(
-                upstream: upstreamRequest.upstream,
-                status: response.status.code,
-                since: started
-            )
-            return response
-        } catch let error as UpstreamError {
-            self.metrics.recordUpstreamFailure(upstream: upstreamRequest.upstream, reason: error.shortDescription)
-            self.logger.warning(
-                "upstream request failed",
-                metadata: [
-                    "request.id": "\(request.requestID)", "upstream.name": "\(upstreamRequest.upstream)",
-                    "model": "\(model)", "error": "\(error)",
-                ]
-            )
-            throw SidecarError.upstream(error)
-        }
-    }
-
     /// The upstream's response headers that make sense to relay.
     func responseHeaders(upstream: HTTPFields) -> HTTPFields {
         var headers = HTTPFields()
@@ -92,10 +61,18 @@ extension ProxyPipeline {
 
     /// Other `/v1/*` paths and Ollama's `/api/*`: forwarded unchanged, relayed as they stream.
     func passThrough(_ request: ProxyRequest, upstream name: String, native: Bool) async throws -> ProxyOutcome {
-        let deadline = request.receivedAt + self.runtime.configuration.timeouts.request
         let body = request.body.readableBytes > 0 ? request.body : nil
-        let upstreamRequest = try self.upstreamRequest(for: request, upstream: name, body: body, native: native)
-        let response = try await self.send(upstreamRequest, deadline: deadline, request: request, model: "")
+        // Not idempotent in general: retry connection failures only, never answered statuses.
+        let execution = try await self.executor.execute(
+            candidates: [UpstreamCandidate(model: "", upstream: name)],
+            deadline: request.receivedAt + self.runtime.configuration.timeouts.request,
+            bufferLimit: nil,
+            retryStatuses: false,
+            requestID: request.requestID
+        ) { _, upstream in
+            try self.upstreamRequest(for: request, upstream: upstream, body: body, native: native)
+        }
+        let response = execution.response
         var headers = self.responseHeaders(upstream: response.headers)
         headers[SidecarHeaders.upstream] = name
         headers[SidecarHeaders.requestID] = request.requestID

@@ -64,20 +64,29 @@ extension ProxyPipeline {
             body: ResponseBody { writer in
                 var relay = StreamRelay(dropUsageChunk: dropUsageChunk)
                 var failure: UpstreamError?
+                let deadline = context.request.receivedAt + pipeline.runtime.configuration.timeouts.request
                 do {
                     for try await chunk in upstreamBody {
                         let out = relay.feed(chunk)
                         if out.readableBytes > 0 {
                             try await writer.write(out)
                         }
+                        if ContinuousClock.now >= deadline {
+                            throw UpstreamError(
+                                .deadlineExceeded,
+                                upstream: context.upstream,
+                                detail: "request deadline exceeded"
+                            )
+                        }
                     }
-                } catch let error as UpstreamError {
+                } catch let error as UpstreamError where error.code != .cancelled {
                     failure = error
                 }
                 if let rest = relay.finish() {
                     try await writer.write(rest)
                 }
                 if let failure {
+                    pipeline.pools.breakers[context.upstream]?.recordFailure(wasProbe: false)
                     pipeline.metrics.recordUpstreamFailure(upstream: context.upstream, reason: failure.shortDescription)
                     pipeline.logger.warning(
                         "upstream failed mid-stream",

@@ -18,13 +18,35 @@ import NIOFoundationCompat
 /// ```
 public struct ProxyPipeline: Sendable {
     public let runtime: SidecarRuntime
-    let upstream: any UpstreamClient
+    /// Breakers, retry budgets and balancers for this runtime's upstreams.
+    public let pools: UpstreamPools
+    let executor: UpstreamExecutor
     let metrics: SidecarMetrics
     let logger: Logger
 
     public init(runtime: SidecarRuntime, upstream: any UpstreamClient, metrics: SidecarMetrics, logger: Logger) {
         self.runtime = runtime
-        self.upstream = upstream
+        self.pools = UpstreamPools(
+            configuration: runtime.configuration,
+            onTransition: { upstream, transition in
+                metrics.recordBreakerTransition(upstream: upstream, to: transition.to)
+                logger.warning(
+                    "circuit breaker changed state",
+                    metadata: [
+                        "upstream.name": "\(upstream)", "breaker.from": "\(transition.from.label)",
+                        "breaker.to": "\(transition.to.label)", "breaker.reason": "\(transition.reason.label)",
+                    ]
+                )
+            }
+        )
+        self.executor = UpstreamExecutor(
+            client: upstream,
+            pools: self.pools,
+            policy: runtime.configuration.resilience.retry,
+            timeouts: runtime.configuration.timeouts,
+            metrics: metrics,
+            logger: logger
+        )
         self.metrics = metrics
         self.logger = logger
     }
@@ -70,58 +92,73 @@ public struct ProxyPipeline: Sendable {
             score: score
         )
 
-        // Rewrite: only `model`, plus usage for streams so every answer can be priced.
+        // Upstream call: the chosen model, then its fallbacks, each with retries.
         let streaming = view.isStreaming
         let clientAskedForUsage = view.streamOptions?.includeUsage == true
-        let newModel = decision.model == view.model ? nil : decision.model
-        guard
-            let body = RequestBodyRewriter.rewrite(
-                request.body,
-                model: newModel,
-                includeUsage: streaming && !clientAskedForUsage
-            )
-        else {
-            throw SidecarError.invalidRequest("The request body must be a JSON object.")
+        let execution = try await self.executor.execute(
+            candidates: self.candidates(for: decision),
+            deadline: request.receivedAt + self.runtime.configuration.timeouts.request,
+            bufferLimit: streaming ? nil : self.runtime.configuration.server.maxResponseBytes,
+            retryStatuses: true,
+            requestID: request.requestID
+        ) { model, upstream in
+            // Rewrite: only `model`, plus usage for streams so every answer can be priced.
+            guard
+                let body = RequestBodyRewriter.rewrite(
+                    request.body,
+                    model: model == view.model ? nil : model,
+                    includeUsage: streaming && !clientAskedForUsage
+                )
+            else {
+                throw SidecarError.invalidRequest("The request body must be a JSON object.")
+            }
+            return try self.upstreamRequest(for: request, upstream: upstream, body: body, native: false)
         }
 
-        // Upstream call.
-        let deadline = request.receivedAt + self.runtime.configuration.timeouts.request
-        let upstreamRequest = try self.upstreamRequest(
-            for: request,
-            upstream: decision.upstream,
-            body: body,
-            native: false
-        )
-        let response = try await self.send(upstreamRequest, deadline: deadline, request: request, model: decision.model)
-
         // Relay, cost, headers.
+        let response = execution.response
         var headers = self.responseHeaders(upstream: response.headers)
-        headers[SidecarHeaders.modelUsed] = decision.model
-        headers[SidecarHeaders.upstream] = decision.upstream
+        headers[SidecarHeaders.modelUsed] = execution.model
+        headers[SidecarHeaders.upstream] = execution.upstream
         headers[SidecarHeaders.complexity] = SidecarHeaders.complexityValue(score.value)
         headers[SidecarHeaders.route] = decision.reason.label
         headers[SidecarHeaders.cache] = "miss"
         headers[SidecarHeaders.requestID] = request.requestID
-        let context = RelayContext(request: request, model: decision.model, upstream: decision.upstream)
+        if execution.usedFallback { headers[SidecarHeaders.fallback] = "true" }
+        let context = RelayContext(request: request, model: execution.model, upstream: execution.upstream)
         if streaming && response.status.kind == .successful && Self.isEventStream(response.headers) {
             return self.relayStream(response, headers: headers, dropUsageChunk: !clientAskedForUsage, context: context)
         }
         return try await self.relayWhole(response, headers: headers, context: context)
     }
 
+    /// The decision's model, then (for routed requests) its configured fallbacks.
+    func candidates(for decision: RouteDecision) -> [UpstreamCandidate] {
+        var candidates = [UpstreamCandidate(model: decision.model, upstream: decision.upstream)]
+        guard case .tier = decision.reason, let model = self.runtime.configuration.model(named: decision.model) else {
+            return candidates
+        }
+        for fallback in model.fallbacks where !candidates.contains(where: { $0.model == fallback }) {
+            candidates.append(UpstreamCandidate(model: fallback, upstream: self.runtime.selector.owner(of: fallback)))
+        }
+        return candidates
+    }
+
     /// Embeddings: forwarded to the upstream that owns the model, priced from `usage`.
     func embed(_ request: ProxyRequest) async throws -> ProxyOutcome {
         let view = try Self.decode(request.body)
-        let upstreamName = self.runtime.selector.owner(of: view.model)
-        let deadline = request.receivedAt + self.runtime.configuration.timeouts.request
-        let upstreamRequest = try self.upstreamRequest(
-            for: request,
-            upstream: upstreamName,
-            body: request.body,
-            native: false
-        )
         let model = view.model ?? ""
-        let response = try await self.send(upstreamRequest, deadline: deadline, request: request, model: model)
+        let execution = try await self.executor.execute(
+            candidates: [UpstreamCandidate(model: model, upstream: self.runtime.selector.owner(of: view.model))],
+            deadline: request.receivedAt + self.runtime.configuration.timeouts.request,
+            bufferLimit: self.runtime.configuration.server.maxResponseBytes,
+            retryStatuses: true,
+            requestID: request.requestID
+        ) { _, upstream in
+            try self.upstreamRequest(for: request, upstream: upstream, body: request.body, native: false)
+        }
+        let response = execution.response
+        let upstreamName = execution.upstream
         var headers = self.responseHeaders(upstream: response.headers)
         headers[SidecarHeaders.modelUsed] = model
         headers[SidecarHeaders.upstream] = upstreamName

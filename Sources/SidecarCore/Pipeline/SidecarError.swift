@@ -8,12 +8,15 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible {
     public let type: String
     public let code: String
     public let message: String
+    /// Sent as `Retry-After` (whole seconds, rounded up) when set.
+    public let retryAfter: Duration?
 
-    public init(status: HTTPResponse.Status, type: String, code: String, message: String) {
+    public init(status: HTTPResponse.Status, type: String, code: String, message: String, retryAfter: Duration? = nil) {
         self.status = status
         self.type = type
         self.code = code
         self.message = message
+        self.retryAfter = retryAfter
     }
 
     public var description: String { "\(self.status.code) \(self.code): \(self.message)" }
@@ -51,7 +54,8 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible {
         )
     }
 
-    static func upstream(_ error: UpstreamError) -> SidecarError {
+    static func upstream(_ error: UpstreamError, attempts: Int? = nil) -> SidecarError {
+        let tries = attempts.map { " after \($0) attempt(s)" } ?? ""
         if error.isDeadline {
             return SidecarError(
                 status: .gatewayTimeout,
@@ -64,7 +68,7 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible {
             status: .badGateway,
             type: "upstream_error",
             code: "upstream_\(error.shortDescription)",
-            message: "Upstream \"\(error.upstream)\" failed: \(error.shortDescription): \(error.detail)"
+            message: "Upstream \"\(error.upstream)\" failed\(tries): \(error.shortDescription): \(error.detail)"
         )
     }
 

@@ -10,6 +10,7 @@ public enum SidecarHeaders {
     public static let requestID = constant("X-Request-Id")
     public static let upstreamRequestID = constant("X-Upstream-Request-Id")
     public static let route = constant("X-Sidecar-Route")
+    public static let fallback = constant("X-Sidecar-Fallback")
     public static let trailer = constant("Trailer")
     static let keepAlive = constant("Keep-Alive")
     static let proxyConnection = constant("Proxy-Connection")

@@ -9,9 +9,13 @@ enum HealthController {
         self.json(.ok, #"{"status":"ok"}"#)
     }
 
-    static func readiness(_ readiness: ReadinessState) -> Response {
-        readiness.isReady
-            ? self.json(.ok, #"{"status":"ready"}"#) : self.json(.serviceUnavailable, #"{"status":"starting"}"#)
+    /// 200 once the listener is up, with each upstream's breaker state; the sidecar stays ready
+    /// while breakers are open (it still answers, with fallbacks or clear errors).
+    static func readiness(_ readiness: ReadinessState, pools: UpstreamPools) -> Response {
+        let upstreams = pools.breakerStates.map { #""\#($0.upstream)":{"breaker":"\#($0.state.label)"}"# }
+        let status = readiness.isReady ? "ready" : "starting"
+        let body = #"{"status":"\#(status)","upstreams":{\#(upstreams.joined(separator: ","))}}"#
+        return self.json(readiness.isReady ? .ok : .serviceUnavailable, body)
     }
 
     static func metrics(_ registry: PrometheusCollectorRegistry?) -> Response {

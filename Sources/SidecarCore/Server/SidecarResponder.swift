@@ -60,7 +60,7 @@ public struct SidecarResponder: HTTPResponder {
         case (.get, "/healthz"), (.head, "/healthz"):
             return HealthController.health()
         case (.get, "/readyz"), (.head, "/readyz"):
-            return HealthController.readiness(self.readiness)
+            return HealthController.readiness(self.readiness, pools: self.pipeline.pools)
         case (.get, "/metrics"):
             return HealthController.metrics(self.prometheus)
         default:
@@ -114,6 +114,11 @@ public struct SidecarResponder: HTTPResponder {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[SidecarHeaders.requestID] = requestID
+        if let retryAfter = sidecarError.retryAfter {
+            // Whole seconds, rounded up, at least 1.
+            let seconds = retryAfter.components.seconds + (retryAfter.components.attoseconds > 0 ? 1 : 0)
+            headers[.retryAfter] = String(max(1, seconds))
+        }
         return Response(
             status: sidecarError.status,
             headers: headers,

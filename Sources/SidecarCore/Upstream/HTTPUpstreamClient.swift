@@ -27,6 +27,10 @@ public final class HTTPUpstreamClient: UpstreamClient {
             Int64(timeouts.connect.components.seconds) * 1_000_000_000
                 + timeouts.connect.components.attoseconds / 1_000_000_000
         )
+        configuration.timeout.read = .nanoseconds(
+            Int64(timeouts.idle.components.seconds) * 1_000_000_000 + timeouts.idle.components.attoseconds
+                / 1_000_000_000
+        )
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
         configuration.connectionPool.idleTimeout = .seconds(60)
         // Fail fast when an upstream is down: retries and fallbacks are the sidecar's own policy.

@@ -69,7 +69,7 @@ import Testing
                 #expect(response.status == .badGateway)
                 let error = try #require(Self.error(response))
                 let message = try #require(error["message"] as? String)
-                #expect(message.contains(#"Upstream "ollama" failed: connect_failed"#))
+                #expect(message.contains(#"Upstream "ollama" failed after 3 attempt(s): connect_failed"#))
                 #expect(error["type"] as? String == "upstream_error")
             }
             #expect(ContinuousClock.now - started < .milliseconds(2000))
@@ -80,12 +80,12 @@ import Testing
         try await FakeUpstream.run { _, port in
             try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
                 var headers = Self.json
-                headers[HTTPField.Name("x-fake-status")!] = "429"
+                headers[HTTPField.Name("x-fake-status")!] = "401"
                 let body = SidecarHarness.chatBody("hi")
                 try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) {
                     response in
-                    #expect(response.status == .tooManyRequests)
-                    #expect((Self.error(response)?["message"] as? String) == "scripted failure 429")
+                    #expect(response.status == .unauthorized)
+                    #expect((Self.error(response)?["message"] as? String) == "scripted failure 401")
                     #expect(response.headers[SidecarHeaders.modelUsed] == "small-local")
                     #expect(response.headers[SidecarHeaders.queryCost] == "0")
                 }

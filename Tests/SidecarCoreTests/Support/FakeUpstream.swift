@@ -9,7 +9,8 @@ import Synchronization
 /// statuses, and a record of what it received and when it finished.
 ///
 /// Switches, by request header: `x-fake-status: N` answers N with an OpenAI error body;
-/// `x-fake-chunk-delay-ms: N` waits N ms between SSE chunks; `x-fake-hang-ms: N` waits N ms before answering.
+/// `x-fake-chunk-delay-ms: N` waits N ms between SSE chunks; `x-fake-abort-after: N` drops the
+/// connection after N chunks; `x-fake-hang-ms: N` waits N ms before answering.
 final class FakeUpstream: Sendable {
     struct Received: Sendable {
         var path: String
@@ -28,6 +29,15 @@ final class FakeUpstream: Sendable {
     >(
         ([], nil, false)
     )
+
+    /// Statuses answered to the next chat requests, in order; then normal answers.
+    private let script = Mutex<[(status: Int, retryAfter: String?)]>([])
+    /// Chat requests answered so far (scripted or not).
+    var chatCount: Int { self.state.withLock { $0.requests.filter { $0.path.hasPrefix("/v1/chat") }.count } }
+
+    func script(_ statuses: [Int], retryAfter: String? = nil) {
+        self.script.withLock { $0 = statuses.map { ($0, retryAfter) } }
+    }
 
     var requests: [Received] { self.state.withLock { $0.requests } }
     var lastRequest: Received? { self.requests.last }
@@ -82,6 +92,15 @@ final class FakeUpstream: Sendable {
     private func chat(_ request: Request) async throws -> Response {
         let body = try await self.record(request)
         if let failure = Self.scriptedFailure(request) { return failure }
+        let scripted = self.script.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        if let scripted {
+            var response = Self.json(
+                HTTPResponse.Status(code: scripted.status),
+                #"{"error":{"message":"scripted failure \#(scripted.status)","type":"server_error","code":null}}"#
+            )
+            if let retryAfter = scripted.retryAfter { response.headers[.retryAfter] = retryAfter }
+            return response
+        }
         if let hang = request.headers[HTTPField.Name("x-fake-hang-ms")!].flatMap(Int.init) {
             try await Task.sleep(for: .milliseconds(hang))
         }
@@ -97,6 +116,7 @@ final class FakeUpstream: Sendable {
         let includeUsage = (json["stream_options"] as? [String: Any])?["include_usage"] as? Bool == true
         let delay = request.headers[HTTPField.Name("x-fake-chunk-delay-ms")!].flatMap(Int.init) ?? 0
         let chunkCount = request.headers[HTTPField.Name("x-fake-chunks")!].flatMap(Int.init) ?? 4
+        let abortAfter = request.headers[HTTPField.Name("x-fake-abort-after")!].flatMap(Int.init)
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         return Response(
@@ -105,6 +125,7 @@ final class FakeUpstream: Sendable {
             body: ResponseBody { writer in
                 do {
                     for index in 0..<chunkCount {
+                        if index == abortAfter { throw CancellationError() }
                         let chunk =
                             #"data: {"id":"c-1","object":"chat.completion.chunk","model":"\#(model)","choices":[{"index":0,"delta":{"content":"part\#(index) "},"finish_reason":null}]}"#
                             + "\n\n"

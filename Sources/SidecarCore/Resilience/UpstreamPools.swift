@@ -1,0 +1,58 @@
+/// The live resilience state for one configuration: a breaker and a retry budget per
+/// upstream, and a balancer per model over the upstreams serving it.
+public final class UpstreamPools: Sendable {
+    public let breakers: [String: CircuitBreaker]
+    public let budgets: [String: RetryBudget]
+    private let modelBalancers: [String: UpstreamBalancer]
+    private let upstreamBalancers: [String: UpstreamBalancer]
+
+    /// - Parameter onTransition: called (outside any lock) when a breaker changes state.
+    public init(
+        configuration: SidecarConfiguration,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
+        onTransition: (@Sendable (String, CircuitBreakerTransition) -> Void)? = nil
+    ) {
+        var breakers: [String: CircuitBreaker] = [:]
+        var budgets: [String: RetryBudget] = [:]
+        var upstreamBalancers: [String: UpstreamBalancer] = [:]
+        for upstream in configuration.upstreams {
+            let name = upstream.name
+            var perUpstream: (@Sendable (CircuitBreakerTransition) -> Void)?
+            if let onTransition {
+                perUpstream = { transition in onTransition(name, transition) }
+            }
+            let breaker = CircuitBreaker(
+                upstreamName: name,
+                configuration: configuration.resilience.breaker,
+                now: now,
+                onTransition: perUpstream
+            )
+            breakers[name] = breaker
+            budgets[name] = RetryBudget(
+                upstreamName: name,
+                configuration: configuration.resilience.retryBudget,
+                now: now
+            )
+            upstreamBalancers[name] = UpstreamBalancer(instances: [.init(id: name, breaker: breaker)])
+        }
+        var modelBalancers: [String: UpstreamBalancer] = [:]
+        for model in configuration.models {
+            let instances = model.upstreams.map { UpstreamBalancer.Instance(id: $0, breaker: breakers[$0]) }
+            modelBalancers[model.name] = UpstreamBalancer(instances: instances, strategy: model.balance)
+        }
+        self.breakers = breakers
+        self.budgets = budgets
+        self.modelBalancers = modelBalancers
+        self.upstreamBalancers = upstreamBalancers
+    }
+
+    /// The balancer for a configured model, else the one for `fallbackUpstream` alone.
+    func balancer(model: String, fallbackUpstream: String) -> UpstreamBalancer? {
+        self.modelBalancers[model] ?? self.upstreamBalancers[fallbackUpstream]
+    }
+
+    /// Breaker state per upstream, for `/readyz` and metrics.
+    public var breakerStates: [(upstream: String, state: CircuitBreakerState)] {
+        self.breakers.keys.sorted().compactMap { name in self.breakers[name].map { (name, $0.state) } }
+    }
+}
