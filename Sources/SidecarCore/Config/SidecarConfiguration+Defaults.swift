@@ -15,7 +15,25 @@ extension SidecarConfiguration {
 
         [timeouts]
         connect_ms = 2000                      # opening a connection to an upstream
-        request_ms = 600000                    # one whole request, streaming included
+        first_byte_ms = 120000                 # one attempt's wait for the response head (then retry)
+        idle_ms = 120000                       # longest upstream silence: before the head, between chunks
+        request_ms = 600000                    # one whole request: retries, fallbacks and streaming included
+
+        [retry]
+        max_attempts = 3                       # per model, first attempt included
+        base_delay_ms = 100                    # backoff: base x 2^n with jitter, capped at max_delay_ms
+        max_delay_ms = 5000
+        max_retry_after_ms = 30000             # an upstream asking to wait longer is not retried (fallback instead)
+        budget_ratio = 0.2                     # retries allowed per upstream: 20% of requests over 10 s ...
+        budget_min_per_second = 3.0            # ... plus this many per second, so a dead upstream causes no storm
+
+        [breaker]
+        consecutive_failures = 5               # open after this many failures in a row ...
+        failure_rate = 0.5                     # ... or this share of failures over the window ...
+        minimum_requests = 20                  # ... once the window holds this many results
+        window_ms = 30000
+        cooldown_ms = 10000                    # open -> half-open after this long
+        half_open_probes = 1                   # requests let through while half-open; a success closes
 
         # Upstreams: any OpenAI-compatible base URL (Ollama's /v1, OpenAI, vLLM, llama.cpp's server).
         [[upstreams]]
@@ -30,18 +48,23 @@ extension SidecarConfiguration {
         api_key_env = "OPENAI_API_KEY"
         pass_client_authorization = false
 
-        # Models: the id sent upstream (and reported in X-Model-Used), who serves it, its price.
+        # Models: the id sent upstream (and reported in X-Model-Used), who serves it, its price, and
+        # the models tried in order when its upstream fails or its breaker is open. A model served by
+        # several upstreams lists them as upstreams = ["a", "b"] with balance = "round_robin" or
+        # "least_loaded".
         [[models]]
         name = "llama3.2:3b"
         upstream = "ollama"
         input_usd_per_mtok = 0.0
         output_usd_per_mtok = 0.0
+        fallbacks = ["gpt-4o"]                 # local down -> cloud
 
         [[models]]
         name = "gpt-4o"
         upstream = "openai"
         input_usd_per_mtok = 2.50
         output_usd_per_mtok = 10.00
+        fallbacks = ["llama3.2:3b"]            # cloud down -> local
 
         [[models]]
         name = "text-embedding-3-small"

@@ -16,7 +16,8 @@ import Testing
         let config = try SidecarConfiguration.embeddedDefaults()
         #expect(config.server.listen == ListenAddress(host: "127.0.0.1", port: 8088))
         #expect(config.server.maxBodyBytes == 16_777_216)
-        #expect(config.timeouts == TimeoutConfiguration(connect: .milliseconds(2000), request: .seconds(600)))
+        #expect(config.timeouts == TimeoutConfiguration())
+        #expect(config.resilience == ResilienceConfiguration())
         #expect(
             config.upstreams == [
                 UpstreamConfiguration(name: "ollama", baseURL: "http://127.0.0.1:11434/v1"),
@@ -29,12 +30,13 @@ import Testing
         )
         #expect(
             config.models == [
-                ModelConfiguration(name: "llama3.2:3b", upstream: "ollama"),
+                ModelConfiguration(name: "llama3.2:3b", upstream: "ollama", fallbacks: ["gpt-4o"]),
                 ModelConfiguration(
                     name: "gpt-4o",
                     upstream: "openai",
                     inputUSDPerMTok: Decimal(string: "2.5")!,
-                    outputUSDPerMTok: 10
+                    outputUSDPerMTok: 10,
+                    fallbacks: ["llama3.2:3b"]
                 ),
                 ModelConfiguration(
                     name: "text-embedding-3-small",
@@ -156,5 +158,38 @@ import Testing
     @Test func listenAddressParsesIPv6() {
         #expect(ListenAddress(parsing: "[::1]:8088") == ListenAddress(host: "::1", port: 8088))
         #expect(ListenAddress(parsing: "127.0.0.1:99999") == nil)
+    }
+
+    @Test func modelWithSeveralUpstreamsAndFallbacksParses() throws {
+        let toml = Self.minimal.replacingOccurrences(
+            of: "upstream = \"a\"",
+            with: "upstreams = [\"a\", \"a\"]\nbalance = \"least_loaded\""
+        )
+        let config = try SidecarConfiguration(toml: toml, file: "x.conf")
+        #expect(config.models[0].upstreams == ["a", "a"])
+        #expect(config.models[0].balance == .leastLoaded)
+    }
+
+    @Test func fallbackToUnknownModelIsRejected() {
+        let toml = Self.minimal.replacingOccurrences(
+            of: "upstream = \"a\"",
+            with: "upstream = \"a\"\nfallbacks = [\"zz\"]"
+        )
+        #expect(Self.message(toml) == #"bad.conf:8: models[0].fallbacks: no model named "zz""#)
+    }
+
+    @Test func retryAndBreakerSectionsParse() throws {
+        let toml = Self.minimal + "\n[retry]\nmax_attempts = 5\nbase_delay_ms = 20\n[breaker]\ncooldown_ms = 1500\n"
+        let config = try SidecarConfiguration(toml: toml, file: "x.conf")
+        #expect(config.resilience.retry.maxAttempts == 5)
+        #expect(config.resilience.retry.baseDelay == .milliseconds(20))
+        #expect(config.resilience.breaker.cooldown == .milliseconds(1500))
+    }
+
+    @Test func outOfRangeRetryAttemptsAreRejected() {
+        #expect(
+            Self.message(Self.minimal + "\n[retry]\nmax_attempts = 0\n")
+                == "bad.conf:12: retry.max_attempts: must be between 1 and 10, found 0"
+        )
     }
 }
