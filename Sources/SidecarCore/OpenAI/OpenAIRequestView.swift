@@ -38,8 +38,9 @@ struct OpenAIRequestView: Decodable, Sendable {
         self.streamOptions = try container.decodeIfPresent(StreamOptions.self, forKey: .streamOptions)
         self.messages = try container.decodeIfPresent([Message].self, forKey: .messages)
         self.prompt = try container.decodeIfPresent(PromptInput.self, forKey: .prompt)
-        let tools = try container.decodeIfPresent([SkippedJSONValue].self, forKey: .tools)
-        let functions = try container.decodeIfPresent([SkippedJSONValue].self, forKey: .functions)
+        // Only how many tools there are matters; their schemas are not decoded.
+        let tools = try container.decodeIfPresent(ElementCount.self, forKey: .tools)
+        let functions = try container.decodeIfPresent(ElementCount.self, forKey: .functions)
         self.toolCount = (tools?.count ?? 0) + (functions?.count ?? 0)
         self.maxTokens =
             try container.decodeIfPresent(Int.self, forKey: .maxCompletionTokens)
@@ -97,7 +98,6 @@ enum PromptInput: Decodable, Sendable {
         } else if let texts = try? container.decode([String].self) {
             self = .texts(texts)
         } else {
-            _ = try container.decode(SkippedJSONValue.self)
             self = .tokens
         }
     }
@@ -111,15 +111,17 @@ enum PromptInput: Decodable, Sendable {
     }
 }
 
-/// Any JSON value, decoded only to be counted and skipped.
-struct SkippedJSONValue: Decodable, Sendable {
+/// The number of elements of a JSON array, counted without decoding them.
+struct ElementCount: Decodable, Sendable {
+    var count: Int
+
     init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { return }
-        if (try? container.decode(Bool.self)) != nil { return }
-        if (try? container.decode(Double.self)) != nil { return }
-        if (try? container.decode(String.self)) != nil { return }
-        if (try? container.decode([SkippedJSONValue].self)) != nil { return }
-        _ = try container.decode([String: SkippedJSONValue].self)
+        var container = try decoder.unkeyedContainer()
+        var count = 0
+        while !container.isAtEnd {
+            _ = try container.superDecoder()
+            count += 1
+        }
+        self.count = count
     }
 }

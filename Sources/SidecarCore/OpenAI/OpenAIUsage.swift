@@ -1,3 +1,7 @@
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+
 /// Token counts from an upstream's `usage` object.
 public struct OpenAIUsage: Decodable, Sendable, Equatable {
     public var promptTokens: Int
@@ -21,22 +25,32 @@ public struct OpenAIUsage: Decodable, Sendable, Equatable {
     }
 }
 
-/// The `usage` of a whole response body, or of one stream chunk with its `choices` count.
-struct OpenAIUsageProbe: Decodable, Sendable {
+/// The `usage` of a whole response body, or of one stream chunk with whether it has choices.
+///
+/// Found by scanning the top-level members, then decoding only the `usage` value: response
+/// bodies can be large, and only these few bytes matter.
+struct OpenAIUsageProbe: Sendable {
     var usage: OpenAIUsage?
-    /// Number of choices in a stream chunk; `nil` when the member is absent.
-    var choiceCount: Int?
+    /// Whether `choices` is present and not an empty array.
+    var hasChoices: Bool
 
-    enum CodingKeys: String, CodingKey {
-        case usage, choices
-    }
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.usage = try? container.decodeIfPresent(OpenAIUsage.self, forKey: .usage)
-        self.choiceCount = (try? container.decodeIfPresent([SkippedJSONValue].self, forKey: .choices))?.count
+    init?(_ body: ByteBuffer) {
+        guard let members = JSONObjectScanner.members(in: body) else { return nil }
+        self.usage = nil
+        self.hasChoices = false
+        for member in members {
+            if member.key == "usage",
+                let slice = body.getSlice(at: body.readerIndex + member.valueRange.lowerBound, length: member.valueRange.count)
+            {
+                self.usage = try? JSONDecoder().decode(OpenAIUsage.self, from: slice)
+            } else if member.key == "choices" {
+                // "[]" (possibly with spaces inside) is the only empty array.
+                let value = body.readableBytesView.dropFirst(member.valueRange.lowerBound).prefix(member.valueRange.count)
+                self.hasChoices = value.contains { $0 != UInt8(ascii: "[") && $0 != UInt8(ascii: "]") && $0 != UInt8(ascii: " ") }
+            }
+        }
     }
 
     /// A chunk that only carries usage (what `stream_options.include_usage` adds at the end).
-    var isUsageOnlyChunk: Bool { self.usage != nil && (self.choiceCount ?? 0) == 0 }
+    var isUsageOnlyChunk: Bool { self.usage != nil && !self.hasChoices }
 }

@@ -32,7 +32,7 @@ extension ProxyPipeline {
         var headers = headers
         var cost: Decimal = 0
         if response.status.kind == .successful,
-            let probe = try? JSONDecoder().decode(OpenAIUsageProbe.self, from: body),
+            let probe = OpenAIUsageProbe(body),
             let usage = probe.usage
         {
             cost = self.price(usage, context: context)

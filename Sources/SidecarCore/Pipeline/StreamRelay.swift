@@ -8,7 +8,6 @@ import NIOCore
 struct StreamRelay {
     private var parser = ServerSentEventParser()
     private let dropUsageChunk: Bool
-    private let decoder = JSONDecoder()
     private(set) var usage: OpenAIUsage?
     private(set) var eventCount = 0
     private(set) var sawDone = false
@@ -45,7 +44,7 @@ struct StreamRelay {
         }
         // Only chunks that mention usage need decoding.
         guard data.contains("\"usage\"") else { return true }
-        guard let probe = try? self.decoder.decode(OpenAIUsageProbe.self, from: Data(data.utf8)) else { return true }
+        guard let probe = OpenAIUsageProbe(ByteBuffer(string: data)) else { return true }
         if let usage = probe.usage { self.usage = usage }
         return !(self.dropUsageChunk && probe.isUsageOnlyChunk)
     }

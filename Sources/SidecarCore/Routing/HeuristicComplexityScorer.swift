@@ -30,30 +30,38 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
         "do not", "don't", "format", "include",
     ]
 
+    /// Terms as lower-case UTF-8, bucketed by first byte for a single pass over the text.
+    private let reasoningMatcher = TermMatcher(Self.reasoningTerms)
+    private let codeMatcher = TermMatcher(Self.codeTerms)
+    private let mathMatcher = TermMatcher(Self.mathTerms)
+    private let constraintMatcher = TermMatcher(Self.constraintTerms)
+
     public init() {}
 
     public func score(_ input: ScoringInput) -> ComplexityScore {
-        var totalCharacters = 0
+        var totalBytes = 0
         var userTurns = 0
         var nonTextParts = 0
-        var inspected = ""
+        var text: [UInt8] = []
+        text.reserveCapacity(min(Self.inspectedCharacters, input.messages.reduce(0) { $0 + $1.text.utf8.count + 1 }))
         for message in input.messages {
-            totalCharacters += message.text.count
+            totalBytes += message.text.utf8.count
             nonTextParts += message.nonTextParts
             if message.role == "user" { userTurns += 1 }
-            if inspected.count < Self.inspectedCharacters {
-                inspected += message.text.prefix(Self.inspectedCharacters - inspected.count)
-                inspected += "\n"
+            for byte in message.text.utf8 {
+                guard text.count < Self.inspectedCharacters else { break }
+                // ASCII lower-casing is enough: every term is ASCII.
+                text.append((UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte)
             }
+            if text.count < Self.inspectedCharacters { text.append(UInt8(ascii: "\n")) }
         }
-        let text = inspected.lowercased()
 
-        let length = min(log2(1 + Double(totalCharacters) / 100) / log2(1 + 8000 / 100), 1)
-        let reasoning = min(Double(Self.countDistinct(Self.reasoningTerms, in: text)) / 4, 1)
+        let length = min(log2(1 + Double(totalBytes) / 100) / log2(1 + 8000 / 100), 1)
+        let reasoning = min(Double(self.reasoningMatcher.countDistinct(in: text)) / 4, 1)
         let parts = min(Double(max(Self.countParts(in: text) - 1, 0)) / 4, 1)
-        let code = min(Double(Self.countDistinct(Self.codeTerms, in: text)) / 2, 1)
-        let math = min(Double(Self.countDistinct(Self.mathTerms, in: text)) / 2, 1)
-        let constraints = min(Double(Self.countDistinct(Self.constraintTerms, in: text)) / 3, 1)
+        let code = min(Double(self.codeMatcher.countDistinct(in: text)) / 2, 1)
+        let math = min(Double(self.mathMatcher.countDistinct(in: text)) / 2, 1)
+        let constraints = min(Double(self.constraintMatcher.countDistinct(in: text)) / 3, 1)
         let turns = min(Double(max(userTurns - 1, 0)) / 6, 1)
         let tools = input.toolCount > 0 ? 1.0 : 0.0
         let media = nonTextParts > 0 ? 1.0 : 0.0
@@ -78,31 +86,72 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
         )
     }
 
-    private static func countDistinct(_ terms: [String], in text: String) -> Int {
-        terms.reduce(0) { $0 + (text.contains($1) ? 1 : 0) }
-    }
-
     /// Numbered items, bullet lines and question marks: how many things the prompt asks for.
-    private static func countParts(in text: String) -> Int {
+    private static func countParts(in text: [UInt8]) -> Int {
         var parts = 0
         var atLineStart = true
-        var previous: Character = "\n"
-        for character in text {
-            if character == "?" { parts += 1 }
+        var previousWasDigit = false
+        var index = 0
+        while index < text.count {
+            let byte = text[index]
+            let isDigit = (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+            if byte == UInt8(ascii: "?") { parts += 1 }
             if atLineStart {
-                if character == "-" || character == "*" || character == "•" {
+                if byte == UInt8(ascii: "-") || byte == UInt8(ascii: "*") {
                     parts += 1
-                } else if character.isNumber, !previous.isNumber {
+                } else if byte == 0xE2, index + 2 < text.count, text[index + 1] == 0x80, text[index + 2] == 0xA2 {
+                    parts += 1  // "•"
+                } else if isDigit && !previousWasDigit {
                     parts += 1
                 }
             }
-            if character == "\n" {
+            if byte == UInt8(ascii: "\n") {
                 atLineStart = true
-            } else if character != " " && character != "\t" && !character.isNumber {
+            } else if byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") && !isDigit {
                 atLineStart = false
             }
-            previous = character
+            previousWasDigit = isDigit
+            index += 1
         }
         return parts
+    }
+}
+
+/// Counts which of a fixed set of ASCII terms occur in a byte string, in one pass.
+struct TermMatcher: Sendable {
+    private let terms: [[UInt8]]
+    /// Term indices by first byte.
+    private let buckets: [[Int]]
+
+    init(_ terms: [String]) {
+        self.terms = terms.map { Array($0.utf8) }
+        var buckets = [[Int]](repeating: [], count: 256)
+        for (index, term) in self.terms.enumerated() {
+            if let first = term.first { buckets[Int(first)].append(index) }
+        }
+        self.buckets = buckets
+    }
+
+    func countDistinct(in text: [UInt8]) -> Int {
+        var found = [Bool](repeating: false, count: self.terms.count)
+        var count = 0
+        text.withUnsafeBufferPointer { bytes in
+            for position in 0..<bytes.count {
+                for termIndex in self.buckets[Int(bytes[position])] where !found[termIndex] {
+                    let term = self.terms[termIndex]
+                    guard position + term.count <= bytes.count else { continue }
+                    var matches = true
+                    for offset in 1..<term.count where bytes[position + offset] != term[offset] {
+                        matches = false
+                        break
+                    }
+                    if matches {
+                        found[termIndex] = true
+                        count += 1
+                    }
+                }
+            }
+        }
+        return count
     }
 }
