@@ -117,7 +117,6 @@ public struct SidecarMetrics: Sendable {
     }
 
     private static func nanoseconds(since start: ContinuousClock.Instant) -> Int64 {
-        let elapsed = ContinuousClock.now - start
-        return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        (ContinuousClock.now - start).saturatingNanoseconds
     }
 }

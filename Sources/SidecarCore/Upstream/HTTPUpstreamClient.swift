@@ -23,14 +23,8 @@ public final class HTTPUpstreamClient: UpstreamClient {
         logger: Logger
     ) {
         var configuration = HTTPClient.Configuration()
-        configuration.timeout.connect = .nanoseconds(
-            Int64(timeouts.connect.components.seconds) * 1_000_000_000
-                + timeouts.connect.components.attoseconds / 1_000_000_000
-        )
-        configuration.timeout.read = .nanoseconds(
-            Int64(timeouts.idle.components.seconds) * 1_000_000_000 + timeouts.idle.components.attoseconds
-                / 1_000_000_000
-        )
+        configuration.timeout.connect = .nanoseconds(timeouts.connect.saturatingNanoseconds)
+        configuration.timeout.read = .nanoseconds(timeouts.idle.saturatingNanoseconds)
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
         configuration.connectionPool.idleTimeout = .seconds(60)
         // Fail fast when an upstream is down: retries and fallbacks are the sidecar's own policy.
