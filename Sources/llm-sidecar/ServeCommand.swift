@@ -25,11 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.server.listen = address
         }
         let level = Logger.Level(rawValue: self.options.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, level: level) }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "llm-sidecar")
