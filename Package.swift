@@ -32,9 +32,14 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(
+            name: "CSidecarKernels",
+            path: "Sources/CSidecarKernels"
+        ),
+        .target(
             name: "SidecarCore",
             dependencies: [
                 "COpenBLAS",
+                "CSidecarKernels",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -66,7 +71,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "embed-bench",
-            dependencies: ["SidecarCore"],
+            dependencies: ["SidecarCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/Embedding",
             swiftSettings: strictSettings
         ),
@@ -81,6 +86,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings

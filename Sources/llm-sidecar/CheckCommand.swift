@@ -48,6 +48,7 @@ struct CheckCommand: AsyncParsableCommand {
         print(Self.table(modelRows))
         let tiers = configuration.routing.tiers.map { "score < \($0.maxScore) -> \($0.model)" }
         print("routing (\(configuration.routing.mode.rawValue)): " + tiers.joined(separator: "; "))
+        print("local embeddings: " + LocalEmbedderLoading.describe(configuration.embeddings))
         if results.contains(where: { !$0.reachable }) {
             throw ExitCode(1)
         }

@@ -30,8 +30,12 @@ struct ServeCommand: AsyncParsableCommand {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "llm-sidecar")
 
-        let runtime = SidecarRuntime(configuration: configuration, environment: ProcessInfo.processInfo.environment)
         logger.info("configuration loaded", metadata: ["config.source": "\(source)"])
+        let runtime = SidecarRuntime(
+            configuration: configuration,
+            environment: ProcessInfo.processInfo.environment,
+            localEmbedder: LocalEmbedderLoading.load(configuration.embeddings, logger: logger)
+        )
         for name in runtime.directory.names {
             if let missing = runtime.directory.entry(name)?.missingKeyVariable {
                 logger.warning(

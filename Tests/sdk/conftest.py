@@ -71,6 +71,8 @@ def sidecar(fake_upstream):
         f'[[upstreams]]\nname = "dead"\nbase_url = "http://127.0.0.1:{dead}/v1"\n\n'
         '[[models]]\nname = "dead-model"\nupstream = "dead"\n\n[routing]',
     )
+    models_dir = os.environ.get("LLM_SIDECAR_MODELS_DIR", str(ROOT / "models"))
+    config = config.replace('models_dir = "./models"', f'models_dir = "{models_dir}"')
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "sidecar.conf"
         path.write_text(config)

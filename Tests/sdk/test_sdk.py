@@ -129,7 +129,21 @@ def test_embeddings_are_priced_by_the_owning_model(client):
 
 def test_models_list_includes_auto_and_configured_models(client):
     ids = [m.id for m in client.models.list()]
-    assert ids == ["auto", "llama3.2:3b", "gpt-4o", "text-embedding-3-small", "dead-model"]
+    assert ids == ["auto", "llama3.2:3b", "gpt-4o", "text-embedding-3-small", "dead-model", "all-MiniLM-L6-v2"]
+
+
+def test_local_embeddings_are_computed_in_process_and_free(client):
+    raw = client.embeddings.with_raw_response.create(
+        model="all-MiniLM-L6-v2", input=["What is the capital of France?", "What's France's capital city?"])
+    result = raw.parse()
+    assert raw.headers["x-sidecar-upstream"] == "local"
+    assert raw.headers["x-query-cost"] == "0"
+    assert len(result.data) == 2 and len(result.data[0].embedding) == 384
+    a, b = result.data[0].embedding, result.data[1].embedding
+    cosine = sum(x * y for x, y in zip(a, b))
+    assert cosine > 0.8  # the two paraphrases are close; vectors are unit length
+    assert abs(sum(x * x for x in a) - 1) < 1e-4
+    assert result.usage.prompt_tokens == 9 + 11
 
 
 def test_malformed_request_raises_bad_request_error(client):

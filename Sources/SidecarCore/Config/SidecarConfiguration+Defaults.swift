@@ -83,6 +83,10 @@ extension SidecarConfiguration {
         default_upstream = ""                  # other /v1/* paths and unknown pinned models; "" = first upstream
         ollama_upstream = "ollama"             # receives Ollama's native /api/*; "" = disabled
 
+        [embeddings]
+        local_model = "all-MiniLM-L6-v2"       # /v1/embeddings for this model name is computed in-process, free; "" = off
+        models_dir = "./models"                # holds <local_model>/, installed by scripts/install-model.sh
+
         [cache]
         backend = "memory"                     # "memory" or "redis"
         redis_url = "redis://127.0.0.1:6379/0"

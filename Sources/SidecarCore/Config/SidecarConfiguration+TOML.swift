@@ -79,6 +79,15 @@ extension SidecarConfiguration {
 
         config.resilience = try Self.resilience(from: &reader)
 
+        if var embeddings = try reader.table("embeddings") {
+            config.embeddings.localModel = try embeddings.string("local_model", default: config.embeddings.localModel)
+            config.embeddings.modelsDirectory = try embeddings.string(
+                "models_dir",
+                default: config.embeddings.modelsDirectory
+            )
+            try embeddings.rejectUnknownKeys()
+        }
+
         if var cache = try reader.table("cache") {
             let backendText = try cache.string("backend", default: config.cache.backend.rawValue)
             guard let backend = CacheConfiguration.Backend(rawValue: backendText) else {

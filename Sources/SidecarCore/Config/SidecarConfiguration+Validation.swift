@@ -51,6 +51,12 @@ extension SidecarConfiguration {
                 throw fail("models[\(index)].fallbacks", reason)
             }
         }
+        if !self.embeddings.localModel.isEmpty && modelNames.contains(self.embeddings.localModel) {
+            throw fail(
+                "embeddings.local_model",
+                "\"\(self.embeddings.localModel)\" is also a [[models]] name; give the local embedder its own name"
+            )
+        }
         if self.routing.tiers.isEmpty {
             throw fail("routing.tiers", "at least one tier is required")
         }

@@ -15,6 +15,7 @@ public struct SidecarConfiguration: Sendable, Equatable {
     public var models: [ModelConfiguration]
     public var routing: RoutingConfiguration
     public var resilience: ResilienceConfiguration
+    public var embeddings: EmbeddingConfiguration
     public var cache: CacheConfiguration
 
     public init(
@@ -24,6 +25,7 @@ public struct SidecarConfiguration: Sendable, Equatable {
         models: [ModelConfiguration] = [],
         routing: RoutingConfiguration = .init(),
         resilience: ResilienceConfiguration = .init(),
+        embeddings: EmbeddingConfiguration = .init(),
         cache: CacheConfiguration = .init()
     ) {
         self.server = server
@@ -32,6 +34,7 @@ public struct SidecarConfiguration: Sendable, Equatable {
         self.models = models
         self.routing = routing
         self.resilience = resilience
+        self.embeddings = embeddings
         self.cache = cache
     }
 

@@ -1,3 +1,4 @@
+import CSidecarKernels
 import Foundation
 
 /// The BERT encoder forward pass with mean pooling and L2 normalisation.
@@ -82,19 +83,10 @@ struct BertEncoder: Sendable {
         let qkvWidth = 3 * hidden
         let scale = 1 / Float(headSize).squareRoot()
         let qkv = workspace.queryKeyValue
-        layer.queryKeyValueWeight.withUnsafeBufferPointer { weight in
-            layer.queryKeyValueBias.withUnsafeBufferPointer { bias in
-                guard let weight = weight.baseAddress, let bias = bias.baseAddress else { return }
-                BLASMatrix.linear(
-                    workspace.hidden,
-                    rows: rows,
-                    depth: hidden,
-                    weight,
-                    columns: qkvWidth,
-                    into: qkv
-                )
-                EncoderKernels.addBias(qkv, bias: bias, rows: rows, width: qkvWidth)
-            }
+        layer.queryKeyValueWeight.apply(workspace.hidden, rows: rows, into: qkv, scratch: workspace.roundedInput)
+        layer.queryKeyValueBias.withUnsafeBufferPointer { bias in
+            guard let bias = bias.baseAddress else { return }
+            EncoderKernels.addBias(qkv, bias: bias, rows: rows, width: qkvWidth)
         }
         var start = 0
         for sequence in sequences {
@@ -133,7 +125,6 @@ struct BertEncoder: Sendable {
         self.dense(
             workspace.context,
             rows: rows,
-            depth: hidden,
             weight: layer.attentionOutputWeight,
             bias: layer.attentionOutputBias,
             scale: layer.attentionNormScale,
@@ -144,26 +135,25 @@ struct BertEncoder: Sendable {
 
     /// The feed-forward block: dense + GELU, dense, then Add & Norm.
     private func feedForward(_ layer: BertWeights.Layer, rows: Int, workspace: EncoderWorkspace) {
-        let hidden = self.configuration.hiddenSize
         let intermediate = self.configuration.intermediateSize
-        layer.intermediateWeight.withUnsafeBufferPointer { weight in
-            layer.intermediateBias.withUnsafeBufferPointer { bias in
-                guard let weight = weight.baseAddress, let bias = bias.baseAddress else { return }
-                BLASMatrix.linear(
-                    workspace.hidden,
-                    rows: rows,
-                    depth: hidden,
-                    weight,
-                    columns: intermediate,
-                    into: workspace.intermediate
-                )
+        layer.intermediateWeight.apply(
+            workspace.hidden,
+            rows: rows,
+            into: workspace.intermediate,
+            scratch: workspace.roundedInput
+        )
+        layer.intermediateBias.withUnsafeBufferPointer { bias in
+            guard let bias = bias.baseAddress else { return }
+            if layer.intermediateWeight.isBFloat16 {
+                // AVX-512 is there (the bfloat16 kernel needs it): 16 lanes instead of SSE's 4.
+                sidecar_bias_gelu(workspace.intermediate, bias, rows, intermediate)
+            } else {
                 EncoderKernels.addBiasGELU(workspace.intermediate, bias: bias, rows: rows, width: intermediate)
             }
         }
         self.dense(
             workspace.intermediate,
             rows: rows,
-            depth: intermediate,
             weight: layer.outputWeight,
             bias: layer.outputBias,
             scale: layer.outputNormScale,
@@ -176,25 +166,14 @@ struct BertEncoder: Sendable {
     private func dense(
         _ input: UnsafeMutablePointer<Float>,
         rows: Int,
-        depth: Int,
-        weight: [Float],
+        weight: DenseMatrix,
         bias: [Float],
         scale: [Float],
         shift: [Float],
         workspace: EncoderWorkspace
     ) {
         let hidden = self.configuration.hiddenSize
-        weight.withUnsafeBufferPointer { weight in
-            guard let weight = weight.baseAddress else { return }
-            BLASMatrix.linear(
-                input,
-                rows: rows,
-                depth: depth,
-                weight,
-                columns: hidden,
-                into: workspace.projection
-            )
-        }
+        weight.apply(input, rows: rows, into: workspace.projection, scratch: workspace.roundedInput)
         bias.withUnsafeBufferPointer { bias in
             scale.withUnsafeBufferPointer { scale in
                 shift.withUnsafeBufferPointer { shift in

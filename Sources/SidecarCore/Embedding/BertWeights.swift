@@ -1,20 +1,21 @@
 /// The weights of a BERT encoder, laid out once at load for the forward pass.
 ///
-/// Dense weights keep PyTorch's `[out, in]` row-major layout (BLAS reads them transposed);
-/// the query, key and value projections are concatenated into one `[3 * hidden, hidden]`
-/// matrix so a layer needs one GEMM for all three. The large word-embedding table stays in the
+/// Dense weights are ``DenseMatrix``es of PyTorch's `[out, in]` shape, FP32 or packed to
+/// bfloat16 according to the ``DensePrecision`` chosen at load; the query, key and value
+/// projections are concatenated into one `[3 * hidden, hidden]` matrix so a layer needs one
+/// GEMM for all three. The large word-embedding table stays in the
 /// memory-mapped file; everything else is copied.
 struct BertWeights: Sendable {
     struct Layer: Sendable {
-        var queryKeyValueWeight: [Float]
+        var queryKeyValueWeight: DenseMatrix
         var queryKeyValueBias: [Float]
-        var attentionOutputWeight: [Float]
+        var attentionOutputWeight: DenseMatrix
         var attentionOutputBias: [Float]
         var attentionNormScale: [Float]
         var attentionNormBias: [Float]
-        var intermediateWeight: [Float]
+        var intermediateWeight: DenseMatrix
         var intermediateBias: [Float]
-        var outputWeight: [Float]
+        var outputWeight: DenseMatrix
         var outputBias: [Float]
         var outputNormScale: [Float]
         var outputNormBias: [Float]
@@ -33,13 +34,21 @@ struct BertWeights: Sendable {
     let embeddingNormBias: [Float]
     let layers: [Layer]
 
-    /// Reads and checks every tensor the encoder needs from `file`.
-    init(file: SafetensorsFile, configuration: BertConfiguration) throws {
+    /// The dense layers' arithmetic (already narrowed to what this CPU supports).
+    let precision: DensePrecision
+
+    /// Reads and checks every tensor the encoder needs from `file`, packing the dense layers'
+    /// weights for `precision` (FP32 where the CPU lacks AVX-512 BF16).
+    init(file: SafetensorsFile, configuration: BertConfiguration, precision: DensePrecision = .float32) throws {
+        let precision = precision.supported
+        let attentionBF16 = precision.usesBFloat16ForAttention
+        let feedForwardBF16 = precision.usesBFloat16ForFeedForward
         let hidden = configuration.hiddenSize
         let intermediate = configuration.intermediateSize
         let prefix = Self.prefix(in: file)
 
         self.configuration = configuration
+        self.precision = precision
         self.file = file
         self.wordEmbeddings = try file.floatTensorInfo(
             prefix + "embeddings.word_embeddings.weight",
@@ -76,18 +85,35 @@ struct BertWeights: Sendable {
             }
             layers.append(
                 Layer(
-                    queryKeyValueWeight: qkvWeight,
+                    queryKeyValueWeight: DenseMatrix(
+                        qkvWeight,
+                        outputs: 3 * hidden,
+                        inputs: hidden,
+                        bfloat16: attentionBF16
+                    ),
                     queryKeyValueBias: qkvBias,
-                    attentionOutputWeight: try file.floats(name + "attention.output.dense.weight", shape: square),
+                    attentionOutputWeight: DenseMatrix(
+                        try file.floats(name + "attention.output.dense.weight", shape: square),
+                        outputs: hidden,
+                        inputs: hidden,
+                        bfloat16: attentionBF16
+                    ),
                     attentionOutputBias: try file.floats(name + "attention.output.dense.bias", shape: [hidden]),
                     attentionNormScale: try file.floats(name + "attention.output.LayerNorm.weight", shape: [hidden]),
                     attentionNormBias: try file.floats(name + "attention.output.LayerNorm.bias", shape: [hidden]),
-                    intermediateWeight: try file.floats(
-                        name + "intermediate.dense.weight",
-                        shape: [intermediate, hidden]
+                    intermediateWeight: DenseMatrix(
+                        try file.floats(name + "intermediate.dense.weight", shape: [intermediate, hidden]),
+                        outputs: intermediate,
+                        inputs: hidden,
+                        bfloat16: feedForwardBF16
                     ),
                     intermediateBias: try file.floats(name + "intermediate.dense.bias", shape: [intermediate]),
-                    outputWeight: try file.floats(name + "output.dense.weight", shape: [hidden, intermediate]),
+                    outputWeight: DenseMatrix(
+                        try file.floats(name + "output.dense.weight", shape: [hidden, intermediate]),
+                        outputs: hidden,
+                        inputs: intermediate,
+                        bfloat16: feedForwardBF16
+                    ),
                     outputBias: try file.floats(name + "output.dense.bias", shape: [hidden]),
                     outputNormScale: try file.floats(name + "output.LayerNorm.weight", shape: [hidden]),
                     outputNormBias: try file.floats(name + "output.LayerNorm.bias", shape: [hidden])

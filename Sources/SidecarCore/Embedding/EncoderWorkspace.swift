@@ -18,6 +18,8 @@ final class EncoderWorkspace: @unchecked Sendable {
     private(set) var projection: UnsafeMutablePointer<Float>
     /// `[rows, intermediate]`: the feed-forward activations.
     private(set) var intermediate: UnsafeMutablePointer<Float>
+    /// `[rows, intermediate]`: a dense layer's input rounded to bfloat16 (bfloat16 kernel only).
+    private(set) var roundedInput: UnsafeMutablePointer<UInt16>
     /// `[longest, longest]`: one head's attention scores.
     private(set) var scores: UnsafeMutablePointer<Float>
 
@@ -29,6 +31,7 @@ final class EncoderWorkspace: @unchecked Sendable {
         self.context = .allocate(capacity: 0)
         self.projection = .allocate(capacity: 0)
         self.intermediate = .allocate(capacity: 0)
+        self.roundedInput = .allocate(capacity: 0)
         self.scores = .allocate(capacity: 0)
     }
 
@@ -47,6 +50,7 @@ final class EncoderWorkspace: @unchecked Sendable {
             self.context = .allocate(capacity: capacity * self.hiddenSize)
             self.projection = .allocate(capacity: capacity * self.hiddenSize)
             self.intermediate = .allocate(capacity: capacity * self.intermediateSize)
+            self.roundedInput = .allocate(capacity: capacity * self.intermediateSize)
             self.rowCapacity = capacity
         }
         if longest * longest > self.scoreCapacity {
@@ -62,5 +66,6 @@ final class EncoderWorkspace: @unchecked Sendable {
         self.context.deallocate()
         self.projection.deallocate()
         self.intermediate.deallocate()
+        self.roundedInput.deallocate()
     }
 }

@@ -40,13 +40,20 @@ struct OpenAIUsageProbe: Sendable {
         self.hasChoices = false
         for member in members {
             if member.key == "usage",
-                let slice = body.getSlice(at: body.readerIndex + member.valueRange.lowerBound, length: member.valueRange.count)
+                let slice = body.getSlice(
+                    at: body.readerIndex + member.valueRange.lowerBound,
+                    length: member.valueRange.count
+                )
             {
                 self.usage = try? JSONDecoder().decode(OpenAIUsage.self, from: slice)
             } else if member.key == "choices" {
                 // "[]" (possibly with spaces inside) is the only empty array.
-                let value = body.readableBytesView.dropFirst(member.valueRange.lowerBound).prefix(member.valueRange.count)
-                self.hasChoices = value.contains { $0 != UInt8(ascii: "[") && $0 != UInt8(ascii: "]") && $0 != UInt8(ascii: " ") }
+                let value = body.readableBytesView.dropFirst(member.valueRange.lowerBound).prefix(
+                    member.valueRange.count
+                )
+                self.hasChoices = value.contains {
+                    $0 != UInt8(ascii: "[") && $0 != UInt8(ascii: "]") && $0 != UInt8(ascii: " ")
+                }
             }
         }
     }

@@ -147,6 +147,19 @@ public struct ProxyPipeline: Sendable {
     /// Embeddings: forwarded to the upstream that owns the model, priced from `usage`.
     func embed(_ request: ProxyRequest) async throws -> ProxyOutcome {
         let view = try Self.decode(request.body)
+        let local = self.runtime.configuration.embeddings.localModel
+        if !local.isEmpty && view.model == local {
+            guard let embedder = self.runtime.localEmbedder else {
+                throw SidecarError(
+                    status: .serviceUnavailable,
+                    type: "server_error",
+                    code: "local_embedder_unavailable",
+                    message:
+                        "The local embedding model \"\(local)\" is not installed (expected in \(self.runtime.configuration.embeddings.modelDirectory)); run scripts/install-model.sh."
+                )
+            }
+            return try await self.embedLocally(request, embedder: embedder)
+        }
         let model = view.model ?? ""
         let execution = try await self.executor.execute(
             candidates: [UpstreamCandidate(model: model, upstream: self.runtime.selector.owner(of: view.model))],

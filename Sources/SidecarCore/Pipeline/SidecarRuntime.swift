@@ -6,16 +6,20 @@ public struct SidecarRuntime: Sendable {
     public let directory: UpstreamDirectory
     public let costs: CostCalculator
     public let scorer: any ComplexityScorer
+    /// The built-in embedder serving `embeddings.local_model`, when its files loaded.
+    public let localEmbedder: (any Embedder)?
 
     public init(
         configuration: SidecarConfiguration,
         environment: [String: String],
-        scorer: any ComplexityScorer = HeuristicComplexityScorer()
+        scorer: any ComplexityScorer = HeuristicComplexityScorer(),
+        localEmbedder: (any Embedder)? = nil
     ) {
         self.configuration = configuration
         self.selector = RouteSelector(configuration: configuration)
         self.directory = UpstreamDirectory(configuration: configuration, environment: environment)
         self.costs = CostCalculator(prices: PriceTable(configuration: configuration))
         self.scorer = scorer
+        self.localEmbedder = localEmbedder
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Logging
 import NIOCore
+import Synchronization
 
 /// One model to try, and the upstream to use when the model is not configured (pinned ids).
 struct UpstreamCandidate: Sendable, Equatable {
@@ -108,6 +109,12 @@ struct UpstreamExecutor: Sendable {
                     if let bufferLimit {
                         let body = try await response.body.collect(upTo: bufferLimit, upstream: lease.id)
                         response.body = UpstreamBody(buffer: body)
+                    } else if response.status.kind == .successful {
+                        // Nothing reaches the client before the first body chunk: an upstream that
+                        // sends a head and then fails or goes silent (idle timeout) is still retried.
+                        var iterator = response.body.makeAsyncIterator()
+                        let first = try await iterator.next()
+                        response.body = UpstreamBody(PrefetchedBody(first: first, rest: iterator))
                     }
                     if response.status.kind == .successful || response.status.kind == .redirection {
                         lease.breaker?.recordSuccess(wasProbe: lease.isProbe)
@@ -262,5 +269,43 @@ struct GuardedBody: AsyncSequence, Sendable {
 
     func makeAsyncIterator() -> AsyncIterator {
         AsyncIterator(base: self.base.makeAsyncIterator(), leaseGuard: self.leaseGuard)
+    }
+}
+
+/// A body whose first chunk was already read (to decide whether to retry), followed by the rest.
+///
+/// `@unchecked Sendable` because it carries a started iterator: the pipeline hands it to
+/// exactly one consumer, and `makeAsyncIterator` gives the iterator out once (a second call
+/// gets an empty body), so the iterator is never used from two places.
+final class PrefetchedBody: AsyncSequence, @unchecked Sendable {
+    typealias Element = ByteBuffer
+    private let taken = Atomic<Bool>(false)
+    private let first: ByteBuffer?
+    private let rest: UpstreamBody.AsyncIterator
+
+    init(first: ByteBuffer?, rest: UpstreamBody.AsyncIterator) {
+        self.first = first
+        self.rest = rest
+    }
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var first: ByteBuffer?
+        var rest: UpstreamBody.AsyncIterator?
+
+        mutating func next() async throws -> ByteBuffer? {
+            if let first = self.first {
+                self.first = nil
+                return first
+            }
+            return try await self.rest?.next()
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator {
+        guard !self.taken.exchange(true, ordering: .acquiringAndReleasing) else {
+            return AsyncIterator(first: nil, rest: nil)
+        }
+        // An upstream body that ended before any chunk has nothing more to read.
+        return AsyncIterator(first: self.first, rest: self.first == nil ? nil : self.rest)
     }
 }

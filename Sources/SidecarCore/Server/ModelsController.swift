@@ -25,6 +25,9 @@ enum ModelsController {
     static func list(_ configuration: SidecarConfiguration, requestID: String) -> Response {
         var models = [ModelList.Model(id: configuration.routing.autoAlias, ownedBy: "llm-sidecar")]
         models += configuration.models.map { ModelList.Model(id: $0.name, ownedBy: $0.upstream) }
+        if !configuration.embeddings.localModel.isEmpty {
+            models.append(ModelList.Model(id: configuration.embeddings.localModel, ownedBy: "llm-sidecar"))
+        }
         let data = (try? JSONEncoder().encode(ModelList(data: models))) ?? Data()
         var headers = HTTPFields()
         headers[.contentType] = "application/json"

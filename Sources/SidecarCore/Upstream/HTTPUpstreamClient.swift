@@ -90,6 +90,13 @@ public final class HTTPUpstreamClient: UpstreamClient {
             default: return UpstreamError(.other, upstream: upstream, detail: error.shortDescription)
             }
         }
+        if let error = error as? HTTPParserError {
+            // The upstream closed before the message was complete: safe to retry.
+            if case .invalidEOFState = error {
+                return UpstreamError(.connectionClosed, upstream: upstream, detail: "connection closed mid-response")
+            }
+            return UpstreamError(.other, upstream: upstream, detail: "malformed response: \(error)")
+        }
         if error is CancellationError {
             return UpstreamError(.cancelled, upstream: upstream, detail: "request cancelled")
         }

@@ -1,4 +1,9 @@
+import CoreMetrics
 import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
 import Synchronization
 import Testing
 
@@ -54,9 +59,24 @@ enum MiniLMFixture {
         try JSONDecoder().decode(Reference.self, from: Data(contentsOf: referenceFile))
     }
 
-    /// Loaded once for all tests (loading maps 90 MB and copies the layers).
+    /// Loaded once for all tests (loading maps 90 MB and copies the layers): the default
+    /// embedder, bfloat16 dense layers where the CPU supports them.
     static let embedder: Result<MiniLMEmbedder, any Error> = Result {
         try MiniLMEmbedder(modelDirectory: modelDirectory)
+    }
+
+    /// The same model with FP32 (OpenBLAS) dense layers forced.
+    static let float32Embedder: Result<MiniLMEmbedder, any Error> = Result {
+        try MiniLMEmbedder(modelDirectory: modelDirectory, precision: .float32)
+    }
+
+    /// Every dense-layer precision this CPU runs: FP32 always, bfloat16 with AVX-512 BF16.
+    static let precisions: [DensePrecision] = DensePrecision.bfloat16IsSupported ? [.float32, .bfloat16] : [.float32]
+
+    static func embedder(_ precision: DensePrecision) throws -> MiniLMEmbedder {
+        let embedder = try (precision == .float32 ? float32Embedder : embedder).get()
+        #expect(embedder.precision == precision)
+        return embedder
     }
 
     static func cosine(_ a: [Float], _ b: [Float]) -> Float {
@@ -80,21 +100,39 @@ struct MiniLMReferenceTests {
         }
     }
 
-    @Test func embeddingsMatchReferenceWithCosineAtLeast09999() throws {
+    @Test(arguments: MiniLMFixture.precisions)
+    func embeddingsMatchReferenceWithCosineAtLeast09999(precision: DensePrecision) throws {
         let reference = try MiniLMFixture.reference()
-        let embedder = try MiniLMFixture.embedder.get()
+        let embedder = try MiniLMFixture.embedder(precision)
         let vectors = try embedder.embedBlocking(reference.sentences)
         #expect(vectors.count == reference.embeddings.count)
         for (index, (vector, expected)) in zip(vectors, reference.embeddings).enumerated() {
             #expect(vector.count == 384)
             let cosine = MiniLMFixture.cosine(vector, expected)
-            #expect(cosine >= 0.9999, "sentence \(index): cosine \(cosine)")
+            #expect(cosine >= 0.9999, "\(precision) sentence \(index): cosine \(cosine)")
         }
     }
 
-    @Test func batchedResultsEqualOneAtATimeResults() throws {
+    @Test(.enabled(if: DensePrecision.bfloat16IsSupported, "CPU lacks AVX-512 BF16"))
+    func bfloat16StaysWithinCosine09999OfFloat32OnVariedTexts() throws {
+        let texts = [
+            "hi", "What's France's capital city?", "a man is playing a large flute .",
+            "Write a Python function that merges two sorted lists, then explain its time complexity.",
+            String(repeating: "Long inputs accumulate rounding over many tokens, layer after layer. ", count: 20),
+            "Ünïcödé, émojis 🙂 and numbers 3.14159 mixed: 北京, Москва, القاهرة.",
+        ]
+        let float32 = try MiniLMFixture.embedder(.float32).embedBlocking(texts)
+        let bfloat16 = try MiniLMFixture.embedder(.bfloat16).embedBlocking(texts)
+        for (text, (wide, narrow)) in zip(texts, zip(float32, bfloat16)) {
+            let cosine = MiniLMFixture.cosine(wide, narrow)
+            #expect(cosine >= 0.9999, "\(text.prefix(30)): cosine \(cosine)")
+        }
+    }
+
+    @Test(arguments: MiniLMFixture.precisions)
+    func batchedResultsEqualOneAtATimeResults(precision: DensePrecision) throws {
         let reference = try MiniLMFixture.reference()
-        let embedder = try MiniLMFixture.embedder.get()
+        let embedder = try MiniLMFixture.embedder(precision)
         let texts = reference.sentences + ["", String(repeating: "a much longer sentence ", count: 40)]
         let batched = try embedder.embedBlocking(texts)
         for (text, vector) in zip(texts, batched) {
@@ -161,6 +199,115 @@ extension MiniLMReferenceTests {
             #expect(vectors.count == expected.count)
             for (vector, want) in zip(vectors, expected) {
                 #expect(zip(vector, want).allSatisfy { abs($0 - $1) < 1e-5 })
+            }
+        }
+    }
+}
+
+/// `/v1/embeddings` for the local model through the live sidecar.
+@Suite(.enabled(if: MiniLMFixture.modelIsInstalled, "all-MiniLM-L6-v2 is not installed (scripts/install-model.sh)"))
+struct LocalEmbeddingsLiveTests {
+    static func run(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let embedder = LocalEmbedder(model: try MiniLMFixture.embedder.get())
+        let config = try SidecarHarness.configuration(port: 1)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let app = SidecarApplication.make(
+            runtime: SidecarRuntime(configuration: config, environment: [:], localEmbedder: embedder),
+            listen: ListenAddress(host: "127.0.0.1", port: 0),
+            metricsFactory: NOOPMetricsHandler.instance,
+            logger: logger
+        )
+        try await app.test(.live) { client in try await body(client) }
+    }
+
+    @Test func servesFloatAndBase64VectorsMatchingTheEmbedder() async throws {
+        try await Self.run { client in
+            let text = "What is the capital of France?"
+            let expected = try await LocalEmbedder(model: try MiniLMFixture.embedder.get()).embed([text])[0]
+            let body = ByteBuffer(string: #"{"model":"all-MiniLM-L6-v2","input":"\#(text)"}"#)
+            try await client.execute(uri: "/v1/embeddings", method: .post, body: body) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[SidecarHeaders.queryCost] == "0")
+                let json =
+                    try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                let data = (json?["data"] as? [[String: Any]])?.first
+                let vector = (data?["embedding"] as? [Double])?.map(Float.init) ?? []
+                #expect(vector == expected)
+                #expect((json?["usage"] as? [String: Any])?["prompt_tokens"] as? Int == 9)
+            }
+            let base64Body = ByteBuffer(
+                string: #"{"model":"all-MiniLM-L6-v2","input":["\#(text)"],"encoding_format":"base64"}"#
+            )
+            try await client.execute(uri: "/v1/embeddings", method: .post, body: base64Body) { response in
+                let json =
+                    try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
+                let encoded = ((json?["data"] as? [[String: Any]])?.first?["embedding"] as? String) ?? ""
+                let bytes = Data(base64Encoded: encoded) ?? Data()
+                let vector = stride(from: 0, to: bytes.count, by: 4).map { offset in
+                    Float(
+                        bitPattern: bytes[offset..<offset + 4].enumerated().reduce(UInt32(0)) {
+                            $0 | UInt32($1.element) << (8 * UInt32($1.offset))
+                        }
+                    )
+                }
+                #expect(vector == expected)
+            }
+        }
+    }
+
+    @Test func rejectsTokenInputAndWrongDimensions() async throws {
+        try await Self.run { client in
+            for body in [
+                #"{"model":"all-MiniLM-L6-v2","input":[[1,2,3]]}"#,
+                #"{"model":"all-MiniLM-L6-v2","input":"x","dimensions":128}"#,
+                #"{"model":"all-MiniLM-L6-v2","input":"x","encoding_format":"int8"}"#,
+            ] {
+                try await client.execute(uri: "/v1/embeddings", method: .post, body: ByteBuffer(string: body)) {
+                    #expect($0.status == .badRequest)
+                }
+            }
+        }
+    }
+
+    @Test func batchesAreSplitAcrossCoresInOrder() async throws {
+        let model = try MiniLMFixture.embedder.get()
+        let texts = (0..<20).map { "sentence number \($0) about topic \($0 % 3)" }
+        let parallel = try await LocalEmbedder(model: model, parallelism: 3).embed(texts)
+        let serial = try model.embedBlocking(texts)
+        #expect(parallel.count == serial.count)
+        for (a, b) in zip(parallel, serial) {
+            #expect(zip(a, b).allSatisfy { abs($0 - $1) < 1e-5 })
+        }
+    }
+}
+
+@Suite struct LocalEmbedderSplitTests {
+    @Test func splitCoversEveryIndexOnceInOrder() {
+        let texts = (0..<64).map { String(repeating: "x", count: $0 % 7 * 10) }
+        for parts in 1...5 {
+            let ranges = LocalEmbedder.split(texts, into: parts)
+            #expect(ranges.count == parts)
+            #expect(ranges.flatMap { Array($0) } == Array(0..<64))
+        }
+        #expect(LocalEmbedder.split(["a"], into: 4) == [0..<1])
+    }
+}
+
+@Suite struct LocalEmbedderUnavailableTests {
+    @Test func localModelWithoutFilesIs503NamingTheInstallScript() async throws {
+        let config = try SidecarHarness.configuration(port: 1)
+        let app = SidecarApplication.make(
+            runtime: SidecarRuntime(configuration: config, environment: [:]),
+            listen: ListenAddress(host: "127.0.0.1", port: 0),
+            metricsFactory: NOOPMetricsHandler.instance,
+            logger: Logger(label: "test")
+        )
+        try await app.test(.live) { client in
+            let body = ByteBuffer(string: #"{"model":"all-MiniLM-L6-v2","input":"x"}"#)
+            try await client.execute(uri: "/v1/embeddings", method: .post, body: body) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(String(buffer: response.body).contains("install-model.sh"))
             }
         }
     }

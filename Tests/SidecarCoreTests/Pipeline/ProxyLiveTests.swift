@@ -126,7 +126,7 @@ import Testing
                 let list =
                     try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
                 let ids = (list?["data"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
-                #expect(ids == ["auto", "small-local", "big-cloud", "embed-cloud"])
+                #expect(ids == ["auto", "small-local", "big-cloud", "embed-cloud", "all-MiniLM-L6-v2"])
             }
         }
     }

@@ -205,4 +205,23 @@ import Testing
             }
         }
     }
+
+    @Test func streamThatDiesBeforeItsFirstChunkIsRetried() async throws {
+        try await FakeUpstream.run { fake, port in
+            fake.abortNextStreamsBeforeFirstChunk(1)
+            try await SidecarHarness.run(try Self.configuration(localPort: port, cloudPort: port)) { client, _, _ in
+                let response = try await client.execute(
+                    uri: "/v1/chat/completions",
+                    method: .post,
+                    headers: Self.json,
+                    body: SidecarHarness.chatBody("hi", stream: true)
+                )
+                #expect(response.status == .ok)
+                let lines = StreamingLiveTests.dataLines(response.body)
+                #expect(lines.count == 5)
+                #expect(!lines.contains { $0.contains(#""error""#) })
+                #expect(fake.chatCount == 2)
+            }
+        }
+    }
 }

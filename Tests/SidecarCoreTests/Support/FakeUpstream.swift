@@ -35,6 +35,13 @@ final class FakeUpstream: Sendable {
     /// Chat requests answered so far (scripted or not).
     var chatCount: Int { self.state.withLock { $0.requests.filter { $0.path.hasPrefix("/v1/chat") }.count } }
 
+    /// Streams that send their head and then drop the connection before any chunk.
+    private let abortingStreams = Mutex<Int>(0)
+
+    func abortNextStreamsBeforeFirstChunk(_ count: Int) {
+        self.abortingStreams.withLock { $0 = count }
+    }
+
     func script(_ statuses: [Int], retryAfter: String? = nil) {
         self.script.withLock { $0 = statuses.map { ($0, retryAfter) } }
     }
@@ -116,7 +123,12 @@ final class FakeUpstream: Sendable {
         let includeUsage = (json["stream_options"] as? [String: Any])?["include_usage"] as? Bool == true
         let delay = request.headers[HTTPField.Name("x-fake-chunk-delay-ms")!].flatMap(Int.init) ?? 0
         let chunkCount = request.headers[HTTPField.Name("x-fake-chunks")!].flatMap(Int.init) ?? 4
-        let abortAfter = request.headers[HTTPField.Name("x-fake-abort-after")!].flatMap(Int.init)
+        let abortEarly = self.abortingStreams.withLock { count -> Bool in
+            guard count > 0 else { return false }
+            count -= 1
+            return true
+        }
+        let abortAfter = abortEarly ? 0 : request.headers[HTTPField.Name("x-fake-abort-after")!].flatMap(Int.init)
         var headers = HTTPFields()
         headers[.contentType] = "text/event-stream"
         return Response(

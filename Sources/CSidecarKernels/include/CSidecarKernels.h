@@ -1,0 +1,56 @@
+// CSidecarKernels: hand-written CPU kernels for SidecarCore's embedder.
+//
+// The dense layers of the encoder compute `c[m, n] = a[m, k] · w[n, k]ᵀ` (PyTorch's
+// `[out, in]` weight layout). On x86-64 CPUs with AVX-512 BF16 (Intel Cooper Lake and
+// Sapphire Rapids, AMD Zen 4 and later), `sidecar_bf16_linear` does this with `vdpbf16ps`:
+// both operands rounded to bfloat16 (round to nearest even), products accumulated in FP32.
+//
+// Usage: check `sidecar_bf16_is_supported()` once; pack each weight matrix once with
+// `sidecar_bf16_pack_weights` into a buffer of `sidecar_bf16_packed_count(n, k)` elements;
+// then call `sidecar_bf16_linear` per forward pass. Calling `sidecar_bf16_linear` on a CPU
+// without AVX-512 BF16 is undefined (it faults on the first AVX-512 instruction).
+#ifndef SIDECAR_KERNELS_H
+#define SIDECAR_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 if this CPU executes AVX-512 F, BW and BF16 instructions (and the OS saves their
+/// registers), 0 otherwise, including on every non-x86-64 build.
+int sidecar_bf16_is_supported(void);
+
+/// Whether `sidecar_bf16_linear` accepts an `n`-by-`k` weight matrix: `n` a positive multiple
+/// of 16 and `k` a positive even number.
+int sidecar_bf16_accepts(size_t n, size_t k);
+
+/// The number of `uint16_t` elements of a packed `n`-by-`k` weight matrix (`n * k`).
+size_t sidecar_bf16_packed_count(size_t n, size_t k);
+
+/// Rounds the row-major `weights[n, k]` to bfloat16 and stores them in `packed` in the
+/// kernel's layout: blocks of 16 output columns; within a block, for each pair of inputs
+/// `(2p, 2p + 1)`, the 16 columns' two values side by side (64 bytes, one vector). Portable
+/// scalar code, safe on any CPU. Requires `sidecar_bf16_accepts(n, k)`.
+void sidecar_bf16_pack_weights(const float *weights, size_t n, size_t k, uint16_t *packed);
+
+/// `output[m, n] = input[m, k] · weights[n, k]ᵀ` with `packed` from `sidecar_bf16_pack_weights`.
+/// `input` and `output` are row-major and contiguous. `scratch` must hold `m * k` elements: the
+/// input rounded to bfloat16 is written there first. Requires `sidecar_bf16_is_supported()`.
+void sidecar_bf16_linear(
+    const float *input, size_t m, size_t k,
+    const uint16_t *packed, size_t n,
+    float *output, uint16_t *scratch);
+
+/// `matrix[r, c] = gelu(matrix[r, c] + bias[c])` for `rows` contiguous rows of `width`, GELU
+/// in its exact form `0.5 x (1 + erf(x / sqrt 2))`, with the [13/8] rational `erf` of Eigen
+/// and XLA (as `EncoderKernels.erf`), 16 lanes at a time. Requires `sidecar_bf16_is_supported()`.
+void sidecar_bias_gelu(float *matrix, const float *bias, size_t rows, size_t width);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

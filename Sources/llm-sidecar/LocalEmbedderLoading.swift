@@ -1,0 +1,48 @@
+import Foundation
+import Logging
+import SidecarCore
+
+/// Loads the built-in embedder named by `[embeddings]`; the sidecar runs without it.
+enum LocalEmbedderLoading {
+    static func load(_ configuration: EmbeddingConfiguration, logger: Logger) -> LocalEmbedder? {
+        guard !configuration.localModel.isEmpty else { return nil }
+        switch Self.result(configuration) {
+        case .success(let embedder):
+            logger.info(
+                "local embedding model loaded",
+                metadata: [
+                    "embedding.model": "\(embedder.modelName)", "embedding.dimensions": "\(embedder.dimensions)",
+                ]
+            )
+            return embedder
+        case .failure(let error):
+            logger.warning(
+                "local embedding model unavailable; install it with scripts/install-model.sh",
+                metadata: [
+                    "embedding.model": "\(configuration.localModel)",
+                    "embedding.directory": "\(configuration.modelDirectory)", "error": "\(error)",
+                ]
+            )
+            return nil
+        }
+    }
+
+    /// One line for `check`.
+    static func describe(_ configuration: EmbeddingConfiguration) -> String {
+        guard !configuration.localModel.isEmpty else { return "off" }
+        switch Self.result(configuration) {
+        case .success(let embedder):
+            return "\(embedder.modelName): ok (\(embedder.dimensions) dimensions, \(configuration.modelDirectory))"
+        case .failure(let error):
+            return
+                "\(configuration.localModel): unavailable (\(configuration.modelDirectory): \(error)); run scripts/install-model.sh"
+        }
+    }
+
+    static func result(_ configuration: EmbeddingConfiguration) -> Result<LocalEmbedder, any Error> {
+        LocalEmbedder.load(
+            directory: URL(fileURLWithPath: configuration.modelDirectory),
+            servedAs: configuration.localModel
+        )
+    }
+}
