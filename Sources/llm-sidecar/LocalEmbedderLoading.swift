@@ -27,7 +27,7 @@ enum LocalEmbedderLoading {
         }
     }
 
-    /// One line for `check`.
+    /// One line for `check`, after loading the model fully.
     static func describe(_ configuration: EmbeddingConfiguration) -> String {
         guard !configuration.localModel.isEmpty else { return "off" }
         switch Self.result(configuration) {

@@ -16,4 +16,11 @@ public protocol Embedder: Sendable {
 
     /// Embeds `texts`, returning one unit-length vector per text, in the same order.
     func embed(_ texts: [String]) async throws -> [[Float]]
+
+    /// Tokens the model counts for `text` (for `usage`); 0 when the model cannot tell.
+    func tokenCount(_ text: String) async throws -> Int
+}
+
+extension Embedder {
+    public func tokenCount(_ text: String) async throws -> Int { 0 }
 }

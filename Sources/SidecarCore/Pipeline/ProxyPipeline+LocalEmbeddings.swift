@@ -42,7 +42,8 @@ extension ProxyPipeline {
             vectors += try await embedder.embed(Array(texts[start..<end]))
             start = end
         }
-        let tokens = (embedder as? LocalEmbedder).map { local in texts.reduce(0) { $0 + local.tokenCount($1) } } ?? 0
+        var tokens = 0
+        for text in texts { tokens += try await embedder.tokenCount(text) }
 
         var body = ByteBuffer()
         body.writeString(#"{"object":"list","data":["#)

@@ -312,3 +312,24 @@ struct LocalEmbeddingsLiveTests {
         }
     }
 }
+
+@Suite struct DeferredEmbedderTests {
+    @Test func prepareFailsWhenTheModelIsMissing() {
+        let result = DeferredEmbedder.prepare(directory: URL(fileURLWithPath: "/nonexistent/model"), servedAs: "m")
+        #expect((try? result.get()) == nil)
+    }
+
+    @Test(.enabled(if: MiniLMFixture.modelIsInstalled, "all-MiniLM-L6-v2 is not installed"))
+    func concurrentFirstCallsShareOneLoadAndMatchTheEagerEmbedder() async throws {
+        let deferred = try DeferredEmbedder.prepare(directory: MiniLMFixture.modelDirectory, servedAs: "m").get()
+        #expect(deferred.dimensions == 384)
+        let texts = ["first text", "second text"]
+        async let a = deferred.embed(texts)
+        async let b = deferred.embed(texts)
+        let (first, second) = try await (a, b)
+        let eager = try MiniLMFixture.embedder.get().embedBlocking(texts)
+        #expect(first == second)
+        for (x, y) in zip(first, eager) { #expect(zip(x, y).allSatisfy { abs($0 - $1) < 1e-5 }) }
+        #expect(try await deferred.tokenCount("first text") == 4)
+    }
+}
