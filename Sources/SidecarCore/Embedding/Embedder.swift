@@ -17,10 +17,6 @@ public protocol Embedder: Sendable {
     /// Embeds `texts`, returning one unit-length vector per text, in the same order.
     func embed(_ texts: [String]) async throws -> [[Float]]
 
-    /// Tokens the model counts for `text` (for `usage`); 0 when the model cannot tell.
+    /// Tokens the model counts for `text`, special tokens included (for `usage`).
     func tokenCount(_ text: String) async throws -> Int
-}
-
-extension Embedder {
-    public func tokenCount(_ text: String) async throws -> Int { 0 }
 }
