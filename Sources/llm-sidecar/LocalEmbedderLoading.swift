@@ -4,12 +4,15 @@ import SidecarCore
 
 /// Loads the built-in embedder named by `[embeddings]`; the sidecar runs without it.
 enum LocalEmbedderLoading {
-    static func load(_ configuration: EmbeddingConfiguration, logger: Logger) -> LocalEmbedder? {
+    /// For `serve`: checks the files now and loads the weights on first use.
+    static func load(_ configuration: EmbeddingConfiguration, logger: Logger) -> (any Embedder)? {
         guard !configuration.localModel.isEmpty else { return nil }
-        switch Self.result(configuration) {
+        let prepared = DeferredEmbedder.prepare(
+            directory: URL(fileURLWithPath: configuration.modelDirectory), servedAs: configuration.localModel)
+        switch prepared {
         case .success(let embedder):
             logger.info(
-                "local embedding model loaded",
+                "local embedding model available; it loads on first use",
                 metadata: [
                     "embedding.model": "\(embedder.modelName)", "embedding.dimensions": "\(embedder.dimensions)",
                 ]
