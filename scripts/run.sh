@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-system.sh
+# The local embedding model (optional: the sidecar runs without it and says so).
+./scripts/install-model.sh || echo "run.sh: local embedding model not installed; continuing without it" >&2
 swift build -c release --product llm-sidecar
 exec "$(swift build -c release --show-bin-path)/llm-sidecar" "$@"
