@@ -193,6 +193,7 @@ proc_tree() { # pid -> pid and its direct children (nginx master + workers)
         read -r _ ppid _ <<< "$rest"
         [[ $ppid == "$1" ]] && printf '%s\n' "${p#/proc/}"
     done
+    return 0
 }
 
 cpu_ticks() { # pid... -> utime+stime summed (clock ticks)

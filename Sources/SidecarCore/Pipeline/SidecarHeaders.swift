@@ -32,7 +32,8 @@ public enum SidecarHeaders {
 
     /// Formats a score for `X-Sidecar-Complexity`: three decimals.
     static func complexityValue(_ score: Double) -> String {
-        let thousandths = Int((min(max(score, 0), 1) * 1000).rounded())
+        let clamped = score.isFinite ? min(max(score, 0), 1) : 0
+        let thousandths = Int((clamped * 1000).rounded())
         let fraction = String(thousandths % 1000)
         return "\(thousandths / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
     }

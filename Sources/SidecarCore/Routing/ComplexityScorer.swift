@@ -36,7 +36,7 @@ public struct ComplexityScore: Sendable, Equatable {
     public var features: [(name: String, value: Double)]
 
     public init(value: Double, features: [(name: String, value: Double)]) {
-        self.value = min(max(value, 0), 1)
+        self.value = value.isFinite ? min(max(value, 0), 1) : 0
         self.features = features
     }
 
