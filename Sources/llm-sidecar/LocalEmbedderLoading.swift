@@ -8,7 +8,9 @@ enum LocalEmbedderLoading {
     static func load(_ configuration: EmbeddingConfiguration, logger: Logger) -> (any Embedder)? {
         guard !configuration.localModel.isEmpty else { return nil }
         let prepared = DeferredEmbedder.prepare(
-            directory: URL(fileURLWithPath: configuration.modelDirectory), servedAs: configuration.localModel)
+            directory: URL(fileURLWithPath: configuration.modelDirectory),
+            servedAs: configuration.localModel
+        )
         switch prepared {
         case .success(let embedder):
             logger.info(
