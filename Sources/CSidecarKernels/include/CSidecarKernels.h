@@ -49,6 +49,39 @@ void sidecar_bf16_linear(
 /// and XLA (as `EncoderKernels.erf`), 16 lanes at a time. Requires `sidecar_bf16_is_supported()`.
 void sidecar_bias_gelu(float *matrix, const float *bias, size_t rows, size_t width);
 
+// Encoder operations on AVX-512 F in FP32 (EncoderOps.c): attention, softmax, layer norm.
+// Calling them on a CPU without AVX-512 F is undefined; check `sidecar_avx512_is_supported()`.
+
+/// 1 if this CPU executes AVX-512 F instructions (and the OS saves their registers), 0
+/// otherwise, including on every non-x86-64 build.
+int sidecar_avx512_is_supported(void);
+
+/// The number of floats of scratch `sidecar_attention` needs for a sequence of `length` tokens
+/// and heads of `headSize`: the transposed keys of one head and one tile's scores.
+size_t sidecar_attention_scratch_count(size_t length, size_t headSize);
+
+/// Softmax of each of `rows` contiguous rows of `width` scores, in place, with a vectorised
+/// `exp` (within 2 ulp of libm's). Requires `sidecar_avx512_is_supported()`.
+void sidecar_softmax_rows(float *scores, size_t rows, size_t width);
+
+/// Multi-head self-attention of one sequence of `length` tokens: for each of `heads` heads,
+/// `context[:, head] = softmax(scale * Q Kᵀ) V`. `queryKeyValue` holds `length` rows of
+/// `3 * heads * headSize` floats (all heads' queries, then keys, then values); `context` rows
+/// are `contextStride` floats apart, each head's `headSize` columns at `head * headSize`.
+/// `headSize` must be a multiple of 16; `scratch` holds
+/// `sidecar_attention_scratch_count(length, headSize)` floats. Requires
+/// `sidecar_avx512_is_supported()`.
+void sidecar_attention(
+    const float *queryKeyValue, size_t length, size_t heads, size_t headSize,
+    float scale, float *context, size_t contextStride, float *scratch);
+
+/// `residual = layerNorm(input + bias + residual) * scale + shift` for `rows` contiguous rows
+/// of `width` (a multiple of 16), the mean and variance taken over each row; `bias` may be
+/// NULL. Requires `sidecar_avx512_is_supported()`.
+void sidecar_add_layer_norm(
+    const float *input, const float *bias, float *residual,
+    const float *scale, const float *shift, size_t rows, size_t width, float epsilon);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,7 +21,8 @@ struct BertEncoder: Sendable {
         guard rows > 0 else {
             return sequences.map { _ in [Float](repeating: 0, count: self.configuration.hiddenSize) }
         }
-        workspace.reserve(rows: rows, longest: longest)
+        let attentionScratch = sidecar_attention_scratch_count(longest, self.configuration.headSize)
+        workspace.reserve(rows: rows, longest: longest, scores: attentionScratch)
         self.embedTokens(sequences, rows: rows, workspace: workspace)
         for layer in self.weights.layers {
             self.attention(layer, sequences: sequences, rows: rows, workspace: workspace)
@@ -88,9 +89,24 @@ struct BertEncoder: Sendable {
             guard let bias = bias.baseAddress else { return }
             EncoderKernels.addBias(qkv, bias: bias, rows: rows, width: qkvWidth)
         }
+        let useKernel = EncoderKernels.hasAVX512 && headSize % 16 == 0
         var start = 0
         for sequence in sequences {
             let length = sequence.count
+            if useKernel {
+                sidecar_attention(
+                    qkv + start * qkvWidth,
+                    length,
+                    configuration.headCount,
+                    headSize,
+                    scale,
+                    workspace.context + start * hidden,
+                    hidden,
+                    workspace.scores
+                )
+                start += length
+                continue
+            }
             for head in 0..<configuration.headCount {
                 let queries = qkv + start * qkvWidth + head * headSize
                 let keys = queries + hidden

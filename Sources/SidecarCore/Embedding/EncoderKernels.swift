@@ -1,9 +1,14 @@
+import CSidecarKernels
 import Foundation
 
 /// The element-wise and row-wise steps of the BERT forward pass, on contiguous row-major
 /// `Float` buffers. Widths must be multiples of 8 (checked when the configuration is loaded).
 enum EncoderKernels {
     typealias Vector = SIMD8<Float>
+
+    /// Whether this CPU runs the AVX-512 F kernels of `CSidecarKernels` (attention, softmax,
+    /// layer norm); the portable Swift code here is the fallback.
+    static let hasAVX512 = sidecar_avx512_is_supported() != 0
 
     @inline(__always)
     static func load(_ pointer: UnsafePointer<Float>) -> Vector {
@@ -49,6 +54,10 @@ enum EncoderKernels {
         width: Int,
         epsilon: Float
     ) {
+        if Self.hasAVX512, width % 16 == 0 {
+            sidecar_add_layer_norm(input, bias, residual, scale, shift, rows, width, epsilon)
+            return
+        }
         let step = Vector.scalarCount
         for row in 0..<rows {
             let inputLine = input + row * width

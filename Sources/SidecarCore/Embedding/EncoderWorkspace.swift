@@ -20,7 +20,8 @@ final class EncoderWorkspace: @unchecked Sendable {
     private(set) var intermediate: UnsafeMutablePointer<Float>
     /// `[rows, intermediate]`: a dense layer's input rounded to bfloat16 (bfloat16 kernel only).
     private(set) var roundedInput: UnsafeMutablePointer<UInt16>
-    /// `[longest, longest]`: one head's attention scores.
+    /// At least `[longest, longest]`: one head's attention scores (or the AVX-512 attention
+    /// kernel's scratch).
     private(set) var scores: UnsafeMutablePointer<Float>
 
     init(hiddenSize: Int, intermediateSize: Int) {
@@ -40,8 +41,9 @@ final class EncoderWorkspace: @unchecked Sendable {
         self.scores.deallocate()
     }
 
-    /// Makes room for `rows` packed tokens whose longest sequence has `longest` tokens.
-    func reserve(rows: Int, longest: Int) {
+    /// Makes room for `rows` packed tokens whose longest sequence has `longest` tokens, and
+    /// for at least `scores` floats of attention scratch.
+    func reserve(rows: Int, longest: Int, scores: Int = 0) {
         if rows > self.rowCapacity {
             let capacity = (rows + 63) / 64 * 64
             self.deallocateRows()
@@ -53,9 +55,10 @@ final class EncoderWorkspace: @unchecked Sendable {
             self.roundedInput = .allocate(capacity: capacity * self.intermediateSize)
             self.rowCapacity = capacity
         }
-        if longest * longest > self.scoreCapacity {
+        let scoreCount = max(longest * longest, scores)
+        if scoreCount > self.scoreCapacity {
             self.scores.deallocate()
-            self.scoreCapacity = max(longest * longest, 64 * 64)
+            self.scoreCapacity = max(scoreCount, 64 * 64)
             self.scores = .allocate(capacity: self.scoreCapacity)
         }
     }

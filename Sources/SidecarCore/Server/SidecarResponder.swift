@@ -106,6 +106,14 @@ public struct SidecarResponder: HTTPResponder {
                 code: "http_\(error.status.code)",
                 message: error.body ?? error.status.reasonPhrase
             )
+        case is CancellationError:
+            // The request was cancelled (the client went away or the server is stopping).
+            sidecarError = SidecarError(
+                status: .init(code: 499, reasonPhrase: "Client Closed Request"),
+                type: "server_error",
+                code: "request_cancelled",
+                message: "The request was cancelled."
+            )
         default:
             self.logger.error("unexpected error", metadata: ["request.id": "\(requestID)", "error": "\(error)"])
             sidecarError = .internalError("The sidecar failed to handle the request.")
