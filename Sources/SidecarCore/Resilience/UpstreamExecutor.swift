@@ -59,6 +59,8 @@ struct UpstreamExecutor: Sendable {
         var lastFailure: Failure?
         var breakerWait: Duration?
         var attempts = 0
+        /// One line per candidate that was attempted and failed, for the final message.
+        var tried: [String] = []
         for (index, candidate) in candidates.enumerated() {
             guard let balancer = self.pools.balancer(model: candidate.model, fallbackUpstream: candidate.upstream)
             else {
@@ -167,8 +169,20 @@ struct UpstreamExecutor: Sendable {
                     break attemptLoop
                 }
             }
+            if attempt > 0 {
+                tried.append("\(candidate.model) (\(attempt) attempt(s)): \(Self.describe(lastFailure))")
+            }
         }
-        throw Self.finalError(lastFailure, breakerWait: breakerWait, attempts: attempts)
+        let error = Self.finalError(lastFailure, breakerWait: breakerWait, attempts: attempts)
+        guard tried.count > 1 else { throw error }
+        throw SidecarError(
+            status: error.status,
+            type: error.type,
+            code: error.code,
+            message: error.message + (error.message.hasSuffix(".") ? " " : ". ") + "Tried in order: "
+                + tried.joined(separator: "; ") + ".",
+            retryAfter: error.retryAfter
+        )
     }
 
     private func decide(
@@ -217,6 +231,14 @@ struct UpstreamExecutor: Sendable {
                 message: "Every upstream for this request has its circuit breaker open; try again later.",
                 retryAfter: breakerWait
             )
+        }
+    }
+
+    private static func describe(_ failure: Failure?) -> String {
+        switch failure {
+        case .error(let error)?: return "\(error.upstream) \(error.shortDescription)"
+        case .status(let status, _, _, let upstream)?: return "\(upstream) answered \(status.code)"
+        case nil: return "circuit breaker open"
         }
     }
 
