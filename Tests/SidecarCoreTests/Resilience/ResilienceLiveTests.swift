@@ -224,4 +224,19 @@ import Testing
             }
         }
     }
+
+    @Test func bothTiersDownIs502ListingEveryCandidateTried() async throws {
+        let deadPort = try await ErrorMappingLiveTests.closedPort()
+        let config = try Self.configuration(localPort: deadPort, cloudPort: deadPort)
+        try await SidecarHarness.run(config) { client, _, _ in
+            let response = try await Self.chat(client, "hi")
+            #expect(response.status == .badGateway)
+            let message = try #require(ErrorMappingLiveTests.error(response)?["message"] as? String)
+            #expect(
+                message.contains(
+                    "Tried in order: small-local (3 attempt(s)): local connect_failed; big-cloud (3 attempt(s)): cloud connect_failed."
+                )
+            )
+        }
+    }
 }
