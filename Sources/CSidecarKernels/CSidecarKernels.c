@@ -34,15 +34,23 @@ static uint16_t bf16_from_float(float value) {
 
 void sidecar_bf16_pack_weights(const float *weights, size_t n, size_t k, uint16_t *packed) {
     const size_t pairs = k / 2;
-    for (size_t block = 0; block < n / BLOCK_COLUMNS; block++) {
+    const size_t blocks = n / BLOCK_COLUMNS;
+    // Panels as `sidecar_bf16_linear` walks them: BLOCK_TILE blocks while they last, then
+    // single blocks; within a panel, pair-major, so that the kernel reads one stream.
+    for (size_t block = 0; block < blocks;) {
+        const size_t width = block + BLOCK_TILE <= blocks ? BLOCK_TILE : 1;
         uint16_t *target = packed + block * pairs * 2 * BLOCK_COLUMNS;
         for (size_t pair = 0; pair < pairs; pair++) {
-            for (size_t column = 0; column < BLOCK_COLUMNS; column++) {
-                const float *source = weights + (block * BLOCK_COLUMNS + column) * k + 2 * pair;
-                target[(pair * BLOCK_COLUMNS + column) * 2] = bf16_from_float(source[0]);
-                target[(pair * BLOCK_COLUMNS + column) * 2 + 1] = bf16_from_float(source[1]);
+            for (size_t member = 0; member < width; member++) {
+                for (size_t column = 0; column < BLOCK_COLUMNS; column++) {
+                    const float *source = weights + ((block + member) * BLOCK_COLUMNS + column) * k + 2 * pair;
+                    uint16_t *slot = target + ((pair * width + member) * BLOCK_COLUMNS + column) * 2;
+                    slot[0] = bf16_from_float(source[0]);
+                    slot[1] = bf16_from_float(source[1]);
+                }
             }
         }
+        block += width;
     }
 }
 
@@ -78,12 +86,12 @@ static void convert_row(const float *source, uint16_t *target, size_t count) {
 }
 
 // `output[ROWS, BLOCKS * 16] = input[ROWS, k] · weights`, `input` bf16 with row stride `k`,
-// `panel` the packed weights of the first of BLOCKS consecutive column blocks, `blockStride`
-// elements apart. ROWS and BLOCKS are compile-time constants after inlining, so the
-// accumulators live in registers.
+// `panel` the packed weights of BLOCKS consecutive column blocks (for each input pair, the
+// BLOCKS blocks' 64 bytes side by side). ROWS and BLOCKS are compile-time constants after
+// inlining, so the accumulators live in registers.
 SIDECAR_AVX512_BF16
 static inline __attribute__((always_inline)) void micro_kernel(
-    const uint16_t *input, size_t k, const uint16_t *panel, size_t blockStride,
+    const uint16_t *input, size_t k, const uint16_t *panel,
     float *output, size_t outputStride, const int ROWS, const int BLOCKS) {
     __m512 sums[ROW_TILE][BLOCK_TILE];
     UNROLLED for (int row = 0; row < ROWS; row++) {
@@ -96,7 +104,7 @@ static inline __attribute__((always_inline)) void micro_kernel(
         __m512bh columns[BLOCK_TILE];
         UNROLLED for (int block = 0; block < BLOCKS; block++) {
             columns[block] = (__m512bh)_mm512_loadu_si512(
-                (const void *)(panel + block * blockStride + pair * 2 * BLOCK_COLUMNS));
+                (const void *)(panel + (pair * BLOCKS + block) * 2 * BLOCK_COLUMNS));
         }
         UNROLLED for (int row = 0; row < ROWS; row++) {
             int32_t two;
@@ -116,11 +124,11 @@ static inline __attribute__((always_inline)) void micro_kernel(
 
 // One micro-kernel call for `rows` (1...ROW_TILE) rows, dispatched to a specialised copy.
 #define SIDECAR_ROWS_CASE(ROWS, BLOCKS) \
-    case ROWS: micro_kernel(input, k, panel, blockStride, output, n, ROWS, BLOCKS); break;
+    case ROWS: micro_kernel(input, k, panel, output, n, ROWS, BLOCKS); break;
 
 SIDECAR_AVX512_BF16
-static void tile_wide(const uint16_t *input, size_t k, const uint16_t *panel, size_t blockStride,
-                      float *output, size_t n, size_t rows) {
+static void tile_wide(const uint16_t *input, size_t k, const uint16_t *panel, float *output,
+                      size_t n, size_t rows) {
     switch (rows) {
         SIDECAR_ROWS_CASE(1, BLOCK_TILE) SIDECAR_ROWS_CASE(2, BLOCK_TILE) SIDECAR_ROWS_CASE(3, BLOCK_TILE)
         SIDECAR_ROWS_CASE(4, BLOCK_TILE) SIDECAR_ROWS_CASE(5, BLOCK_TILE) SIDECAR_ROWS_CASE(6, BLOCK_TILE)
@@ -129,8 +137,8 @@ static void tile_wide(const uint16_t *input, size_t k, const uint16_t *panel, si
 }
 
 SIDECAR_AVX512_BF16
-static void tile_narrow(const uint16_t *input, size_t k, const uint16_t *panel, size_t blockStride,
-                        float *output, size_t n, size_t rows) {
+static void tile_narrow(const uint16_t *input, size_t k, const uint16_t *panel, float *output,
+                        size_t n, size_t rows) {
     switch (rows) {
         SIDECAR_ROWS_CASE(1, 1) SIDECAR_ROWS_CASE(2, 1) SIDECAR_ROWS_CASE(3, 1)
         SIDECAR_ROWS_CASE(4, 1) SIDECAR_ROWS_CASE(5, 1) SIDECAR_ROWS_CASE(6, 1)
@@ -158,9 +166,9 @@ void sidecar_bf16_linear(const float *input, size_t m, size_t k, const uint16_t 
                 const size_t rows = chunkRows - row < ROW_TILE ? chunkRows - row : ROW_TILE;
                 float *target = output + (chunk + row) * n + block * BLOCK_COLUMNS;
                 if (wide) {
-                    tile_wide(converted + row * k, k, panel, blockStride, target, n, rows);
+                    tile_wide(converted + row * k, k, panel, target, n, rows);
                 } else {
-                    tile_narrow(converted + row * k, k, panel, blockStride, target, n, rows);
+                    tile_narrow(converted + row * k, k, panel, target, n, rows);
                 }
             }
             block += wide ? BLOCK_TILE : 1;

@@ -31,9 +31,12 @@ int sidecar_bf16_accepts(size_t n, size_t k);
 size_t sidecar_bf16_packed_count(size_t n, size_t k);
 
 /// Rounds the row-major `weights[n, k]` to bfloat16 and stores them in `packed` in the
-/// kernel's layout: blocks of 16 output columns; within a block, for each pair of inputs
-/// `(2p, 2p + 1)`, the 16 columns' two values side by side (64 bytes, one vector). Portable
-/// scalar code, safe on any CPU. Requires `sidecar_bf16_accepts(n, k)`.
+/// kernel's layout: blocks of 16 output columns, for each pair of inputs `(2p, 2p + 1)` the
+/// 16 columns' two values side by side (64 bytes, one vector); blocks grouped in panels of 4
+/// (single blocks for the last `n / 16 mod 4`), and within a panel, pair by pair, the panel's
+/// blocks' vectors side by side, so that the kernel reads each panel as one sequential stream
+/// (which the hardware prefetchers follow better than four: 8-16% faster at 9-32 rows).
+/// Portable scalar code, safe on any CPU. Requires `sidecar_bf16_accepts(n, k)`.
 void sidecar_bf16_pack_weights(const float *weights, size_t n, size_t k, uint16_t *packed);
 
 /// `output[m, n] = input[m, k] · weights[n, k]ᵀ` with `packed` from `sidecar_bf16_pack_weights`.
@@ -74,6 +77,10 @@ void sidecar_softmax_rows(float *scores, size_t rows, size_t width);
 void sidecar_attention(
     const float *queryKeyValue, size_t length, size_t heads, size_t headSize,
     float scale, float *context, size_t contextStride, float *scratch);
+
+/// `matrix[r, c] += bias[c]` for `rows` contiguous rows of `width` (a multiple of 16).
+/// Requires `sidecar_avx512_is_supported()`.
+void sidecar_add_bias(float *matrix, const float *bias, size_t rows, size_t width);
 
 /// `residual = layerNorm(input + bias + residual) * scale + shift` for `rows` contiguous rows
 /// of `width` (a multiple of 16), the mean and variance taken over each row; `bias` may be

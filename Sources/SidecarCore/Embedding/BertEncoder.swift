@@ -89,6 +89,8 @@ struct BertEncoder: Sendable {
             guard let bias = bias.baseAddress else { return }
             EncoderKernels.addBias(qkv, bias: bias, rows: rows, width: qkvWidth)
         }
+        // With AVX-512, one FP32 kernel per sequence does every head's scores, softmax and
+        // context in registers; otherwise two OpenBLAS products and a softmax per head.
         let useKernel = EncoderKernels.hasAVX512 && headSize % 16 == 0
         var start = 0
         for sequence in sequences {

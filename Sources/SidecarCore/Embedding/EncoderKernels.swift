@@ -20,8 +20,19 @@ enum EncoderKernels {
         UnsafeMutableRawPointer(pointer).storeBytes(of: value, as: Vector.self)
     }
 
-    /// `matrix[r, c] += bias[c]` for each of `rows` rows of `width` columns.
-    static func addBias(_ matrix: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, width: Int) {
+    /// `matrix[r, c] += bias[c]` for each of `rows` rows of `width` columns; in AVX-512 where
+    /// `vectorized` and the width is a multiple of 16.
+    static func addBias(
+        _ matrix: UnsafeMutablePointer<Float>,
+        bias: UnsafePointer<Float>,
+        rows: Int,
+        width: Int,
+        vectorized: Bool = hasAVX512
+    ) {
+        if vectorized, width % 16 == 0 {
+            sidecar_add_bias(matrix, bias, rows, width)
+            return
+        }
         for row in 0..<rows {
             let line = matrix + row * width
             for column in stride(from: 0, to: width, by: Vector.scalarCount) {
@@ -43,7 +54,8 @@ enum EncoderKernels {
     }
 
     /// `residual = layerNorm(input + bias + residual) * scale + shift`, row by row, the
-    /// "Add & Norm" step closing each BERT sub-layer. `bias` may be nil.
+    /// "Add & Norm" step closing each BERT sub-layer. `bias` may be nil. In AVX-512 where
+    /// `vectorized` and the width is a multiple of 16.
     static func addAndNormalize(
         _ input: UnsafePointer<Float>,
         bias: UnsafePointer<Float>?,
@@ -52,9 +64,10 @@ enum EncoderKernels {
         shift: UnsafePointer<Float>,
         rows: Int,
         width: Int,
-        epsilon: Float
+        epsilon: Float,
+        vectorized: Bool = hasAVX512
     ) {
-        if Self.hasAVX512, width % 16 == 0 {
+        if vectorized, width % 16 == 0 {
             sidecar_add_layer_norm(input, bias, residual, scale, shift, rows, width, epsilon)
             return
         }
@@ -86,8 +99,17 @@ enum EncoderKernels {
         }
     }
 
-    /// Softmax of each of `rows` rows of `width` scores, in place.
-    static func softmaxRows(_ scores: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
+    /// Softmax of each of `rows` rows of `width` scores, in place; in AVX-512 where `vectorized`.
+    static func softmaxRows(
+        _ scores: UnsafeMutablePointer<Float>,
+        rows: Int,
+        width: Int,
+        vectorized: Bool = hasAVX512
+    ) {
+        if vectorized {
+            sidecar_softmax_rows(scores, rows, width)
+            return
+        }
         for row in 0..<rows {
             let line = scores + row * width
             var maximum = -Float.infinity

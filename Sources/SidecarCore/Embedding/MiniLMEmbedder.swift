@@ -6,7 +6,8 @@ import Synchronization
 /// sentence-transformers' output (cosine >= 0.9999).
 ///
 /// The dense layers run in bfloat16 with FP32 accumulation (AVX-512 BF16) on CPUs that have it
-/// and in FP32 with OpenBLAS otherwise; the attention products always use OpenBLAS FP32.
+/// and in FP32 with OpenBLAS otherwise; attention is FP32 throughout, in one AVX-512 kernel per
+/// sequence where the CPU has AVX-512 F and with OpenBLAS otherwise.
 ///
 /// The model directory holds HuggingFace's `config.json`, `vocab.txt`, optionally
 /// `tokenizer_config.json`, and `model.safetensors` (F32); `scripts/install-model.sh` installs
