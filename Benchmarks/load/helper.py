@@ -18,6 +18,7 @@ DESCRIPTIONS = {
     "b-sse": "nginx proxy_pass -> stub (SSE)",
     "c": "llm-sidecar -> stub (JSON)",
     "d": "llm-sidecar -> stub (SSE relay)",
+    "e": "LiteLLM proxy, 1 worker -> stub (JSON)",
 }
 
 
@@ -176,7 +177,7 @@ def report(resdir, out_path, targets):
             print(n)
     print()
     print("errors = socket errors + non-2xx + 2xx bodies missing the expected marker;"
-          " vs b = req/s / req/s of b;\nCPU = the process under test (a: stub, b: proxy nginx, c/d: sidecar);"
+          " vs b = req/s / req/s of b;\nCPU = the process under test (a: stub, b: proxy nginx, c/d: sidecar, e: LiteLLM);"
           " other CPU = share of all CPUs used by anything but wrk and the processes started here.")
 
     doc = {

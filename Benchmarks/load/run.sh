@@ -7,13 +7,21 @@
 #   b-sse  nginx proxy_pass, proxy_buffering off -> stub's SSE location
 #   c      llm-sidecar serve -> stub (JSON), new prompt per request, short/long mix
 #   d      llm-sidecar serve -> stub's SSE location, "stream": true
+#   e      LiteLLM proxy (1 worker) -> stub (JSON); only with --litellm or --only ...,e
 #
-# Usage: Benchmarks/load/run.sh [-d 10s] [-c 32] [-t 2] [--only a,b,c] [--warmup 2s]
-#                               [--bin PATH] [--no-build] [--keep]
+# --latency also runs latency.py after the targets above (--only none: only it):
+#   SSE inter-chunk gaps, 200 streams x 40 chunks 50 ms apart, fake upstream direct vs through
+#   the sidecar; open-loop 1,000 req/s for 10 s, stub (a) vs sidecar -> stub (c).
+#
+# Usage: Benchmarks/load/run.sh [-d 10s] [-c 32] [-t 2] [--only a,b,c|none] [--warmup 2s]
+#                               [--bin PATH] [--no-build] [--keep] [--litellm]
+#                               [--latency] [--latency-args "--rate 500 ..."] [--wait-load 0.7]
 # Env:   DURATION CONNECTIONS THREADS TARGETS WARMUP SIDECAR_BIN NO_BUILD KEEP RESULTS_DIR
+#        LITELLM=1 LITELLM_VENV LATENCY=1 LATENCY_ARGS WAIT_LOAD
 #
-# Prints a table and writes Benchmarks/results/load-<date>.json. Everything binds 127.0.0.1 on
-# free ports; every process started here is stopped by PID on exit. See README.md next to this.
+# Prints a table and writes Benchmarks/results/load-<date>.json (latency-<date>.json for
+# --latency). Everything binds 127.0.0.1 on free ports; every process started here is stopped by
+# PID on exit. See README.md next to this.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,7 +38,16 @@ KEEP=${KEEP:-0}
 RESULTS_DIR=${RESULTS_DIR:-$ROOT/Benchmarks/results}
 WRK_TIMEOUT=${WRK_TIMEOUT:-5s}
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-30}
-ALL_TARGETS=(a a-sse b b-sse c d)
+LITELLM=${LITELLM:-0}
+LITELLM_VERSION=${LITELLM_VERSION:-1.106.2}
+LITELLM_VENV=${LITELLM_VENV:-$ROOT/.build-bench-venv/litellm}  # gitignored (.build-*/)
+LITELLM_READY_TIMEOUT_S=${LITELLM_READY_TIMEOUT_S:-180}
+LATENCY=${LATENCY:-0}
+LATENCY_ARGS=${LATENCY_ARGS:-}
+WAIT_LOAD=${WAIT_LOAD:-0}          # wait for the 1-min load average to drop below this (0: never)
+WAIT_LOAD_POLL_S=${WAIT_LOAD_POLL_S:-20}
+WAIT_LOAD_MAX_S=${WAIT_LOAD_MAX_S:-900}
+ALL_TARGETS=(a a-sse b b-sse c d e)
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -55,6 +72,12 @@ while [[ $# -gt 0 ]]; do
         --bin=*)          SIDECAR_BIN=${1#*=}; shift ;;
         --no-build)       NO_BUILD=1; shift ;;
         --keep)           KEEP=1; shift ;;
+        --litellm)        LITELLM=1; shift ;;
+        --latency)        LATENCY=1; shift ;;
+        --latency-args)   LATENCY_ARGS=${2?}; shift 2 ;;
+        --latency-args=*) LATENCY_ARGS=${1#*=}; shift ;;
+        --wait-load)      WAIT_LOAD=${2:?}; shift 2 ;;
+        --wait-load=*)    WAIT_LOAD=${1#*=}; shift ;;
         -h|--help)        usage; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
@@ -64,9 +87,12 @@ done
 (( THREADS >= 1 && CONNECTIONS >= THREADS )) || die "need THREADS >= 1 and CONNECTIONS >= THREADS (wrk)"
 [[ $DURATION =~ ^[0-9]+[smh]?$ ]] || die "DURATION must look like 10s, 1m or 30"
 [[ $WARMUP =~ ^[0-9]+[smh]?$ ]] || die "WARMUP must look like 2s or 0"
+[[ $WAIT_LOAD =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "WAIT_LOAD must be a number like 0.7 (0: do not wait)"
 
 # Selected targets, in canonical order.
 declare -A WANT=()
+[[ $TARGETS == none ]] && TARGETS=""
+[[ $LITELLM == 1 ]] && TARGETS="$TARGETS,e"
 IFS=',' read -r -a _req <<< "$TARGETS"
 for t in "${_req[@]}"; do
     t=${t// /}
@@ -75,10 +101,10 @@ for t in "${_req[@]}"; do
 done
 SELECTED=()
 for t in "${ALL_TARGETS[@]}"; do [[ -n ${WANT[$t]:-} ]] && SELECTED+=("$t"); done
-(( ${#SELECTED[@]} > 0 )) || die "no targets selected"
+(( ${#SELECTED[@]} > 0 || LATENCY == 1 )) || die "no targets selected (--only none needs --latency)"
 want() { [[ -n ${WANT[$1]:-} ]]; }
 NEED_PROXY=0; { want b || want b-sse; } && NEED_PROXY=1
-NEED_SIDECAR=0; { want c || want d; } && NEED_SIDECAR=1
+NEED_SIDECAR=0; { want c || want d || [[ $LATENCY == 1 ]]; } && NEED_SIDECAR=1
 
 # ---------------------------------------------------------------------------------------------
 # Tools.
@@ -232,8 +258,8 @@ duration_ms() { # 1m2.345s -> 62345
 
 # ---------------------------------------------------------------------------------------------
 # Ports and nginx instances.
-read -r STUB_PORT PROXY_PORT SC_PORT_C SC_PORT_D < <(python3 "$HERE/helper.py" ports 4)
-[[ -n $SC_PORT_D ]] || die "could not pick free ports"
+read -r STUB_PORT PROXY_PORT SC_PORT_C SC_PORT_D LITELLM_PORT < <(python3 "$HERE/helper.py" ports 5)
+[[ -n $LITELLM_PORT ]] || die "could not pick free ports"
 
 start_nginx() { # name template port [upstream_port]; sets NGINX_PID_<name>
     local name=$1 tpl=$2 port=$3 up=${4:-0} dir="$TMP/$1" pid rc
@@ -363,10 +389,33 @@ wrk_bg() {
     return "$rc"
 }
 
+# wait_quiet TARGET: with WAIT_LOAD > 0, wait until the 1-minute load average is below it (poll
+# every WAIT_LOAD_POLL_S, at most WAIT_LOAD_MAX_S; then measure anyway and say so).
+wait_quiet() {
+    local t=$1 la waited=0
+    [[ $WAIT_LOAD =~ ^0*(\.0*)?$ ]] && return 0
+    while :; do
+        read -r la _ < /proc/loadavg
+        if awk -v a="$la" -v b="$WAIT_LOAD" 'BEGIN { exit !(a + 0 < b + 0) }'; then
+            printf 'quiet_wait_s=%s\nloadavg1_before=%s\n' "$waited" "$la" >> "$RES/$t.extra"
+            return 0
+        fi
+        if (( waited >= WAIT_LOAD_MAX_S )); then
+            log "load average still $la after ${waited}s; measuring $t anyway (marked not quiet)"
+            printf 'quiet_wait_s=%s\nloadavg1_before=%s\nnot_quiet=1\n' "$waited" "$la" >> "$RES/$t.extra"
+            return 0
+        fi
+        log "waiting for a quiet machine before $t: 1-min load average $la >= $WAIT_LOAD"
+        sleep "$WAIT_LOAD_POLL_S"
+        waited=$(( waited + WAIT_LOAD_POLL_S ))
+    done
+}
+
 # run_wrk target url stream pid-of-process-under-test
 run_wrk() {
     local t=$1 url=$2 stream=$3 pid=$4 pids known c0 c1 k0 k1 s0 s1 w0 w1 e0 e1 out="$TMP/$t.wrk.txt"
     export BENCH_STREAM=$stream
+    wait_quiet "$t"
     if [[ ! $WARMUP =~ ^0+[smh]?$ ]]; then
         wrk_bg "$TMP/$t.warmup.txt" -d"$WARMUP" -s "$HERE/chat.lua" "$url" \
             || { cat "$TMP/$t.warmup.txt" >&2; die "wrk warm-up failed for $t"; }
@@ -429,9 +478,60 @@ bench_sidecar_target() { # target port base_url stream
     sleep 1
 }
 
+# LiteLLM (target e): its own venv (created on first use, outside git), 1 worker, offline cost
+# map, master key = the key chat.lua sends, one OpenAI-compatible model per chat.lua model name,
+# both pointing at the stub.
+ensure_litellm() {
+    local have=""
+    if [[ -x $LITELLM_VENV/bin/python ]]; then
+        have=$("$LITELLM_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("litellm"))' 2>/dev/null || true)
+    fi
+    if [[ $have != "$LITELLM_VERSION" ]]; then
+        log "installing litellm[proxy]==$LITELLM_VERSION into $LITELLM_VENV (about 45 s, 750 MB) ..."
+        python3 -m venv "$LITELLM_VENV" || die "python3 -m venv $LITELLM_VENV failed (apt-get install -y python3-venv)"
+        "$LITELLM_VENV/bin/pip" install -q "litellm[proxy]==$LITELLM_VERSION" >&2 \
+            || die "pip could not install litellm[proxy]==$LITELLM_VERSION"
+    fi
+    [[ -x $LITELLM_VENV/bin/litellm ]] || die "$LITELLM_VENV/bin/litellm missing after install"
+}
+
+bench_litellm_target() { # target port stub_base
+    local t=$1 port=$2 base=$3 cfg="$TMP/litellm-$1.yaml" pid ready rc hwm m
+    ensure_litellm
+    {
+        printf '# Generated by Benchmarks/load/run.sh: the chat.lua model names -> the nginx stub.\n'
+        printf 'model_list:\n'
+        for m in gpt-4o llama3.2:3b; do
+            printf '  - model_name: "%s"\n    litellm_params:\n      model: "openai/%s"\n' "$m" "$m"
+            printf '      api_base: "%s"\n      api_key: "sk-bench-upstream-not-a-real-key"\n' "$base"
+        done
+    } > "$cfg"
+    T0_US=${EPOCHREALTIME/./}
+    LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_MASTER_KEY=sk-bench-not-a-real-key LITELLM_TELEMETRY=False \
+        "$LITELLM_VENV/bin/litellm" --config "$cfg" --host 127.0.0.1 --port "$port" --num_workers 1 \
+        >"$TMP/litellm-$t.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    rc=0; ready=$(wait_ready "$pid" "$port" /health/liveliness "$LITELLM_READY_TIMEOUT_S") || rc=$?
+    if (( rc != 0 )); then
+        tail -n 30 "$TMP/litellm-$t.log" >&2 || true
+        die "LiteLLM did not answer GET /health/liveliness = 200 within ${LITELLM_READY_TIMEOUT_S}s"
+    fi
+    log "litellm for $t: PID $pid, ready in $ready ms (upstream $base)"
+    sleep 1
+    preflight "$t" "http://127.0.0.1:$port/v1/chat/completions" 0
+    run_wrk "$t" "http://127.0.0.1:$port/v1/chat/completions" 0 "$pid"
+    kill -0 "$pid" 2>/dev/null || { tail -n 30 "$TMP/litellm-$t.log" >&2; die "LiteLLM died during the $t run"; }
+    hwm=$(proc_status_kb "$pid" VmHWM || echo "")
+    printf 'cpu_process=litellm %s\nready_ms=%s\npeak_rss_kb=%s\n' "$LITELLM_VERSION" "$ready" "$hwm" >> "$RES/$t.extra"
+    stop_pid "$pid" 100
+    sleep 1
+}
+
 # ---------------------------------------------------------------------------------------------
 # Run.
-log "targets: ${SELECTED[*]}; wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP); work dir $TMP"
+LAT_NOTE=""; [[ $LATENCY == 1 ]] && LAT_NOTE=" + latency.py"
+log "targets: ${SELECTED[*]:-none}$LAT_NOTE; wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP); work dir $TMP"
 start_nginx stub "$HERE/nginx-stub.conf.in" "$STUB_PORT"
 (( NEED_PROXY )) && start_nginx proxy "$HERE/nginx-proxy.conf.in" "$PROXY_PORT" "$STUB_PORT"
 
@@ -463,10 +563,26 @@ for t in "${SELECTED[@]}"; do
         b-sse) bench_nginx_target b-sse "$PROXY/sse/v1/chat/completions" 1 "$NGINX_PID_proxy" nginx-proxy ;;
         c)     bench_sidecar_target c "$SC_PORT_C" "$STUB/v1" 0 ;;
         d)     bench_sidecar_target d "$SC_PORT_D" "$STUB/sse/v1" 1 ;;
+        e)     bench_litellm_target e "$LITELLM_PORT" "$STUB/v1" ;;
     esac
 done
 
 printf 'loadavg_at_end=%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RES/meta"
 mkdir -p "$RESULTS_DIR"
-OUT="$RESULTS_DIR/load-$(date +%Y%m%d-%H%M%S).json"
-python3 "$HERE/helper.py" report "$RES" "$OUT" "$(IFS=,; echo "${SELECTED[*]}")"
+if (( ${#SELECTED[@]} > 0 )); then
+    OUT="$RESULTS_DIR/load-$(date +%Y%m%d-%H%M%S).json"
+    python3 "$HERE/helper.py" report "$RES" "$OUT" "$(IFS=,; echo "${SELECTED[*]}")"
+fi
+
+if [[ $LATENCY == 1 ]]; then
+    # LATENCY_ARGS is word-split on purpose (plain flags and numbers).
+    # shellcheck disable=SC2086
+    python3 "$HERE/latency.py" --bin "$BIN" --stub-port "$STUB_PORT" --stub-pid "$NGINX_PID_stub" \
+        --wait-load "$WAIT_LOAD" --workdir "$TMP/latency" \
+        --out "$RESULTS_DIR/latency-$(date +%Y%m%d-%H%M%S).json" $LATENCY_ARGS &
+    lat_pid=$!
+    PIDS+=("$lat_pid")
+    rc=0; wait "$lat_pid" || rc=$?
+    forget_pid "$lat_pid"
+    (( rc == 0 )) || die "latency.py failed (exit $rc)"
+fi
