@@ -10,7 +10,7 @@ struct LLMSidecarCommand: AsyncParsableCommand {
         commandName: "llm-sidecar",
         abstract: "A local OpenAI-compatible gateway: routes by complexity, prices every answer.",
         version: SidecarCoreVersion.string,
-        subcommands: [ServeCommand.self, CheckCommand.self, EmbedCommand.self],
+        subcommands: [ServeCommand.self, CheckCommand.self, RouteCommand.self, EmbedCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 

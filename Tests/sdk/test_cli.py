@@ -1,0 +1,63 @@
+"""The command line: exit codes, check, route and embed (JSON lines)."""
+import json
+import os
+import pathlib
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import BINARY, ROOT
+
+MODELS_DIR = os.environ.get("LLM_SIDECAR_MODELS_DIR", str(ROOT / "models"))
+
+
+def run(args, stdin=""):
+    return subprocess.run([BINARY, *args], input=stdin, capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def test_invalid_config_exits_2_naming_file_line_and_key():
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
+        f.write('[server]\nlisten = "nowhere"\n')
+    try:
+        result = run(["check", "--config", f.name])
+        assert result.returncode == 2
+        assert f'{f.name}:2: server.listen: expected HOST:PORT, found "nowhere"' in result.stderr
+    finally:
+        os.unlink(f.name)
+
+
+def test_bad_usage_exits_2():
+    assert run(["serve", "--no-such-flag"]).returncode == 2
+
+
+def test_route_scores_prompts_and_messages():
+    lines = [
+        {"id": "easy", "prompt": "What is 2+2?"},
+        {"id": 7, "messages": [{"role": "system", "content": "You are an architect."},
+                               {"role": "user", "content": "Design and analyze a multi-region payments platform: "
+                                "1. compare replication strategies 2. evaluate the threat model 3. plan the migration. "
+                                "Justify every trade-off."}]},
+    ]
+    result = run(["route", "--config", "sidecar.conf"], "\n".join(json.dumps(x) for x in lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["easy", 7]
+    assert out[0]["model"] == "llama3.2:3b" and out[0]["tier"] == 0 and out[0]["score"] < 0.4
+    assert out[1]["model"] == "gpt-4o" and out[1]["tier"] == 1 and out[1]["score"] >= 0.4
+    assert set(out[0]["features"]) >= {"length", "reasoning", "parts"}
+
+
+@pytest.mark.skipif(not (pathlib.Path(MODELS_DIR) / "all-MiniLM-L6-v2" / "model.safetensors").exists(),
+                    reason="all-MiniLM-L6-v2 is not installed (scripts/install-model.sh)")
+def test_embed_writes_unit_vectors_per_line():
+    config = (ROOT / "sidecar.conf").read_text().replace('models_dir = "./models"', f'models_dir = "{MODELS_DIR}"')
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "sidecar.conf"
+        path.write_text(config)
+        result = run(["embed", "--config", str(path)], '{"id":"a","text":"hello world"}\n{"id":2,"text":"bye"}\n')
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", 2]
+    assert all(len(o["embedding"]) == 384 for o in out)
+    assert abs(sum(v * v for v in out[0]["embedding"]) - 1) < 1e-4
