@@ -25,6 +25,36 @@ public struct OpenAIUsage: Decodable, Sendable, Equatable {
     }
 }
 
+extension OpenAIUsage {
+    /// Reads `prompt_tokens` and `completion_tokens` from a `usage` object's bytes without a
+    /// JSON decoder; `nil` when the value is not an object (`null` included).
+    init?(scanning usage: ByteBuffer) {
+        guard let members = JSONObjectScanner.members(in: usage) else { return nil }
+        var prompt = 0
+        var completion = 0
+        for member in members where member.key == "prompt_tokens" || member.key == "completion_tokens" {
+            let bytes = usage.readableBytesView.dropFirst(member.valueRange.lowerBound).prefix(member.valueRange.count)
+            guard let value = Self.nonNegativeInteger(bytes) else { continue }
+            if member.key == "prompt_tokens" { prompt = value } else { completion = value }
+        }
+        self.init(promptTokens: prompt, completionTokens: completion)
+    }
+
+    /// A JSON number made of digits only (token counts), with overflow checked.
+    private static func nonNegativeInteger(_ bytes: some Collection<UInt8>) -> Int? {
+        guard !bytes.isEmpty else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+            guard !overflow1 && !overflow2 else { return nil }
+            value = sum
+        }
+        return value
+    }
+}
+
 /// The `usage` of a whole response body, or of one stream chunk with whether it has choices.
 ///
 /// Found by scanning the top-level members, then decoding only the `usage` value: response
@@ -45,7 +75,7 @@ struct OpenAIUsageProbe: Sendable {
                     length: member.valueRange.count
                 )
             {
-                self.usage = try? JSONDecoder().decode(OpenAIUsage.self, from: slice)
+                self.usage = OpenAIUsage(scanning: slice)
             } else if member.key == "choices" {
                 // "[]" (possibly with spaces inside) is the only empty array.
                 let value = body.readableBytesView.dropFirst(member.valueRange.lowerBound).prefix(

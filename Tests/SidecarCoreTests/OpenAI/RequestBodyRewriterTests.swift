@@ -55,3 +55,41 @@ import Testing
         #expect(rewrite("\"s\"", model: "m") == nil)
     }
 }
+
+@Suite struct OpenAIUsageProbeTests {
+    func probe(_ json: String) -> OpenAIUsageProbe? {
+        OpenAIUsageProbe(ByteBuffer(string: json))
+    }
+
+    @Test func readsUsageFromAWholeResponse() {
+        let body =
+            #"{"id":"x","choices":[{"index":0}],"usage":{"prompt_tokens":1234, "completion_tokens" : 567,"total_tokens":1801}}"#
+        #expect(probe(body)?.usage == OpenAIUsage(promptTokens: 1234, completionTokens: 567))
+        #expect(probe(body)?.isUsageOnlyChunk == false)
+    }
+
+    @Test func recognisesTheUsageOnlyStreamChunk() {
+        let chunk = #"{"choices":[ ],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#
+        #expect(probe(chunk)?.isUsageOnlyChunk == true)
+    }
+
+    @Test func embeddingsUsageHasNoCompletionTokens() {
+        #expect(
+            probe(#"{"usage":{"prompt_tokens":10,"total_tokens":10}}"#)?.usage
+                == .init(promptTokens: 10, completionTokens: 0)
+        )
+    }
+
+    @Test func nullOrMissingUsageIsNil() {
+        #expect(probe(#"{"usage":null,"choices":[]}"#)?.usage == nil)
+        #expect(probe(#"{"choices":[{"delta":{}}]}"#)?.usage == nil)
+        #expect(probe("not json") == nil)
+    }
+
+    @Test func nonIntegerCountsAreIgnored() {
+        #expect(
+            probe(#"{"usage":{"prompt_tokens":"12","completion_tokens":99999999999999999999999}}"#)?.usage
+                == .init(promptTokens: 0, completionTokens: 0)
+        )
+    }
+}

@@ -1,0 +1,72 @@
+import CoreMetrics
+import Synchronization
+
+/// Metric objects by label and dimensions, created once through the factory and then reused.
+///
+/// Creating a swift-metrics `Counter` asks the factory every time (the Prometheus factory
+/// sanitises names and looks the series up under its lock); the request path records about
+/// ten series per request, so the handles are kept here instead.
+final class MetricHandles: Sendable {
+    private struct Key: Hashable {
+        var label: String
+        var dimensions: [String]
+
+        init(_ label: String, _ dimensions: [(String, String)]) {
+            self.label = label
+            self.dimensions = dimensions.flatMap { [$0.0, $0.1] }
+        }
+    }
+
+    private let factory: any MetricsFactory
+    private let counters = Mutex<[Key: Counter]>([:])
+    private let floatingCounters = Mutex<[Key: FloatingPointCounter]>([:])
+    private let timers = Mutex<[Key: Timer]>([:])
+    private let gauges = Mutex<[Key: Gauge]>([:])
+
+    init(factory: any MetricsFactory) {
+        self.factory = factory
+    }
+
+    func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+        let factory = self.factory
+        return Self.handle(in: self.counters, Key(label, dimensions)) {
+            Counter(label: label, dimensions: dimensions, factory: factory)
+        }
+    }
+
+    func floatingCounter(_ label: String, _ dimensions: [(String, String)]) -> FloatingPointCounter {
+        let factory = self.factory
+        return Self.handle(in: self.floatingCounters, Key(label, dimensions)) {
+            FloatingPointCounter(label: label, dimensions: dimensions, factory: factory)
+        }
+    }
+
+    func timer(_ label: String, _ dimensions: [(String, String)]) -> Timer {
+        let factory = self.factory
+        return Self.handle(in: self.timers, Key(label, dimensions)) {
+            Timer(label: label, dimensions: dimensions, factory: factory)
+        }
+    }
+
+    func gauge(_ label: String, _ dimensions: [(String, String)]) -> Gauge {
+        let factory = self.factory
+        return Self.handle(in: self.gauges, Key(label, dimensions)) {
+            Gauge(label: label, dimensions: dimensions, factory: factory)
+        }
+    }
+
+    private static func handle<Handle>(
+        in cache: borrowing Mutex<[Key: Handle]>,
+        _ key: Key,
+        make: () -> Handle
+    )
+        -> Handle
+    {
+        cache.withLock { handles in
+            if let existing = handles[key] { return existing }
+            let created = make()
+            handles[key] = created
+            return created
+        }
+    }
+}
