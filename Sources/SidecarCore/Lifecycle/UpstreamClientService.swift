@@ -1,17 +1,16 @@
-import AsyncHTTPClient
 import ServiceLifecycle
 
-/// Owns the shared upstream HTTP client: keeps it open while the server drains, then shuts it
-/// down. Listed before the server so it stops after it.
+/// Owns the upstream connection pools: keeps them open while the server drains, then closes
+/// every connection. Listed before the server so it stops after it.
 public struct UpstreamClientService: Service {
-    let client: HTTPUpstreamClient
+    let pools: UpstreamConnectionPools
 
-    public init(client: HTTPUpstreamClient) {
-        self.client = client
+    init(pools: UpstreamConnectionPools) {
+        self.pools = pools
     }
 
     public func run() async throws {
         try? await gracefulShutdown()
-        try await self.client.httpClient.shutdown()
+        await self.pools.shutdown()
     }
 }

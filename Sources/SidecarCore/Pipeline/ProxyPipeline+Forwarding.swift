@@ -1,96 +1,97 @@
 import HTTPTypes
-import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 
 extension ProxyPipeline {
-    /// Builds the upstream request: the URL under the upstream's base, the client's headers minus
-    /// hop-by-hop, sidecar and credential headers, and the upstream's own credential.
-    func upstreamRequest(
-        for request: ProxyRequest,
-        upstream name: String,
-        body: ByteBuffer?,
-        native: Bool
-    ) throws
-        -> UpstreamRequest
-    {
+    /// The request for `model` on upstream `name`: the URL under the upstream's base, the client's
+    /// headers minus hop-by-hop, sidecar and credential headers, the upstream's own credential,
+    /// and for completions the body with `model` spliced in (plus usage for streams).
+    func wireRequest(_ plan: ForwardPlan, model: String, upstream name: String) throws -> UpstreamWireRequest {
+        let request = plan.request
         guard let entry = self.runtime.directory.entry(name) else {
             throw SidecarError.upstream(UpstreamError(.unknownUpstream, upstream: name, detail: "not configured"))
         }
-        let url: String
-        if native {
-            url = entry.rootURL + request.path
-        } else {
-            let suffix = request.path.hasPrefix("/v1") ? request.path.dropFirst(3) : Substring(request.path)
-            url = entry.baseURL + suffix
+        guard let endpoint = entry.endpoint else {
+            throw SidecarError.upstream(
+                UpstreamError(.connectFailed, upstream: name, detail: "base_url \(entry.baseURL) is not an http(s) URL")
+            )
+        }
+        let body: ByteBuffer?
+        let uri: String
+        switch plan.kind {
+        case .generate(_, _, let requestedModel, let streaming, let clientAskedForUsage):
+            // Rewrite: only `model`, plus usage for streams so every answer can be priced.
+            guard
+                let rewritten = RequestBodyRewriter.rewrite(
+                    request.body,
+                    model: model == requestedModel ? nil : model,
+                    includeUsage: streaming && !clientAskedForUsage
+                )
+            else {
+                throw SidecarError.invalidRequest("The request body must be a JSON object.")
+            }
+            body = rewritten
+            uri = Self.join(entry.basePath, request.path)
+        case .embed:
+            body = request.body
+            uri = Self.join(entry.basePath, request.path)
+        case .passThrough(let native):
+            body = request.body.readableBytes > 0 ? request.body : nil
+            uri = native ? entry.rootPath + request.path : Self.join(entry.basePath, request.path)
         }
         let pinHeader = HTTPField.Name(self.runtime.configuration.routing.pinHeader)
-        var headers = HTTPFields()
-        headers.reserveCapacity(request.headers.count + 2)
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count + 3)
+        var sawAuthorization = false
+        var sawContentType = false
         for field in request.headers {
             let name = field.name
             if SidecarHeaders.hopByHop.contains(name) || name == .acceptEncoding || name == pinHeader { continue }
-            if name.canonicalName.hasPrefix("x-sidecar-") { continue }
-            if name == .authorization && !entry.passClientAuthorization { continue }
-            headers.append(field)
+            if name == SidecarHeaders.requestID || name.canonicalName.hasPrefix("x-sidecar-") { continue }
+            if name == .authorization {
+                guard entry.passClientAuthorization else { continue }
+                sawAuthorization = true
+            }
+            if name == .contentType { sawContentType = true }
+            headers.add(name: name.rawName, value: field.value)
         }
-        if let authorization = entry.authorization, !(entry.passClientAuthorization && headers[.authorization] != nil) {
-            headers[.authorization] = authorization
+        if let authorization = entry.authorization, !sawAuthorization {
+            headers.add(name: "Authorization", value: authorization)
         }
-        if body != nil && headers[.contentType] == nil {
-            headers[.contentType] = "application/json"
+        if body != nil && !sawContentType {
+            headers.add(name: "Content-Type", value: "application/json")
         }
-        headers[SidecarHeaders.requestID] = request.requestID
-        return UpstreamRequest(upstream: name, method: request.method, url: url, headers: headers, body: body)
+        headers.add(name: "X-Request-Id", value: request.requestID)
+        return UpstreamWireRequest(
+            endpoint: endpoint,
+            method: HTTPMethod(rawValue: request.method.rawValue),
+            uri: uri,
+            headers: headers,
+            body: body,
+            upstreamName: name
+        )
+    }
+
+    /// `/v1/chat/completions` under a base path `/openai/v1` -> `/openai/v1/chat/completions`.
+    static func join(_ basePath: String, _ path: String) -> String {
+        let suffix = path.hasPrefix("/v1") ? path.dropFirst(3) : Substring(path)
+        return basePath + suffix
     }
 
     /// The upstream's response headers that make sense to relay.
-    func responseHeaders(upstream: HTTPFields) -> HTTPFields {
+    func responseHeaders(upstream: HTTPHeaders) -> HTTPFields {
         var headers = HTTPFields()
         headers.reserveCapacity(upstream.count + 8)
-        for field in upstream {
-            if SidecarHeaders.hopByHop.contains(field.name) || field.name == .date || field.name == .server { continue }
-            if field.name == SidecarHeaders.requestID {
-                headers.append(HTTPField(name: SidecarHeaders.upstreamRequestID, value: field.value))
+        for (rawName, value) in upstream {
+            guard let name = HTTPField.Name(rawName) else { continue }
+            if SidecarHeaders.hopByHop.contains(name) || name == .date || name == .server { continue }
+            if name == SidecarHeaders.requestID {
+                headers.append(HTTPField(name: SidecarHeaders.upstreamRequestID, value: value))
                 continue
             }
-            headers.append(field)
+            headers.append(HTTPField(name: name, value: value))
         }
         return headers
-    }
-
-    /// Other `/v1/*` paths and Ollama's `/api/*`: forwarded unchanged, relayed as they stream.
-    func passThrough(_ request: ProxyRequest, upstream name: String, native: Bool) async throws -> ProxyOutcome {
-        let body = request.body.readableBytes > 0 ? request.body : nil
-        // Not idempotent in general: retry connection failures only, never answered statuses.
-        let execution = try await self.executor.execute(
-            candidates: [UpstreamCandidate(model: "", upstream: name)],
-            deadline: request.receivedAt + self.runtime.configuration.timeouts.request,
-            bufferLimit: nil,
-            retryStatuses: false,
-            requestID: request.requestID
-        ) { _, upstream in
-            try self.upstreamRequest(for: request, upstream: upstream, body: body, native: native)
-        }
-        let response = execution.response
-        var headers = self.responseHeaders(upstream: response.headers)
-        headers[SidecarHeaders.upstream] = name
-        headers[SidecarHeaders.requestID] = request.requestID
-        let metrics = self.metrics
-        let endpoint = request.endpoint
-        let status = response.status.code
-        let upstreamBody = response.body
-        let received = request.receivedAt
-        return ProxyOutcome(
-            status: response.status,
-            headers: headers,
-            body: ResponseBody { writer in
-                for try await chunk in upstreamBody {
-                    try await writer.write(chunk)
-                }
-                try await writer.finish(nil)
-                metrics.recordRequest(endpoint: endpoint, model: "", status: status, since: received)
-            }
-        )
     }
 }

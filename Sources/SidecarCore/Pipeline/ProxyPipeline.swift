@@ -12,19 +12,18 @@ import NIOFoundationCompat
 ///        -> cost -> headers/trailer -> [cache store] -> metrics, access log
 /// ```
 ///
-/// ```swift
-/// let pipeline = ProxyPipeline(runtime: runtime, upstream: client, metrics: metrics, logger: logger)
-/// let outcome = try await pipeline.handle(request)
-/// ```
+/// The stages up to the upstream call are synchronous (``plan(_:)`` and
+/// ``wireRequest(_:model:upstream:)``); the call, the retries and the relay run on the client
+/// connection's event loop in a ``ForwardExchange``, which calls back into the pipeline for
+/// headers, pricing and metrics.
 public struct ProxyPipeline: Sendable {
     public let runtime: SidecarRuntime
     /// Breakers, retry budgets and balancers for this runtime's upstreams.
     public let pools: UpstreamPools
-    let executor: UpstreamExecutor
     let metrics: SidecarMetrics
     let logger: Logger
 
-    public init(runtime: SidecarRuntime, upstream: any UpstreamClient, metrics: SidecarMetrics, logger: Logger) {
+    public init(runtime: SidecarRuntime, metrics: SidecarMetrics, logger: Logger) {
         self.runtime = runtime
         self.pools = UpstreamPools(
             configuration: runtime.configuration,
@@ -39,31 +38,64 @@ public struct ProxyPipeline: Sendable {
                 )
             }
         )
-        self.executor = UpstreamExecutor(
-            client: upstream,
-            pools: self.pools,
-            policy: runtime.configuration.resilience.retry,
-            timeouts: runtime.configuration.timeouts,
-            metrics: metrics,
-            logger: logger
-        )
         self.metrics = metrics
         self.logger = logger
     }
 
-    /// Runs one request through the stages. Throws ``SidecarError`` (already client-shaped)
-    /// or ``UpstreamError``; the responder maps both at its boundary.
-    public func handle(_ request: ProxyRequest) async throws -> ProxyOutcome {
+    /// Decode, score and route: what to send where. `nil` when the request is answered
+    /// in-process (the local embedding model) rather than forwarded.
+    /// Throws ``SidecarError`` (client-shaped) for bad input.
+    func plan(_ request: ProxyRequest) throws -> ForwardPlan? {
+        let timeouts = self.runtime.configuration.timeouts
+        let deadline = request.receivedAt + timeouts.request
         switch request.endpoint {
         case .chatCompletions, .completions:
-            return try await self.generate(request)
+            // Decode: validates the JSON; unknown fields stay in the bytes.
+            let view = try Self.decode(request.body)
+            let score = self.runtime.scorer.score(Self.scoringInput(view))
+            let decision = self.runtime.selector.select(
+                requestedModel: view.model,
+                pinHeader: Self.isPinned(request.headers, header: self.runtime.configuration.routing.pinHeader),
+                score: score
+            )
+            let streaming = view.isStreaming
+            let clientAskedForUsage = view.streamOptions?.includeUsage == true
+            return ForwardPlan(
+                request: request,
+                kind: .generate(
+                    score: score.value,
+                    route: decision.reason.label,
+                    requestedModel: view.model,
+                    streaming: streaming,
+                    clientAskedForUsage: clientAskedForUsage
+                ),
+                candidates: self.candidates(for: decision),
+                deadline: deadline,
+                retryStatuses: true,
+                readWholeBody: !streaming
+            )
         case .embeddings:
-            return try await self.embed(request)
+            let view = try Self.decode(request.body)
+            let local = self.runtime.configuration.embeddings.localModel
+            if !local.isEmpty && view.model == local { return nil }
+            let model = view.model ?? ""
+            return ForwardPlan(
+                request: request,
+                kind: .embed(model: model),
+                candidates: [UpstreamCandidate(model: model, upstream: self.runtime.selector.owner(of: view.model))],
+                deadline: deadline,
+                retryStatuses: true,
+                readWholeBody: true
+            )
         case .openAIPassthrough:
-            return try await self.passThrough(
-                request,
-                upstream: self.runtime.configuration.defaultUpstreamName,
-                native: false
+            return ForwardPlan(
+                request: request,
+                kind: .passThrough(native: false),
+                candidates: [UpstreamCandidate(model: "", upstream: self.runtime.configuration.defaultUpstreamName)],
+                deadline: deadline,
+                // Not idempotent in general: retry connection failures only, never answered statuses.
+                retryStatuses: false,
+                readWholeBody: false
             )
         case .ollamaNative:
             let name = self.runtime.configuration.routing.ollamaUpstream
@@ -75,61 +107,15 @@ public struct ProxyPipeline: Sendable {
                     message: "No Ollama upstream is configured (routing.ollama_upstream = \"\(name)\")."
                 )
             }
-            return try await self.passThrough(request, upstream: name, native: true)
+            return ForwardPlan(
+                request: request,
+                kind: .passThrough(native: true),
+                candidates: [UpstreamCandidate(model: "", upstream: name)],
+                deadline: deadline,
+                retryStatuses: false,
+                readWholeBody: false
+            )
         }
-    }
-
-    /// Chat and legacy completions: scored, routed, rewritten, priced.
-    func generate(_ request: ProxyRequest) async throws -> ProxyOutcome {
-        // Decode: validates the JSON; unknown fields stay in the bytes.
-        let view = try Self.decode(request.body)
-
-        // Score and route.
-        let score = self.runtime.scorer.score(Self.scoringInput(view))
-        let decision = self.runtime.selector.select(
-            requestedModel: view.model,
-            pinHeader: Self.isPinned(request.headers, header: self.runtime.configuration.routing.pinHeader),
-            score: score
-        )
-
-        // Upstream call: the chosen model, then its fallbacks, each with retries.
-        let streaming = view.isStreaming
-        let clientAskedForUsage = view.streamOptions?.includeUsage == true
-        let execution = try await self.executor.execute(
-            candidates: self.candidates(for: decision),
-            deadline: request.receivedAt + self.runtime.configuration.timeouts.request,
-            bufferLimit: streaming ? nil : self.runtime.configuration.server.maxResponseBytes,
-            retryStatuses: true,
-            requestID: request.requestID
-        ) { model, upstream in
-            // Rewrite: only `model`, plus usage for streams so every answer can be priced.
-            guard
-                let body = RequestBodyRewriter.rewrite(
-                    request.body,
-                    model: model == view.model ? nil : model,
-                    includeUsage: streaming && !clientAskedForUsage
-                )
-            else {
-                throw SidecarError.invalidRequest("The request body must be a JSON object.")
-            }
-            return try self.upstreamRequest(for: request, upstream: upstream, body: body, native: false)
-        }
-
-        // Relay, cost, headers.
-        let response = execution.response
-        var headers = self.responseHeaders(upstream: response.headers)
-        headers[SidecarHeaders.modelUsed] = execution.model
-        headers[SidecarHeaders.upstream] = execution.upstream
-        headers[SidecarHeaders.complexity] = SidecarHeaders.complexityValue(score.value)
-        headers[SidecarHeaders.route] = decision.reason.label
-        headers[SidecarHeaders.cache] = "miss"
-        headers[SidecarHeaders.requestID] = request.requestID
-        if execution.usedFallback { headers[SidecarHeaders.fallback] = "true" }
-        let context = RelayContext(request: request, model: execution.model, upstream: execution.upstream)
-        if streaming && response.status.kind == .successful && Self.isEventStream(response.headers) {
-            return self.relayStream(response, headers: headers, dropUsageChunk: !clientAskedForUsage, context: context)
-        }
-        return try await self.relayWhole(response, headers: headers, context: context)
     }
 
     /// The decision's model, then (for routed requests) its configured fallbacks.
@@ -144,41 +130,19 @@ public struct ProxyPipeline: Sendable {
         return candidates
     }
 
-    /// Embeddings: forwarded to the upstream that owns the model, priced from `usage`.
-    func embed(_ request: ProxyRequest) async throws -> ProxyOutcome {
-        let view = try Self.decode(request.body)
+    /// The local embedding model's answer (nothing is forwarded).
+    func embedLocally(_ request: ProxyRequest) async throws -> ProxyOutcome {
         let local = self.runtime.configuration.embeddings.localModel
-        if !local.isEmpty && view.model == local {
-            guard let embedder = self.runtime.localEmbedder else {
-                throw SidecarError(
-                    status: .serviceUnavailable,
-                    type: "server_error",
-                    code: "local_embedder_unavailable",
-                    message:
-                        "The local embedding model \"\(local)\" is not installed (expected in \(self.runtime.configuration.embeddings.modelDirectory)); run scripts/install-model.sh."
-                )
-            }
-            return try await self.embedLocally(request, embedder: embedder)
+        guard let embedder = self.runtime.localEmbedder else {
+            throw SidecarError(
+                status: .serviceUnavailable,
+                type: "server_error",
+                code: "local_embedder_unavailable",
+                message:
+                    "The local embedding model \"\(local)\" is not installed (expected in \(self.runtime.configuration.embeddings.modelDirectory)); run scripts/install-model.sh."
+            )
         }
-        let model = view.model ?? ""
-        let execution = try await self.executor.execute(
-            candidates: [UpstreamCandidate(model: model, upstream: self.runtime.selector.owner(of: view.model))],
-            deadline: request.receivedAt + self.runtime.configuration.timeouts.request,
-            bufferLimit: self.runtime.configuration.server.maxResponseBytes,
-            retryStatuses: true,
-            requestID: request.requestID
-        ) { _, upstream in
-            try self.upstreamRequest(for: request, upstream: upstream, body: request.body, native: false)
-        }
-        let response = execution.response
-        let upstreamName = execution.upstream
-        var headers = self.responseHeaders(upstream: response.headers)
-        headers[SidecarHeaders.modelUsed] = model
-        headers[SidecarHeaders.upstream] = upstreamName
-        headers[SidecarHeaders.cache] = "miss"
-        headers[SidecarHeaders.requestID] = request.requestID
-        let context = RelayContext(request: request, model: model, upstream: upstreamName)
-        return try await self.relayWhole(response, headers: headers, context: context)
+        return try await self.embedLocally(request, embedder: embedder)
     }
 
     static func decode(_ body: ByteBuffer) throws -> OpenAIRequestView {

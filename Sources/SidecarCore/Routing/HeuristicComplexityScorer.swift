@@ -31,10 +31,7 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
     ]
 
     /// Terms as lower-case UTF-8, bucketed by first byte for a single pass over the text.
-    private let reasoningMatcher = TermMatcher(Self.reasoningTerms)
-    private let codeMatcher = TermMatcher(Self.codeTerms)
-    private let mathMatcher = TermMatcher(Self.mathTerms)
-    private let constraintMatcher = TermMatcher(Self.constraintTerms)
+    private let matcher = TermMatcher([Self.reasoningTerms, Self.codeTerms, Self.mathTerms, Self.constraintTerms])
 
     public init() {}
 
@@ -57,11 +54,12 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
         }
 
         let length = min(log2(1 + Double(totalBytes) / 100) / log2(1 + 8000 / 100), 1)
-        let reasoning = min(Double(self.reasoningMatcher.countDistinct(in: text)) / 4, 1)
+        let found = self.matcher.countDistinct(in: text)
+        let reasoning = min(Double(found.0) / 4, 1)
         let parts = min(Double(max(Self.countParts(in: text) - 1, 0)) / 4, 1)
-        let code = min(Double(self.codeMatcher.countDistinct(in: text)) / 2, 1)
-        let math = min(Double(self.mathMatcher.countDistinct(in: text)) / 2, 1)
-        let constraints = min(Double(self.constraintMatcher.countDistinct(in: text)) / 3, 1)
+        let code = min(Double(found.1) / 2, 1)
+        let math = min(Double(found.2) / 2, 1)
+        let constraints = min(Double(found.3) / 3, 1)
         let turns = min(Double(max(userTurns - 1, 0)) / 6, 1)
         let tools = input.toolCount > 0 ? 1.0 : 0.0
         let media = nonTextParts > 0 ? 1.0 : 0.0
@@ -119,39 +117,106 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
 
 /// Counts which of a fixed set of ASCII terms occur in a byte string, in one pass.
 struct TermMatcher: Sendable {
-    private let terms: [[UInt8]]
-    /// Term indices by first byte.
-    private let buckets: [[Int]]
+    /// Every term's bytes, back to back; term `i` is `bytes[starts[i]..<starts[i + 1]]`.
+    private let bytes: [UInt8]
+    private let starts: [Int]
+    /// Which of the (up to four) lists term `i` came from.
+    private let lists: [Int]
+    /// Terms by first byte: the terms starting with byte `b` are
+    /// `byFirstByte[bucketStarts[b]..<bucketStarts[b + 1]]`.
+    private let bucketStarts: [Int]
+    private let byFirstByte: [Int]
+    /// A bit per two-byte prefix some term starts with: most positions are rejected by one lookup.
+    private let prefixes: [UInt64]
 
-    init(_ terms: [String]) {
-        self.terms = terms.map { Array($0.utf8) }
+    /// - Parameter lists: up to four term lists, counted separately in one pass.
+    init(_ lists: [[String]]) {
+        var bytes: [UInt8] = []
+        var starts: [Int] = [0]
+        var listOf: [Int] = []
         var buckets = [[Int]](repeating: [], count: 256)
-        for (index, term) in self.terms.enumerated() {
-            if let first = term.first { buckets[Int(first)].append(index) }
+        for (list, terms) in lists.prefix(4).enumerated() {
+            for term in terms {
+                let utf8 = Array(term.utf8)
+                guard let first = utf8.first else { continue }
+                buckets[Int(first)].append(listOf.count)
+                bytes += utf8
+                starts.append(bytes.count)
+                listOf.append(list)
+            }
         }
-        self.buckets = buckets
+        self.lists = listOf
+        var prefixes = [UInt64](repeating: 0, count: 1024)
+        for term in 0..<listOf.count {
+            let first = Int(bytes[starts[term]])
+            // One-byte terms (none today) would match any second byte.
+            let seconds = starts[term + 1] - starts[term] > 1 ? [Int(bytes[starts[term] + 1])] : Array(0..<256)
+            for second in seconds {
+                let key = first << 8 | second
+                prefixes[key >> 6] |= 1 << UInt64(key & 63)
+            }
+        }
+        self.prefixes = prefixes
+        var bucketStarts: [Int] = [0]
+        var byFirstByte: [Int] = []
+        for bucket in buckets {
+            byFirstByte += bucket
+            bucketStarts.append(byFirstByte.count)
+        }
+        self.bytes = bytes
+        self.starts = starts
+        self.bucketStarts = bucketStarts
+        self.byFirstByte = byFirstByte
     }
 
-    func countDistinct(in text: [UInt8]) -> Int {
-        var found = [Bool](repeating: false, count: self.terms.count)
-        var count = 0
-        text.withUnsafeBufferPointer { bytes in
-            for position in 0..<bytes.count {
-                for termIndex in self.buckets[Int(bytes[position])] where !found[termIndex] {
-                    let term = self.terms[termIndex]
-                    guard position + term.count <= bytes.count else { continue }
-                    var matches = true
-                    for offset in 1..<term.count where bytes[position + offset] != term[offset] {
-                        matches = false
-                        break
-                    }
-                    if matches {
-                        found[termIndex] = true
-                        count += 1
+    /// How many different terms of each list occur in `text` (as byte substrings).
+    func countDistinct(in text: [UInt8]) -> (Int, Int, Int, Int) {
+        var found = [Bool](repeating: false, count: self.starts.count - 1)
+        var counts = (0, 0, 0, 0)
+        let lists = self.lists
+        text.withUnsafeBufferPointer { text in
+            self.bytes.withUnsafeBufferPointer { bytes in
+                self.starts.withUnsafeBufferPointer { starts in
+                    self.bucketStarts.withUnsafeBufferPointer { bucketStarts in
+                        self.byFirstByte.withUnsafeBufferPointer { byFirstByte in
+                            found.withUnsafeMutableBufferPointer { found in
+                                self.prefixes.withUnsafeBufferPointer { prefixes in
+                                    for position in 0..<text.count {
+                                        let first = Int(text[position])
+                                        let second = position + 1 < text.count ? Int(text[position + 1]) : 0
+                                        let key = first << 8 | second
+                                        if prefixes[key >> 6] & (1 << UInt64(key & 63)) == 0 { continue }
+                                        var slot = bucketStarts[first]
+                                        let end = bucketStarts[first + 1]
+                                        while slot < end {
+                                            let term = byFirstByte[slot]
+                                            slot += 1
+                                            if found[term] { continue }
+                                            let start = starts[term]
+                                            let length = starts[term + 1] - start
+                                            guard position + length <= text.count else { continue }
+                                            var offset = 1
+                                            while offset < length && text[position + offset] == bytes[start + offset] {
+                                                offset += 1
+                                            }
+                                            if offset == length {
+                                                found[term] = true
+                                                switch lists[term] {
+                                                case 0: counts.0 += 1
+                                                case 1: counts.1 += 1
+                                                case 2: counts.2 += 1
+                                                default: counts.3 += 1
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        return count
+        return counts
     }
 }

@@ -1,7 +1,9 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Metrics
 import NIOCore
+import NIOPosix
 import Prometheus
 import ServiceLifecycle
 
@@ -15,29 +17,26 @@ public enum SidecarApplication {
     /// - Parameters:
     ///   - runtime: the loaded configuration and what is derived from it.
     ///   - listen: address to bind (`port` 0 picks a free port).
-    ///   - upstream: the client for upstream calls; `nil` creates the shared AsyncHTTPClient.
     ///   - metricsFactory: where metrics go; `prometheus` is what `/metrics` shows.
     public static func make(
         runtime: SidecarRuntime,
         listen: ListenAddress,
-        upstream: (any UpstreamClient)? = nil,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         prometheus: PrometheusCollectorRegistry? = nil,
         readiness: ReadinessState = ReadinessState(),
         logger: Logger
     ) -> some ApplicationProtocol {
-        var services: [any Service] = []
-        let client: any UpstreamClient
-        if let upstream {
-            client = upstream
-        } else {
-            let http = HTTPUpstreamClient(timeouts: runtime.configuration.timeouts, logger: logger)
-            services.append(UpstreamClientService(client: http))
-            client = http
-        }
+        let group = MultiThreadedEventLoopGroup.singleton
+        let timeouts = runtime.configuration.timeouts
+        let pools = UpstreamConnectionPools(
+            group: group,
+            configuration: .init(
+                connectTimeout: .nanoseconds(timeouts.connect.saturatingNanoseconds),
+                idleTimeout: .nanoseconds(timeouts.idle.saturatingNanoseconds)
+            )
+        )
         let pipeline = ProxyPipeline(
             runtime: runtime,
-            upstream: client,
             metrics: SidecarMetrics(factory: metricsFactory),
             logger: logger
         )
@@ -47,13 +46,20 @@ public enum SidecarApplication {
             prometheus: prometheus,
             logger: logger
         )
+        let services = SidecarConnectionServices(
+            pipeline: pipeline,
+            responder: responder,
+            pools: pools,
+            logger: logger
+        )
         return Application(
             responder: responder,
+            server: HTTPServerBuilder { _ in SidecarChildChannel(services: services) },
             configuration: ApplicationConfiguration(
                 address: .hostname(listen.host, port: listen.port),
                 serverName: nil
             ),
-            services: services,
+            services: [UpstreamClientService(pools: pools)],
             onServerRunning: { channel in
                 readiness.markListening()
                 logger.info(
@@ -61,6 +67,7 @@ public enum SidecarApplication {
                     metadata: ["server.address": "\(channel.localAddress?.description ?? listen.description)"]
                 )
             },
+            eventLoopGroupProvider: .shared(group),
             logger: logger
         )
     }

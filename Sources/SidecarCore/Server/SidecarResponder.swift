@@ -28,7 +28,12 @@ public struct SidecarResponder: HTTPResponder {
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
-        let requestID = Self.requestID(request.headers)
+        await self.respond(request, context: context, requestID: Self.requestID(request.headers))
+    }
+
+    /// The requests the connection handler does not forward on its event loop: models,
+    /// health, readiness, metrics, the local embedder, unknown paths.
+    func respond(_ request: Request, context: Context, requestID: String) async -> Response {
         do {
             return try await self.dispatch(request, requestID: requestID)
         } catch {
@@ -39,24 +44,11 @@ public struct SidecarResponder: HTTPResponder {
     private func dispatch(_ request: Request, requestID: String) async throws -> Response {
         let path = request.uri.path
         let method = request.method
-        if path.hasPrefix("/v1/") || path == "/v1" {
-            switch (method, path) {
-            case (.post, "/v1/chat/completions"):
-                return try await self.proxy(request, endpoint: .chatCompletions, requestID: requestID)
-            case (.post, "/v1/completions"):
-                return try await self.proxy(request, endpoint: .completions, requestID: requestID)
-            case (.post, "/v1/embeddings"):
-                return try await self.proxy(request, endpoint: .embeddings, requestID: requestID)
-            case (.get, "/v1/models"):
-                return ModelsController.list(self.pipeline.runtime.configuration, requestID: requestID)
-            default:
-                return try await self.proxy(request, endpoint: .openAIPassthrough, requestID: requestID)
-            }
-        }
-        if path.hasPrefix("/api/") {
-            return try await self.proxy(request, endpoint: .ollamaNative, requestID: requestID)
-        }
         switch (method, path) {
+        case (.get, "/v1/models"):
+            return ModelsController.list(self.pipeline.runtime.configuration, requestID: requestID)
+        case (.post, "/v1/embeddings"):
+            return try await self.embedLocally(request, requestID: requestID)
         case (.get, "/healthz"), (.head, "/healthz"):
             return HealthController.health()
         case (.get, "/readyz"), (.head, "/readyz"):
@@ -68,28 +60,23 @@ public struct SidecarResponder: HTTPResponder {
         }
     }
 
-    private func proxy(_ request: Request, endpoint: ProxyRequest.Endpoint, requestID: String) async throws -> Response
-    {
+    private func embedLocally(_ request: Request, requestID: String) async throws -> Response {
         let limit = self.pipeline.runtime.configuration.server.maxBodyBytes
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            throw SidecarError.bodyTooLarge(limit: limit)
-        }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw SidecarError.bodyTooLarge(limit: limit)
         }
-        let target = request.uri.query.map { "\(request.uri.path)?\($0)" } ?? request.uri.path
         let proxyRequest = ProxyRequest(
-            endpoint: endpoint,
+            endpoint: .embeddings,
             method: request.method,
-            path: target,
+            path: request.uri.path,
             headers: request.headers,
             body: body,
             requestID: requestID
         )
-        return try await self.pipeline.handle(proxyRequest).response
+        return try await self.pipeline.embedLocally(proxyRequest).response
     }
 
     func errorResponse(_ error: any Error, requestID: String) -> Response {
@@ -118,20 +105,22 @@ public struct SidecarResponder: HTTPResponder {
             self.logger.error("unexpected error", metadata: ["request.id": "\(requestID)", "error": "\(error)"])
             sidecarError = .internalError("The sidecar failed to handle the request.")
         }
-        self.pipeline.metrics.recordError(code: sidecarError.code, status: sidecarError.status.code)
+        let (headers, body) = self.errorParts(sidecarError, requestID: requestID)
+        return Response(status: sidecarError.status, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// Headers and body of an OpenAI-shaped error response (and its metric).
+    func errorParts(_ error: SidecarError, requestID: String) -> (HTTPFields, ByteBuffer) {
+        self.pipeline.metrics.recordError(code: error.code, status: error.status.code)
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[SidecarHeaders.requestID] = requestID
-        if let retryAfter = sidecarError.retryAfter {
+        if let retryAfter = error.retryAfter {
             // Whole seconds, rounded up, at least 1.
             let seconds = retryAfter.components.seconds + (retryAfter.components.attoseconds > 0 ? 1 : 0)
             headers[.retryAfter] = String(max(1, seconds))
         }
-        return Response(
-            status: sidecarError.status,
-            headers: headers,
-            body: .init(byteBuffer: sidecarError.body.encoded())
-        )
+        return (headers, error.body.encoded())
     }
 
     /// The client's `X-Request-Id` when it is a sane token, else a new random one.

@@ -16,6 +16,11 @@ public struct UpstreamDirectory: Sendable {
         public var passClientAuthorization: Bool
         /// The config names a key variable that is unset or empty.
         public var missingKeyVariable: String?
+        /// Where to connect; `nil` when `base_url` is not an http(s) URL (requests fail 502).
+        var endpoint: UpstreamEndpoint?
+        /// The path of `base_url` (e.g. `/v1`) and of the server root (e.g. ``), no trailing slash.
+        var basePath: String
+        var rootPath: String
     }
 
     private let entries: [String: Entry]
@@ -42,7 +47,10 @@ public struct UpstreamDirectory: Sendable {
                 rootURL: root,
                 authorization: authorization,
                 passClientAuthorization: upstream.passClientAuthorization,
-                missingKeyVariable: missing
+                missingKeyVariable: missing,
+                endpoint: UpstreamEndpoint.parse(base)?.endpoint,
+                basePath: UpstreamEndpoint.parse(base)?.path ?? "",
+                rootPath: UpstreamEndpoint.parse(root)?.path ?? ""
             )
         }
         self.entries = entries

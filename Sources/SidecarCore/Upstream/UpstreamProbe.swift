@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOFoundationCompat
+import NIOPosix
 
 /// Probes each upstream's `GET /models` for `llm-sidecar check`.
 public struct UpstreamProbe: Sendable {
@@ -77,8 +78,19 @@ public struct UpstreamProbe: Sendable {
                 result.status = "HTTP \(response.status.code)"
             }
         } catch {
-            result.status = HTTPUpstreamClient.map(error, upstream: entry.name).shortDescription
+            result.status = Self.describe(error)
         }
         return result
+    }
+
+    /// A short reason for a failed probe.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as HTTPClientError where error == .connectTimeout: return "connect_timeout"
+        case let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout: return "timeout"
+        case is NIOConnectionError: return "connect_failed"
+        case let error as IOError: return "connect_failed (errno \(error.errnoCode))"
+        default: return "failed: \(error)"
+        }
     }
 }

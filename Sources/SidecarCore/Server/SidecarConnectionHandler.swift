@@ -1,0 +1,304 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// What every client connection shares: the pipeline, the slow-path responder and the
+/// upstream connection pools.
+struct SidecarConnectionServices: Sendable {
+    let pipeline: ProxyPipeline
+    let responder: SidecarResponder
+    let pools: UpstreamConnectionPools
+    let logger: Logger
+}
+
+/// One client connection, on its event loop. Reads a request (head and body, bounded), then
+/// either forwards it in a ``ForwardExchange`` on this event loop (chat, completions, remote
+/// embeddings, pass-through: the hot path, no task switches), or hands it to the
+/// ``SidecarResponder`` in a task (health, metrics, models, the local embedder).
+///
+/// `HTTPServerPipelineHandler` in front of it delivers one request at a time and holds
+/// pipelined ones until the response's end is written.
+final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        case receiving(HTTPRequestHead, ByteBuffer)
+        /// The body went over the limit: the 413 was sent, the rest is dropped.
+        case discarding
+        case responding
+    }
+
+    private let services: SidecarConnectionServices
+    private var state = State.idle
+    private var context: ChannelHandlerContext?
+    private var keepAlive = true
+    private var isHeadRequest = false
+    private var exchange: ForwardExchange?
+    private var task: Task<Void, Never>?
+
+    init(services: SidecarConnectionServices) {
+        self.services = services
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch self.unwrapInboundIn(data) {
+        case .head(let head):
+            self.keepAlive = head.isKeepAlive
+            self.isHeadRequest = head.method == .HEAD
+            let limit = self.services.pipeline.runtime.configuration.server.maxBodyBytes
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limit {
+                return self.rejectBody(head, limit: limit)
+            }
+            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                let continueHead = HTTPResponseHead(version: head.version, status: .continue)
+                context.writeAndFlush(self.wrapOutboundOut(.head(continueHead)), promise: nil)
+            }
+            self.state = .receiving(head, ByteBuffer())
+        case .body(var part):
+            guard case .receiving(let head, var body) = self.state else { return }
+            let limit = self.services.pipeline.runtime.configuration.server.maxBodyBytes
+            guard body.readableBytes + part.readableBytes <= limit else {
+                return self.rejectBody(head, limit: limit)
+            }
+            self.state = .idle  // drop the reference so `body` stays uniquely owned while appending
+            if body.readableBytes == 0 {
+                body = part
+            } else {
+                body.writeBuffer(&part)
+            }
+            self.state = .receiving(head, body)
+        case .end:
+            switch self.state {
+            case .receiving(let head, let body):
+                self.state = .responding
+                self.dispatch(head, body: body, context: context)
+            case .discarding:
+                self.state = .idle
+            case .idle, .responding:
+                return
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.exchange?.cancel()
+        self.exchange = nil
+        self.task?.cancel()
+        self.task = nil
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.exchange?.writabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.services.logger.debug("client connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: Dispatch
+
+    private func dispatch(_ head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+        var fields = HTTPFields()
+        fields.reserveCapacity(head.headers.count)
+        for (name, value) in head.headers {
+            if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
+        }
+        let requestID = SidecarResponder.requestID(fields)
+        let method = HTTPRequest.Method(head.method.rawValue) ?? .get
+        let path =
+            head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
+            ?? head.uri
+        guard let endpoint = Self.forwardedEndpoint(method: method, path: path) else {
+            return self.respondInTask(head, method: method, headers: fields, body: body, requestID: requestID)
+        }
+        let request = ProxyRequest(
+            endpoint: endpoint,
+            method: method,
+            path: head.uri,
+            headers: fields,
+            body: body,
+            requestID: requestID
+        )
+        let plan: ForwardPlan
+        do {
+            guard let forward = try self.services.pipeline.plan(request) else {
+                return self.respondInTask(head, method: method, headers: fields, body: body, requestID: requestID)
+            }
+            plan = forward
+        } catch {
+            return self.sendError(ForwardExchange.sidecarError(error), requestID: requestID)
+        }
+        let exchange = ForwardExchange(
+            plan: plan,
+            pipeline: self.services.pipeline,
+            pool: self.services.pools.pool(for: context.eventLoop),
+            sink: self,
+            eventLoop: context.eventLoop
+        )
+        self.exchange = exchange
+        exchange.start()
+    }
+
+    /// The endpoints forwarded on the event loop; `nil` for the ones the responder answers.
+    static func forwardedEndpoint(method: HTTPRequest.Method, path: String) -> ProxyRequest.Endpoint? {
+        if path.hasPrefix("/v1/") || path == "/v1" {
+            switch (method, path) {
+            case (.post, "/v1/chat/completions"): return .chatCompletions
+            case (.post, "/v1/completions"): return .completions
+            case (.post, "/v1/embeddings"): return .embeddings
+            case (.get, "/v1/models"): return nil
+            default: return .openAIPassthrough
+            }
+        }
+        if path.hasPrefix("/api/") { return .ollamaNative }
+        return nil
+    }
+
+    // MARK: The responder's path (in a task)
+
+    private func respondInTask(
+        _ head: HTTPRequestHead,
+        method: HTTPRequest.Method,
+        headers: HTTPFields,
+        body: ByteBuffer,
+        requestID: String
+    ) {
+        guard let context = self.context else { return }
+        let request = Request(
+            head: HTTPRequest(method: method, scheme: nil, authority: nil, path: head.uri, headerFields: headers),
+            body: RequestBody(buffer: body)
+        )
+        let requestContext = BasicRequestContext(
+            source: ApplicationRequestContextSource(channel: context.channel, logger: self.services.logger)
+        )
+        let responder = self.services.responder
+        let eventLoop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        self.task = Task {
+            let response = await responder.respond(request, context: requestContext, requestID: requestID)
+            let contentLength = response.body.contentLength
+            try? await eventLoop.submit {
+                handler.value.sendHead(status: response.status, headers: response.headers, contentLength: contentLength)
+            }.get()
+            let writer = LoopBoundBodyWriter(handler: handler, eventLoop: eventLoop)
+            do {
+                try await response.body.write(writer)
+            } catch {
+                eventLoop.execute { handler.value.sendEnd(trailers: nil, abort: true) }
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    private func rejectBody(_ head: HTTPRequestHead, limit: Int) {
+        self.state = .discarding
+        self.keepAlive = false
+        let requestID = SidecarResponder.requestID(HTTPFields())
+        self.sendError(.bodyTooLarge(limit: limit), requestID: requestID)
+    }
+
+    fileprivate func responseEnded(abort: Bool) {
+        self.exchange = nil
+        self.task = nil
+        if case .responding = self.state { self.state = .idle }
+        if abort || !self.keepAlive {
+            self.context?.close(promise: nil)
+        }
+    }
+}
+
+extension SidecarConnectionHandler: ClientResponseSink {
+    var isWritable: Bool { self.context?.channel.isWritable ?? false }
+
+    func sendHead(status: HTTPResponseStatus, headers: HTTPFields, contentLength: Int?) {
+        guard let context = self.context else { return }
+        var head = HTTPHeaders()
+        head.reserveCapacity(headers.count + 2)
+        var contentLength = contentLength
+        for field in headers {
+            if field.name == .contentLength {
+                contentLength = contentLength ?? Int(field.value)
+                continue
+            }
+            head.add(name: field.name.rawName, value: field.value)
+        }
+        if let contentLength {
+            head.add(name: "Content-Length", value: String(contentLength))
+        }
+        if !self.keepAlive {
+            head.add(name: "Connection", value: "close")
+        }
+        let part = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: head))
+        context.write(self.wrapOutboundOut(part), promise: nil)
+    }
+
+    func sendHead(status: HTTPResponse.Status, headers: HTTPFields, contentLength: Int?) {
+        self.sendHead(
+            status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
+            headers: headers,
+            contentLength: contentLength
+        )
+    }
+
+    func sendBody(_ buffer: ByteBuffer, flush: Bool) {
+        guard let context = self.context, !self.isHeadRequest else { return }
+        context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        if flush { context.flush() }
+    }
+
+    func sendEnd(trailers: HTTPFields?, abort: Bool) {
+        guard let context = self.context else { return }
+        if abort {
+            context.flush()
+            self.responseEnded(abort: true)
+            return
+        }
+        var trailerHeaders: HTTPHeaders?
+        if let trailers {
+            var converted = HTTPHeaders()
+            for field in trailers { converted.add(name: field.name.rawName, value: field.value) }
+            trailerHeaders = converted
+        }
+        context.writeAndFlush(self.wrapOutboundOut(.end(trailerHeaders)), promise: nil)
+        self.responseEnded(abort: false)
+    }
+
+    func sendError(_ error: SidecarError, requestID: String) {
+        let (headers, body) = self.services.responder.errorParts(error, requestID: requestID)
+        self.sendHead(status: error.status, headers: headers, contentLength: body.readableBytes)
+        self.sendBody(body, flush: false)
+        self.sendEnd(trailers: nil, abort: false)
+    }
+}
+
+/// Writes a responder's body to the connection from a task, one event-loop hop per write.
+private struct LoopBoundBodyWriter: ResponseBodyWriter {
+    let handler: NIOLoopBound<SidecarConnectionHandler>
+    let eventLoop: any EventLoop
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        let handler = self.handler
+        try await self.eventLoop.submit { handler.value.sendBody(buffer, flush: true) }.get()
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        let handler = self.handler
+        try await self.eventLoop.submit { handler.value.sendEnd(trailers: trailingHeaders, abort: false) }.get()
+    }
+}
