@@ -52,10 +52,9 @@ public struct SidecarMetrics: Sendable {
     }
 
     /// `llm_sidecar_cost_usd_total{model}`.
-    func recordCost(model: String, dollars: Decimal) {
+    func recordCost(model: String, dollars: Double) {
         guard dollars > 0 else { return }
-        self.handles.floatingCounter("llm_sidecar_cost_usd_total", [("model", model)])
-            .increment(by: NSDecimalNumber(decimal: dollars).doubleValue)
+        self.handles.floatingCounter("llm_sidecar_cost_usd_total", [("model", model)]).increment(by: dollars)
     }
 
     /// `llm_sidecar_errors_total{code}`: requests answered with a sidecar error.

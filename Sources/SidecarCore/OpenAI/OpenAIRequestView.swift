@@ -2,8 +2,8 @@
 ///
 /// Decoding validates the whole document (malformed JSON fails here, giving 400); fields not
 /// listed are ignored by the view and kept verbatim in the forwarded body.
-struct OpenAIRequestView: Decodable, Sendable {
-    struct StreamOptions: Decodable, Sendable {
+struct OpenAIRequestView: Decodable, Sendable, Equatable {
+    struct StreamOptions: Decodable, Sendable, Equatable {
         var includeUsage: Bool?
 
         enum CodingKeys: String, CodingKey {
@@ -11,7 +11,7 @@ struct OpenAIRequestView: Decodable, Sendable {
         }
     }
 
-    struct Message: Decodable, Sendable {
+    struct Message: Decodable, Sendable, Equatable {
         var role: String
         var content: MessageContent?
     }
@@ -29,6 +29,11 @@ struct OpenAIRequestView: Decodable, Sendable {
         case streamOptions = "stream_options"
         case maxTokens = "max_tokens"
         case maxCompletionTokens = "max_completion_tokens"
+    }
+
+    /// An empty request (every field absent); ``OpenAIRequestParser`` fills it in.
+    init() {
+        self.toolCount = 0
     }
 
     init(from decoder: any Decoder) throws {
@@ -51,11 +56,11 @@ struct OpenAIRequestView: Decodable, Sendable {
 }
 
 /// A message's `content`: a string, or an array of typed parts of which text parts are read.
-enum MessageContent: Decodable, Sendable {
+enum MessageContent: Decodable, Sendable, Equatable {
     case text(String)
     case parts([Part])
 
-    struct Part: Decodable, Sendable {
+    struct Part: Decodable, Sendable, Equatable {
         var type: String?
         var text: String?
     }
@@ -86,7 +91,7 @@ enum MessageContent: Decodable, Sendable {
 }
 
 /// A legacy completions `prompt`: a string, an array of strings, or token arrays (not scored).
-enum PromptInput: Decodable, Sendable {
+enum PromptInput: Decodable, Sendable, Equatable {
     case text(String)
     case texts([String])
     case tokens

@@ -418,11 +418,11 @@ final class ForwardExchange {
         self.recordServed()
         self.releaseLease()
         var headers = self.headers(for: head)
-        var cost: Decimal?
+        var cost: CostQuote?
         switch self.plan.kind {
         case .generate, .embed:
             let value = self.pipeline.cost(ofWhole: self.body, status: head.status, model: self.servedModel)
-            headers[SidecarHeaders.queryCost] = CostCalculator.headerValue(value)
+            headers[SidecarHeaders.queryCost] = value.header
             cost = value
         case .passThrough:
             break
@@ -500,9 +500,9 @@ final class ForwardExchange {
             }
         }
         self.relay = relay
-        let cost = relay.usage.map { self.pipeline.price($0, model: self.servedModel) } ?? 0
+        let cost = relay.usage.map { self.pipeline.price($0, model: self.servedModel) } ?? .zero
         self.complete()
-        self.sink.sendEnd(trailers: [SidecarHeaders.queryCost: CostCalculator.headerValue(cost)], abort: false)
+        self.sink.sendEnd(trailers: [SidecarHeaders.queryCost: cost.header], abort: false)
         self.pipeline.finish(
             self.plan.request,
             model: self.servedModel,

@@ -34,20 +34,20 @@ extension ProxyPipeline {
     }
 
     /// The cost of a whole (non-streamed) answer, read from its `usage`.
-    func cost(ofWhole body: ByteBuffer, status: HTTPResponseStatus, model: String) -> Decimal {
+    func cost(ofWhole body: ByteBuffer, status: HTTPResponseStatus, model: String) -> CostQuote {
         guard (200..<300).contains(status.code), let probe = OpenAIUsageProbe(body), let usage = probe.usage else {
-            return 0
+            return .zero
         }
         return self.price(usage, model: model)
     }
 
-    func price(_ usage: OpenAIUsage, model: String) -> Decimal {
+    func price(_ usage: OpenAIUsage, model: String) -> CostQuote {
         self.metrics.recordTokens(model: model, usage: usage)
-        guard let cost = self.runtime.costs.cost(model: model, usage: usage) else {
+        guard let quote = self.runtime.costs.quote(model: model, usage: usage) else {
             self.logger.debug("no price for model", metadata: ["model": "\(model)"])
-            return 0
+            return .zero
         }
-        return cost
+        return quote
     }
 
     /// Metrics and the access log for a request that was answered.
@@ -56,17 +56,17 @@ extension ProxyPipeline {
         model: String,
         upstream: String,
         status: Int,
-        cost: Decimal?,
+        cost: CostQuote?,
         streamed: Bool
     ) {
         self.metrics.recordRequest(endpoint: request.endpoint, model: model, status: status, since: request.receivedAt)
-        if let cost { self.metrics.recordCost(model: model, dollars: cost) }
+        if let cost { self.metrics.recordCost(model: model, dollars: cost.dollars) }
         self.logger.debug(
             "request completed",
             metadata: [
                 "request.id": "\(request.requestID)", "endpoint": "\(request.endpoint.label)",
                 "model": "\(model)", "upstream.name": "\(upstream)", "status": "\(status)",
-                "cost.usd": "\(CostCalculator.headerValue(cost ?? 0))", "streamed": "\(streamed)",
+                "cost.usd": "\(cost?.header ?? "0")", "streamed": "\(streamed)",
             ]
         )
     }

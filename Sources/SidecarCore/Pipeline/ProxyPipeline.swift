@@ -145,7 +145,10 @@ public struct ProxyPipeline: Sendable {
         return try await self.embedLocally(request, embedder: embedder)
     }
 
+    /// Validates the body and reads the view: the single-pass parser for the common case,
+    /// `JSONDecoder` for anything it declines (and for the error message of a bad body).
     static func decode(_ body: ByteBuffer) throws -> OpenAIRequestView {
+        if let view = OpenAIRequestParser.parse(body) { return view }
         do {
             return try JSONDecoder().decode(OpenAIRequestView.self, from: body)
         } catch let error as DecodingError {

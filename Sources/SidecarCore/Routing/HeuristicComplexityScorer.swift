@@ -122,92 +122,89 @@ struct TermMatcher: Sendable {
     private let starts: [Int]
     /// Which of the (up to four) lists term `i` came from.
     private let lists: [Int]
-    /// Terms by first byte: the terms starting with byte `b` are
-    /// `byFirstByte[bucketStarts[b]..<bucketStarts[b + 1]]`.
+    /// For each two-byte prefix, 0 or 1 + the bucket of the terms starting with it: one
+    /// lookup rejects most positions, and a hit compares only the few terms sharing the prefix.
+    private let bucketOf: [UInt16]
+    /// The terms of bucket `b` are `byPrefix[bucketStarts[b]..<bucketStarts[b + 1]]`.
     private let bucketStarts: [Int]
-    private let byFirstByte: [Int]
-    /// A bit per two-byte prefix some term starts with: most positions are rejected by one lookup.
-    private let prefixes: [UInt64]
+    private let byPrefix: [Int]
 
     /// - Parameter lists: up to four term lists, counted separately in one pass.
     init(_ lists: [[String]]) {
         var bytes: [UInt8] = []
         var starts: [Int] = [0]
         var listOf: [Int] = []
-        var buckets = [[Int]](repeating: [], count: 256)
+        var termsByKey: [Int: [Int]] = [:]
         for (list, terms) in lists.prefix(4).enumerated() {
             for term in terms {
                 let utf8 = Array(term.utf8)
                 guard let first = utf8.first else { continue }
-                buckets[Int(first)].append(listOf.count)
+                // A one-byte term matches whatever byte follows it.
+                let seconds = utf8.count > 1 ? [Int(utf8[1])] : Array(0..<256)
+                for second in seconds {
+                    termsByKey[Int(first) << 8 | second, default: []].append(listOf.count)
+                }
                 bytes += utf8
                 starts.append(bytes.count)
                 listOf.append(list)
             }
         }
-        self.lists = listOf
-        var prefixes = [UInt64](repeating: 0, count: 1024)
-        for term in 0..<listOf.count {
-            let first = Int(bytes[starts[term]])
-            // One-byte terms (none today) would match any second byte.
-            let seconds = starts[term + 1] - starts[term] > 1 ? [Int(bytes[starts[term] + 1])] : Array(0..<256)
-            for second in seconds {
-                let key = first << 8 | second
-                prefixes[key >> 6] |= 1 << UInt64(key & 63)
-            }
-        }
-        self.prefixes = prefixes
+        var bucketOf = [UInt16](repeating: 0, count: 1 << 16)
         var bucketStarts: [Int] = [0]
-        var byFirstByte: [Int] = []
-        for bucket in buckets {
-            byFirstByte += bucket
-            bucketStarts.append(byFirstByte.count)
+        var byPrefix: [Int] = []
+        for (key, terms) in termsByKey.sorted(by: { $0.key < $1.key }) where bucketStarts.count < Int(UInt16.max) {
+            bucketOf[key] = UInt16(bucketStarts.count)
+            byPrefix += terms
+            bucketStarts.append(byPrefix.count)
         }
         self.bytes = bytes
         self.starts = starts
+        self.lists = listOf
+        self.bucketOf = bucketOf
         self.bucketStarts = bucketStarts
-        self.byFirstByte = byFirstByte
+        self.byPrefix = byPrefix
     }
 
     /// How many different terms of each list occur in `text` (as byte substrings).
     func countDistinct(in text: [UInt8]) -> (Int, Int, Int, Int) {
-        var found = [Bool](repeating: false, count: self.starts.count - 1)
+        var found = [Bool](repeating: false, count: self.lists.count)
         var counts = (0, 0, 0, 0)
-        let lists = self.lists
         text.withUnsafeBufferPointer { text in
             self.bytes.withUnsafeBufferPointer { bytes in
                 self.starts.withUnsafeBufferPointer { starts in
-                    self.bucketStarts.withUnsafeBufferPointer { bucketStarts in
-                        self.byFirstByte.withUnsafeBufferPointer { byFirstByte in
-                            found.withUnsafeMutableBufferPointer { found in
-                                self.prefixes.withUnsafeBufferPointer { prefixes in
-                                    for position in 0..<text.count {
-                                        let first = Int(text[position])
-                                        let second = position + 1 < text.count ? Int(text[position + 1]) : 0
-                                        let key = first << 8 | second
-                                        if prefixes[key >> 6] & (1 << UInt64(key & 63)) == 0 { continue }
-                                        var slot = bucketStarts[first]
-                                        let end = bucketStarts[first + 1]
-                                        while slot < end {
-                                            let term = byFirstByte[slot]
-                                            slot += 1
-                                            if found[term] { continue }
-                                            let start = starts[term]
-                                            let length = starts[term + 1] - start
-                                            guard position + length <= text.count else { continue }
-                                            var offset = 1
-                                            while offset < length && text[position + offset] == bytes[start + offset] {
-                                                offset += 1
-                                            }
-                                            if offset == length {
-                                                found[term] = true
-                                                switch lists[term] {
-                                                case 0: counts.0 += 1
-                                                case 1: counts.1 += 1
-                                                case 2: counts.2 += 1
-                                                default: counts.3 += 1
+                    self.bucketOf.withUnsafeBufferPointer { bucketOf in
+                        self.bucketStarts.withUnsafeBufferPointer { bucketStarts in
+                            self.byPrefix.withUnsafeBufferPointer { byPrefix in
+                                self.lists.withUnsafeBufferPointer { lists in
+                                    found.withUnsafeMutableBufferPointer { found in
+                                        var position = 0
+                                        while position < text.count {
+                                            let second = position + 1 < text.count ? Int(text[position + 1]) : 0
+                                            let bucket = Int(bucketOf[Int(text[position]) << 8 | second])
+                                            if bucket != 0 {
+                                                for slot in bucketStarts[bucket - 1]..<bucketStarts[bucket] {
+                                                    let term = byPrefix[slot]
+                                                    if found[term] { continue }
+                                                    let start = starts[term]
+                                                    let length = starts[term + 1] - start
+                                                    guard position + length <= text.count else { continue }
+                                                    var offset = 1
+                                                    while offset < length
+                                                        && text[position + offset] == bytes[start + offset]
+                                                    {
+                                                        offset += 1
+                                                    }
+                                                    guard offset == length else { continue }
+                                                    found[term] = true
+                                                    switch lists[term] {
+                                                    case 0: counts.0 += 1
+                                                    case 1: counts.1 += 1
+                                                    case 2: counts.2 += 1
+                                                    default: counts.3 += 1
+                                                    }
                                                 }
                                             }
+                                            position += 1
                                         }
                                     }
                                 }

@@ -39,6 +39,7 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     private var isHeadRequest = false
     private var exchange: ForwardExchange?
     private var task: Task<Void, Never>?
+    private var requestIDs = RequestIDGenerator()
 
     init(services: SidecarConnectionServices) {
         self.services = services
@@ -118,7 +119,7 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
         for (name, value) in head.headers {
             if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
         }
-        let requestID = SidecarResponder.requestID(fields)
+        let requestID = SidecarResponder.clientRequestID(fields) ?? self.requestIDs.next()
         let method = HTTPRequest.Method(head.method.rawValue) ?? .get
         let path =
             head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
@@ -209,7 +210,7 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     private func rejectBody(_ head: HTTPRequestHead, limit: Int) {
         self.state = .discarding
         self.keepAlive = false
-        let requestID = SidecarResponder.requestID(HTTPFields())
+        let requestID = self.requestIDs.next()
         self.sendError(.bodyTooLarge(limit: limit), requestID: requestID)
     }
 

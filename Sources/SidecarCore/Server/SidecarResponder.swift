@@ -125,14 +125,38 @@ public struct SidecarResponder: HTTPResponder {
 
     /// The client's `X-Request-Id` when it is a sane token, else a new random one.
     static func requestID(_ headers: HTTPFields) -> String {
-        if let given = headers[SidecarHeaders.requestID], !given.isEmpty, given.utf8.count <= 128,
+        if let given = self.clientRequestID(headers) { return given }
+        var generator = RequestIDGenerator()
+        return generator.next()
+    }
+
+    /// The client's `X-Request-Id` when it is a sane token (printable ASCII, at most 128 bytes).
+    static func clientRequestID(_ headers: HTTPFields) -> String? {
+        guard let given = headers[SidecarHeaders.requestID], !given.isEmpty, given.utf8.count <= 128,
             given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
-        {
-            return given
-        }
-        let high = UInt64.random(in: .min ... .max)
-        let low = UInt64.random(in: .min ... .max)
-        return Self.hex(high) + Self.hex(low)
+        else { return nil }
+        return given
+    }
+}
+
+/// 128-bit request ids (32 hex digits) from a wyrand generator seeded once from the system's
+/// random source: one seed per connection instead of a `getrandom` call per request. Ids only
+/// need to be unique, not secret.
+struct RequestIDGenerator {
+    private var state: UInt64
+
+    init() {
+        self.state = UInt64.random(in: .min ... .max)
+    }
+
+    private mutating func next64() -> UInt64 {
+        self.state &+= 0xA076_1D64_78BD_642F
+        let product = self.state.multipliedFullWidth(by: self.state ^ 0xE703_7ED1_A0B4_28DB)
+        return product.high ^ product.low
+    }
+
+    mutating func next() -> String {
+        Self.hex(self.next64()) + Self.hex(self.next64())
     }
 
     private static func hex(_ value: UInt64) -> String {
