@@ -7,11 +7,11 @@ import NIOHTTP1
 /// Where a forwarded request's answer goes: the client connection. Event-loop confined.
 protocol ClientResponseSink: AnyObject {
     var isWritable: Bool { get }
-    func sendHead(status: HTTPResponseStatus, headers: HTTPFields, contentLength: Int?)
+    func sendHead(status: HTTPResponseStatus, headers: HTTPHeaders, contentLength: Int?)
     func sendBody(_ buffer: ByteBuffer, flush: Bool)
     /// Ends the response (flushes). `abort` closes the connection instead of ending cleanly,
     /// for a relayed body that cannot be completed.
-    func sendEnd(trailers: HTTPFields?, abort: Bool)
+    func sendEnd(trailers: HTTPHeaders?, abort: Bool)
     func sendError(_ error: SidecarError, requestID: String)
 }
 
@@ -403,7 +403,7 @@ final class ForwardExchange {
         }
     }
 
-    private func headers(for head: HTTPResponseHead) -> HTTPFields {
+    private func headers(for head: HTTPResponseHead) -> HTTPHeaders {
         self.pipeline.clientHeaders(
             self.plan,
             upstreamHeaders: head.headers,
@@ -422,7 +422,7 @@ final class ForwardExchange {
         switch self.plan.kind {
         case .generate, .embed:
             let value = self.pipeline.cost(ofWhole: self.body, status: head.status, model: self.servedModel)
-            headers[SidecarHeaders.queryCost] = value.header
+            headers.add(name: "X-Query-Cost", value: value.header)
             cost = value
         case .passThrough:
             break
@@ -450,8 +450,8 @@ final class ForwardExchange {
         self.phase = .relaying
         var headers = self.headers(for: head)
         if self.relay != nil {
-            headers[SidecarHeaders.trailer] = SidecarHeaders.queryCost.rawName
-            headers[.cacheControl] = headers[.cacheControl] ?? "no-cache"
+            headers.add(name: "Trailer", value: "X-Query-Cost")
+            if !headers.contains(name: "cache-control") { headers.add(name: "Cache-Control", value: "no-cache") }
         }
         let contentLength = self.relay == nil ? head.headers.first(name: "content-length").flatMap { Int($0) } : nil
         self.sink.sendHead(status: head.status, headers: headers, contentLength: contentLength)
@@ -502,7 +502,7 @@ final class ForwardExchange {
         self.relay = relay
         let cost = relay.usage.map { self.pipeline.price($0, model: self.servedModel) } ?? .zero
         self.complete()
-        self.sink.sendEnd(trailers: [SidecarHeaders.queryCost: cost.header], abort: false)
+        self.sink.sendEnd(trailers: HTTPHeaders([("X-Query-Cost", cost.header)]), abort: false)
         self.pipeline.finish(
             self.plan.request,
             model: self.servedModel,

@@ -78,20 +78,4 @@ extension ProxyPipeline {
         let suffix = path.hasPrefix("/v1") ? path.dropFirst(3) : Substring(path)
         return basePath + suffix
     }
-
-    /// The upstream's response headers that make sense to relay.
-    func responseHeaders(upstream: HTTPHeaders) -> HTTPFields {
-        var headers = HTTPFields()
-        headers.reserveCapacity(upstream.count + 8)
-        for (rawName, value) in upstream {
-            guard let name = HTTPField.Name(rawName) else { continue }
-            if SidecarHeaders.hopByHop.contains(name) || name == .date || name == .server { continue }
-            if name == SidecarHeaders.requestID {
-                headers.append(HTTPField(name: SidecarHeaders.upstreamRequestID, value: value))
-                continue
-            }
-            headers.append(HTTPField(name: name, value: value))
-        }
-        return headers
-    }
 }

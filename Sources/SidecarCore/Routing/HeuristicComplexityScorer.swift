@@ -39,18 +39,30 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
         var totalBytes = 0
         var userTurns = 0
         var nonTextParts = 0
-        var text: [UInt8] = []
-        text.reserveCapacity(min(Self.inspectedCharacters, input.messages.reduce(0) { $0 + $1.text.utf8.count + 1 }))
-        for message in input.messages {
-            totalBytes += message.text.utf8.count
-            nonTextParts += message.nonTextParts
-            if message.role == "user" { userTurns += 1 }
-            for byte in message.text.utf8 {
-                guard text.count < Self.inspectedCharacters else { break }
-                // ASCII lower-casing is enough: every term is ASCII.
-                text.append((UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte)
+        var capacity = 0
+        for message in input.messages { capacity += message.text.utf8.count + 1 }
+        capacity = min(capacity, Self.inspectedCharacters)
+        // Lower-cased (ASCII is enough: every term is ASCII), newline-separated, capped.
+        let text = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+            for message in input.messages {
+                totalBytes += message.text.utf8.count
+                nonTextParts += message.nonTextParts
+                if message.role == "user" { userTurns += 1 }
+                guard count < capacity else { continue }
+                var text = message.text
+                text.withUTF8 { bytes in
+                    let take = min(bytes.count, capacity - count)
+                    for index in 0..<take {
+                        let byte = bytes[index]
+                        buffer[count + index] = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
+                    }
+                    count += take
+                }
+                if count < capacity {
+                    buffer[count] = UInt8(ascii: "\n")
+                    count += 1
+                }
             }
-            if text.count < Self.inspectedCharacters { text.append(UInt8(ascii: "\n")) }
         }
 
         let length = min(log2(1 + Double(totalBytes) / 100) / log2(1 + 8000 / 100), 1)

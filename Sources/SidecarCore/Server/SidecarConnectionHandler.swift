@@ -227,32 +227,34 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
 extension SidecarConnectionHandler: ClientResponseSink {
     var isWritable: Bool { self.context?.channel.isWritable ?? false }
 
-    func sendHead(status: HTTPResponseStatus, headers: HTTPFields, contentLength: Int?) {
+    func sendHead(status: HTTPResponseStatus, headers: HTTPHeaders, contentLength: Int?) {
         guard let context = self.context else { return }
-        var head = HTTPHeaders()
-        head.reserveCapacity(headers.count + 2)
+        var headers = headers
+        if let contentLength {
+            headers.add(name: "Content-Length", value: String(contentLength))
+        }
+        if !self.keepAlive {
+            headers.add(name: "Connection", value: "close")
+        }
+        let part = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))
+        context.write(self.wrapOutboundOut(part), promise: nil)
+    }
+
+    /// The responder's (HTTPTypes) head: framing headers are the sidecar's own.
+    func sendHead(status: HTTPResponse.Status, headers: HTTPFields, contentLength: Int?) {
+        var converted = HTTPHeaders()
+        converted.reserveCapacity(headers.count + 2)
         var contentLength = contentLength
         for field in headers {
             if field.name == .contentLength {
                 contentLength = contentLength ?? Int(field.value)
                 continue
             }
-            head.add(name: field.name.rawName, value: field.value)
+            converted.add(name: field.name.rawName, value: field.value)
         }
-        if let contentLength {
-            head.add(name: "Content-Length", value: String(contentLength))
-        }
-        if !self.keepAlive {
-            head.add(name: "Connection", value: "close")
-        }
-        let part = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: head))
-        context.write(self.wrapOutboundOut(part), promise: nil)
-    }
-
-    func sendHead(status: HTTPResponse.Status, headers: HTTPFields, contentLength: Int?) {
         self.sendHead(
             status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
-            headers: headers,
+            headers: converted,
             contentLength: contentLength
         )
     }
@@ -263,21 +265,26 @@ extension SidecarConnectionHandler: ClientResponseSink {
         if flush { context.flush() }
     }
 
-    func sendEnd(trailers: HTTPFields?, abort: Bool) {
+    func sendEnd(trailers: HTTPHeaders?, abort: Bool) {
         guard let context = self.context else { return }
         if abort {
             context.flush()
             self.responseEnded(abort: true)
             return
         }
-        var trailerHeaders: HTTPHeaders?
-        if let trailers {
-            var converted = HTTPHeaders()
-            for field in trailers { converted.add(name: field.name.rawName, value: field.value) }
-            trailerHeaders = converted
-        }
-        context.writeAndFlush(self.wrapOutboundOut(.end(trailerHeaders)), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
         self.responseEnded(abort: false)
+    }
+
+    /// The responder's (HTTPTypes) trailers.
+    func sendEnd(trailers: HTTPFields?) {
+        var converted: HTTPHeaders?
+        if let trailers {
+            var headers = HTTPHeaders()
+            for field in trailers { headers.add(name: field.name.rawName, value: field.value) }
+            converted = headers
+        }
+        self.sendEnd(trailers: converted, abort: false)
     }
 
     func sendError(_ error: SidecarError, requestID: String) {
@@ -300,6 +307,6 @@ private struct LoopBoundBodyWriter: ResponseBodyWriter {
 
     consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
         let handler = self.handler
-        try await self.eventLoop.submit { handler.value.sendEnd(trailers: trailingHeaders, abort: false) }.get()
+        try await self.eventLoop.submit { handler.value.sendEnd(trailers: trailingHeaders) }.get()
     }
 }
