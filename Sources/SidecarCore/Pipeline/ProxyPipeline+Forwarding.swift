@@ -40,21 +40,20 @@ extension ProxyPipeline {
             body = request.body.readableBytes > 0 ? request.body : nil
             uri = native ? entry.rootPath + request.path : Self.join(entry.basePath, request.path)
         }
-        let pinHeader = HTTPField.Name(self.runtime.configuration.routing.pinHeader)
+        let pinHeader = self.runtime.configuration.routing.pinHeaderLowercased
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 3)
         var sawAuthorization = false
         var sawContentType = false
-        for field in request.headers {
-            let name = field.name
-            if SidecarHeaders.hopByHop.contains(name) || name == .acceptEncoding || name == pinHeader { continue }
-            if name == SidecarHeaders.requestID || name.canonicalName.hasPrefix("x-sidecar-") { continue }
-            if name == .authorization {
+        for (name, value) in request.headers {
+            if Self.isDropped(requestHeader: name) || name.caseInsensitiveEquals(pinHeader) { continue }
+            if name.caseInsensitiveEquals("authorization") {
                 guard entry.passClientAuthorization else { continue }
                 sawAuthorization = true
+            } else if name.caseInsensitiveEquals("content-type") {
+                sawContentType = true
             }
-            if name == .contentType { sawContentType = true }
-            headers.add(name: name.rawName, value: field.value)
+            headers.add(name: name, value: value)
         }
         if let authorization = entry.authorization, !sawAuthorization {
             headers.add(name: "Authorization", value: authorization)
@@ -77,5 +76,20 @@ extension ProxyPipeline {
     static func join(_ basePath: String, _ path: String) -> String {
         let suffix = path.hasPrefix("/v1") ? path.dropFirst(3) : Substring(path)
         return basePath + suffix
+    }
+
+    /// Hop-by-hop and framing headers, `Accept-Encoding` (the sidecar reads bodies), the
+    /// client's `X-Request-Id` (the sidecar sends its own) and `X-Sidecar-*`: not forwarded.
+    static func isDropped(requestHeader name: String) -> Bool {
+        if name.utf8.count > 10 && name.utf8.prefix(10).elementsEqual("x-sidecar-".utf8, by: { $0 | 0x20 == $1 }) {
+            return true
+        }
+        switch name.utf8.count {
+        case 12: return name.caseInsensitiveEquals("x-request-id")
+        case 15: return name.caseInsensitiveEquals("accept-encoding")
+        default:
+            return Self.isDropped(responseHeader: name) && !name.caseInsensitiveEquals("date")
+                && !name.caseInsensitiveEquals("server")
+        }
     }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Logging
 import NIOCore
 import NIOFoundationCompat
+import NIOHTTP1
 
 /// The one orchestrator: it knows the order of a request's stages and calls one injected
 /// component per stage. No stage calls another.
@@ -177,8 +178,8 @@ public struct ProxyPipeline: Sendable {
         return ScoringInput(messages: messages, toolCount: view.toolCount, maxTokens: view.maxTokens)
     }
 
-    static func isPinned(_ headers: HTTPFields, header: String) -> Bool {
-        guard let name = HTTPField.Name(header), let value = headers[name] else { return false }
+    static func isPinned(_ headers: HTTPHeaders, header: String) -> Bool {
+        guard let value = headers.first(name: header) else { return false }
         let lowered = value.lowercased()
         return !(lowered.isEmpty || lowered == "0" || lowered == "false" || lowered == "no")
     }

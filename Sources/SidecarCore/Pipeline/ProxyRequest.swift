@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import NIOHTTP1
 
 /// A client request as the pipeline sees it: which endpoint, its headers and buffered body.
 public struct ProxyRequest: Sendable {
@@ -29,7 +30,7 @@ public struct ProxyRequest: Sendable {
     public var method: HTTPRequest.Method
     /// Path and query as received, e.g. `/v1/chat/completions`.
     public var path: String
-    public var headers: HTTPFields
+    public var headers: HTTPHeaders
     public var body: ByteBuffer
     public var requestID: String
     /// When the sidecar received the request.
@@ -39,7 +40,7 @@ public struct ProxyRequest: Sendable {
         endpoint: Endpoint,
         method: HTTPRequest.Method,
         path: String,
-        headers: HTTPFields,
+        headers: HTTPHeaders,
         body: ByteBuffer,
         requestID: String,
         receivedAt: ContinuousClock.Instant = .now

@@ -114,31 +114,26 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     // MARK: Dispatch
 
     private func dispatch(_ head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
-        var fields = HTTPFields()
-        fields.reserveCapacity(head.headers.count)
-        for (name, value) in head.headers {
-            if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
-        }
-        let requestID = SidecarResponder.clientRequestID(fields) ?? self.requestIDs.next()
+        let requestID = SidecarResponder.clientRequestID(head.headers) ?? self.requestIDs.next()
         let method = HTTPRequest.Method(head.method.rawValue) ?? .get
         let path =
             head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
             ?? head.uri
         guard let endpoint = Self.forwardedEndpoint(method: method, path: path) else {
-            return self.respondInTask(head, method: method, headers: fields, body: body, requestID: requestID)
+            return self.respondInTask(head, method: method, body: body, requestID: requestID)
         }
         let request = ProxyRequest(
             endpoint: endpoint,
             method: method,
             path: head.uri,
-            headers: fields,
+            headers: head.headers,
             body: body,
             requestID: requestID
         )
         let plan: ForwardPlan
         do {
             guard let forward = try self.services.pipeline.plan(request) else {
-                return self.respondInTask(head, method: method, headers: fields, body: body, requestID: requestID)
+                return self.respondInTask(head, method: method, body: body, requestID: requestID)
             }
             plan = forward
         } catch {
@@ -175,11 +170,15 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     private func respondInTask(
         _ head: HTTPRequestHead,
         method: HTTPRequest.Method,
-        headers: HTTPFields,
         body: ByteBuffer,
         requestID: String
     ) {
         guard let context = self.context else { return }
+        var headers = HTTPFields()
+        headers.reserveCapacity(head.headers.count)
+        for (name, value) in head.headers {
+            if let name = HTTPField.Name(name) { headers.append(HTTPField(name: name, value: value)) }
+        }
         let request = Request(
             head: HTTPRequest(method: method, scheme: nil, authority: nil, path: head.uri, headerFields: headers),
             body: RequestBody(buffer: body)

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import Prometheus
 
 /// The sidecar's HTTP surface: dispatches by path and is the one boundary where every error
@@ -68,11 +69,13 @@ public struct SidecarResponder: HTTPResponder {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw SidecarError.bodyTooLarge(limit: limit)
         }
+        var headers = HTTPHeaders()
+        for field in request.headers { headers.add(name: field.name.rawName, value: field.value) }
         let proxyRequest = ProxyRequest(
             endpoint: .embeddings,
             method: request.method,
             path: request.uri.path,
-            headers: request.headers,
+            headers: headers,
             body: body,
             requestID: requestID
         )
@@ -132,8 +135,15 @@ public struct SidecarResponder: HTTPResponder {
 
     /// The client's `X-Request-Id` when it is a sane token (printable ASCII, at most 128 bytes).
     static func clientRequestID(_ headers: HTTPFields) -> String? {
-        guard let given = headers[SidecarHeaders.requestID], !given.isEmpty, given.utf8.count <= 128,
-            given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        self.saneRequestID(headers[SidecarHeaders.requestID])
+    }
+
+    static func clientRequestID(_ headers: HTTPHeaders) -> String? {
+        self.saneRequestID(headers.first(name: "x-request-id"))
+    }
+
+    private static func saneRequestID(_ given: String?) -> String? {
+        guard let given, !given.isEmpty, given.utf8.count <= 128, given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else { return nil }
         return given
     }
