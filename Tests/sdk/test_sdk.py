@@ -112,6 +112,36 @@ def test_stream_cost_arrives_as_an_http_trailer(sidecar):
     assert Decimal(trailers["x-query-cost"]) == GPT4O_COST
 
 
+def test_pipelined_requests_are_answered_in_order(sidecar):
+    """Two requests in one write (HTTP/1.1 pipelining): two complete answers, in order, the
+    second one after the first, and the connection closes after the one marked close."""
+    url = urllib.parse.urlparse(sidecar)
+
+    def request(prompt, close):
+        body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}]}).encode()
+        return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+                f"X-Request-Id: req-{prompt[:5]}\r\nContent-Length: {len(body)}\r\n"
+                + ("Connection: close\r\n" if close else "") + "\r\n").encode() + body
+
+    with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+        s.sendall(request("first What is 2+2?", False) + request("second " + HARD_PROMPT, True))
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    answers = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        headers = {line.split(b":", 1)[0].strip().lower(): line.split(b":", 1)[1].strip()
+                   for line in head.split(b"\r\n")[1:] if b":" in line}
+        length = int(headers[b"content-length"])
+        answers.append((head.split(b"\r\n")[0], headers, rest[:length]))
+        data = rest[length:]
+    assert [a[0] for a in answers] == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]
+    assert [a[1][b"x-request-id"] for a in answers] == [b"req-first", b"req-secon"]
+    assert [a[1][b"x-model-used"] for a in answers] == [b"llama3.2:3b", b"gpt-4o"]
+    assert all(json.loads(a[2])["object"] == "chat.completion" for a in answers)
+
+
 def test_completions(client):
     raw = client.completions.with_raw_response.create(model="gpt-4o", prompt="Say hi")
     assert raw.headers["x-model-used"] == "llama3.2:3b"

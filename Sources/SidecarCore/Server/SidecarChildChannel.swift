@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// The server's per-connection setup: NIO's HTTP/1.1 codec and pipelining handler, then the
+/// The server's per-connection setup: NIO's HTTP/1.1 codec and protocol-error handler, then the
 /// sidecar's own ``SidecarConnectionHandler``. Hummingbird's server runs the accept loop, the
 /// service lifecycle and graceful shutdown; requests never leave the event loop on the hot path.
 struct SidecarChildChannel: ServerChildChannel {
@@ -17,14 +17,14 @@ struct SidecarChildChannel: ServerChildChannel {
         let services = self.services
         return channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
-            try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+            try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
             try sync.addHandler(SidecarConnectionHandler(services: services))
             return Value(channel: channel)
         }
     }
 
     /// Waits for the connection to close. On graceful shutdown the server's quiescing helper
-    /// sends `ChannelShouldQuiesceEvent`: `HTTPServerPipelineHandler` lets the request in flight
+    /// sends `ChannelShouldQuiesceEvent`: the connection handler lets the request in flight
     /// finish, then closes (idle connections close at once).
     func handle(value: Value, logger: Logger) async {
         try? await value.channel.closeFuture.get()

@@ -18,8 +18,11 @@ struct SidecarConnectionServices: Sendable {
 /// embeddings, pass-through: the hot path, no task switches), or hands it to the
 /// ``SidecarResponder`` in a task (health, metrics, models, the local embedder).
 ///
-/// `HTTPServerPipelineHandler` in front of it delivers one request at a time and holds
-/// pipelined ones until the response's end is written.
+/// One request is handled at a time: pipelined requests wait in a bounded queue until the
+/// response before them has ended (this replaces NIO's `HTTPServerPipelineHandler`, which
+/// toggles read interest, two `epoll_ctl` calls, on every request). On
+/// `ChannelShouldQuiesceEvent` (graceful shutdown) an idle connection closes at once and a
+/// busy one after its response.
 final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -40,6 +43,11 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     private var exchange: ForwardExchange?
     private var task: Task<Void, Never>?
     private var requestIDs = RequestIDGenerator()
+    /// Parts of pipelined requests that arrived while a response was in flight.
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var queuedBytes = 0
+    private var draining = false
+    private var quiescing = false
 
     init(services: SidecarConnectionServices) {
         self.services = services
@@ -54,7 +62,29 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch self.unwrapInboundIn(data) {
+        let part = self.unwrapInboundIn(data)
+        if case .responding = self.state {
+            return self.enqueue(part, context: context)
+        }
+        if !self.queued.isEmpty {
+            return self.enqueue(part, context: context)
+        }
+        self.handle(part, context: context)
+    }
+
+    private func enqueue(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        if case .body(let buffer) = part { self.queuedBytes += buffer.readableBytes }
+        self.queued.append(part)
+        // A client pipelining more than a request body's worth is not waited for.
+        if self.queuedBytes > self.services.pipeline.runtime.configuration.server.maxBodyBytes + (1 << 20)
+            || self.queued.count > 1024
+        {
+            context.close(promise: nil)
+        }
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             self.keepAlive = head.isKeepAlive
             self.isHeadRequest = head.method == .HEAD
@@ -90,6 +120,18 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
             case .idle, .responding:
                 return
             }
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        self.quiescing = true
+        self.queued.removeAll()
+        switch self.state {
+        case .idle: context.close(promise: nil)
+        case .receiving, .responding, .discarding: self.keepAlive = false
         }
     }
 
@@ -217,8 +259,23 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
         self.exchange = nil
         self.task = nil
         if case .responding = self.state { self.state = .idle }
-        if abort || !self.keepAlive {
+        if abort || !self.keepAlive || self.quiescing {
+            self.queued.removeAll()
             self.context?.close(promise: nil)
+            return
+        }
+        self.drainQueue()
+    }
+
+    /// Hands queued (pipelined) parts to the request reader until one starts a response.
+    private func drainQueue() {
+        guard !self.draining, let context = self.context else { return }
+        self.draining = true
+        defer { self.draining = false }
+        while let part = self.queued.popFirst() {
+            if case .body(let buffer) = part { self.queuedBytes -= buffer.readableBytes }
+            self.handle(part, context: context)
+            if case .responding = self.state { return }
         }
     }
 }
