@@ -7,13 +7,21 @@ import Synchronization
 /// sanitises names and looks the series up under its lock); the request path records about
 /// ten series per request, so the handles are kept here instead.
 final class MetricHandles: Sendable {
+    /// Label and dimension values (a label always has the same dimension names, in order, so
+    /// the names are not part of the key). Up to three values need no allocation.
     private struct Key: Hashable {
         var label: String
-        var dimensions: [String]
+        var first: String
+        var second: String
+        var third: String
+        var rest: [String]
 
         init(_ label: String, _ dimensions: [(String, String)]) {
             self.label = label
-            self.dimensions = dimensions.flatMap { [$0.0, $0.1] }
+            self.first = dimensions.count > 0 ? dimensions[0].1 : ""
+            self.second = dimensions.count > 1 ? dimensions[1].1 : ""
+            self.third = dimensions.count > 2 ? dimensions[2].1 : ""
+            self.rest = dimensions.count > 3 ? dimensions.dropFirst(3).map(\.1) : []
         }
     }
 

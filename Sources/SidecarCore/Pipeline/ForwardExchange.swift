@@ -267,7 +267,11 @@ final class ForwardExchange {
                 self.metrics.recordUpstreamFailure(upstream: error.upstream, reason: error.shortDescription)
                 return self.fail(.upstream(error))
             }
-            self.body.writeBuffer(&buffer)
+            if self.body.readableBytes == 0 {
+                self.body = buffer  // the common single-read answer: no copy
+            } else {
+                self.body.writeBuffer(&buffer)
+            }
         case .awaitingFirstChunk:
             self.commitHead()
             self.relayChunk(buffer)

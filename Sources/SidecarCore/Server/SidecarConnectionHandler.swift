@@ -158,9 +158,7 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     private func dispatch(_ head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
         let requestID = SidecarResponder.clientRequestID(head.headers) ?? self.requestIDs.next()
         let method = HTTPRequest.Method(head.method.rawValue) ?? .get
-        let path =
-            head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
-            ?? head.uri
+        let path = head.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(head.uri[..<$0]) } ?? head.uri
         guard let endpoint = Self.forwardedEndpoint(method: method, path: path) else {
             return self.respondInTask(head, method: method, body: body, requestID: requestID)
         }
