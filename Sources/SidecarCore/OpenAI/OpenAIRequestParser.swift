@@ -20,6 +20,11 @@ struct OpenAIRequestParser {
     }
 
     static func parse(_ buffer: ByteBuffer) -> OpenAIRequestView? {
+        self.parseWithLayout(buffer)?.view
+    }
+
+    /// The view and where the members the rewriter changes are, so it need not scan again.
+    static func parseWithLayout(_ buffer: ByteBuffer) -> (view: OpenAIRequestView, layout: RequestBodyLayout)? {
         buffer.withUnsafeReadableBytes { raw in
             var parser = OpenAIRequestParser(bytes: raw.assumingMemoryBound(to: UInt8.self))
             return parser.document()
@@ -28,20 +33,35 @@ struct OpenAIRequestParser {
 
     // MARK: The request object
 
-    private mutating func document() -> OpenAIRequestView? {
+    private mutating func document() -> (view: OpenAIRequestView, layout: RequestBodyLayout)? {
         self.skipSpace()
         guard self.peek == UInt8(ascii: "{") else { return nil }
         var view = OpenAIRequestView()
-        var seen = Set<String>()
+        var layout = RequestBodyLayout(brace: self.index)
+        var seen: UInt16 = 0
         var maxTokens: Int?
         var maxCompletionTokens: Int?
         let complete = self.object { parser, key in
+            layout.memberCount += 1
+            let bit: UInt16
             switch key {
-            case "model", "stream", "stream_options", "messages", "prompt", "tools", "functions", "max_tokens",
-                "max_completion_tokens":
-                guard seen.insert(key).inserted else { return false }
-            default:
-                return parser.skipValue()
+            case "model": bit = 1 << 0
+            case "stream": bit = 1 << 1
+            case "stream_options": bit = 1 << 2
+            case "messages": bit = 1 << 3
+            case "prompt": bit = 1 << 4
+            case "tools": bit = 1 << 5
+            case "functions": bit = 1 << 6
+            case "max_tokens": bit = 1 << 7
+            case "max_completion_tokens": bit = 1 << 8
+            default: return parser.skipValue()
+            }
+            guard seen & bit == 0 else { return false }
+            seen |= bit
+            let start = parser.index
+            defer {
+                if bit == 1 << 0 { layout.model = start..<parser.index }
+                if bit == 1 << 2 { layout.streamOptions = start..<parser.index }
             }
             if parser.takeNull() { return true }
             switch key {
@@ -76,7 +96,7 @@ struct OpenAIRequestParser {
         self.skipSpace()
         guard self.index == self.bytes.count else { return nil }
         view.maxTokens = maxCompletionTokens ?? maxTokens
-        return view
+        return (view, layout)
     }
 
     private mutating func streamOptions() -> OpenAIRequestView.StreamOptions? {
@@ -489,4 +509,14 @@ struct OpenAIRequestParser {
         guard scalar >= minimum, scalar <= 0x10FFFF, !(0xD800...0xDFFF).contains(scalar) else { return nil }
         return length
     }
+}
+
+/// Where a request body's top-level members are, as byte offsets from its reader index.
+struct RequestBodyLayout: Sendable, Equatable {
+    /// The opening brace of the object.
+    var brace: Int
+    var memberCount = 0
+    /// The value of `model` / `stream_options`, when present (even `null`).
+    var model: Range<Int>?
+    var streamOptions: Range<Int>?
 }

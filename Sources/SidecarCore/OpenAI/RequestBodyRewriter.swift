@@ -12,26 +12,42 @@ struct RequestBodyRewriter {
     /// `stream_options.include_usage` forced to `true`. Returns `nil` if `body` is not an object.
     static func rewrite(_ body: ByteBuffer, model: String?, includeUsage: Bool) -> ByteBuffer? {
         guard let members = JSONObjectScanner.members(in: body) else { return nil }
+        let view = body.readableBytesView
+        let brace = view.firstIndex(of: UInt8(ascii: "{")).map { view.distance(from: view.startIndex, to: $0) } ?? 0
+        var layout = RequestBodyLayout(brace: brace)
+        layout.memberCount = members.count
+        layout.model = members.last(where: { $0.key == "model" })?.valueRange
+        layout.streamOptions = members.last(where: { $0.key == "stream_options" })?.valueRange
+        return self.rewrite(body, layout: layout, model: model, includeUsage: includeUsage)
+    }
+
+    /// The same, with the member positions already known (from ``OpenAIRequestParser``).
+    static func rewrite(
+        _ body: ByteBuffer,
+        layout: RequestBodyLayout,
+        model: String?,
+        includeUsage: Bool
+    )
+        -> ByteBuffer?
+    {
         var splices: [Splice] = []
         if let model {
             let encoded = JSONString.encode(model)
-            if let member = members.last(where: { $0.key == "model" }) {
-                splices.append(Splice(range: member.valueRange, bytes: encoded))
+            if let range = layout.model {
+                splices.append(Splice(range: range, bytes: encoded))
             } else {
-                splices.append(Self.insertion(into: body, members: members, bytes: Array(#""model":"#.utf8) + encoded))
+                splices.append(Self.insertion(layout, bytes: Array(#""model":"#.utf8) + encoded))
             }
         }
         if includeUsage {
-            if let member = members.last(where: { $0.key == "stream_options" }),
-                let splice = Self.forceIncludeUsage(body, valueRange: member.valueRange)
-            {
+            if let range = layout.streamOptions, let splice = Self.forceIncludeUsage(body, valueRange: range) {
                 splices.append(splice)
-            } else if let member = members.last(where: { $0.key == "stream_options" }) {
+            } else if let range = layout.streamOptions {
                 // `stream_options: null` or another non-object: replace it.
-                splices.append(Splice(range: member.valueRange, bytes: Array(#"{"include_usage":true}"#.utf8)))
+                splices.append(Splice(range: range, bytes: Array(#"{"include_usage":true}"#.utf8)))
             } else {
                 let bytes = Array(#""stream_options":{"include_usage":true}"#.utf8)
-                splices.append(Self.insertion(into: body, members: members, bytes: bytes))
+                splices.append(Self.insertion(layout, bytes: bytes))
             }
         }
         if splices.isEmpty { return body }
@@ -51,12 +67,9 @@ struct RequestBodyRewriter {
 
     /// A new member placed right after the opening brace (`{"x":1,` ...), so it needs no search
     /// for the closing one.
-    private static func insertion(into body: ByteBuffer, members: [JSONObjectScanner.Member], bytes: [UInt8]) -> Splice
-    {
-        let view = body.readableBytesView
-        let brace = view.firstIndex(of: UInt8(ascii: "{")).map { view.distance(from: view.startIndex, to: $0) } ?? 0
-        let separator: [UInt8] = members.isEmpty ? [] : [UInt8(ascii: ",")]
-        return Splice(range: (brace + 1)..<(brace + 1), bytes: bytes + separator)
+    private static func insertion(_ layout: RequestBodyLayout, bytes: [UInt8]) -> Splice {
+        let separator: [UInt8] = layout.memberCount == 0 ? [] : [UInt8(ascii: ",")]
+        return Splice(range: (layout.brace + 1)..<(layout.brace + 1), bytes: bytes + separator)
     }
 
     private static func forceIncludeUsage(_ body: ByteBuffer, valueRange: Range<Int>) -> Splice? {

@@ -226,7 +226,7 @@ final class ForwardExchange {
         }
         let successful = (200..<300).contains(code)
         switch self.plan.kind {
-        case .generate(_, _, _, let streaming, _):
+        case .generate(_, _, _, let streaming, _, _):
             if streaming && successful && Self.isEventStream(head.headers) {
                 self.relay = StreamRelay(dropUsageChunk: self.dropsUsageChunk)
                 self.phase = .awaitingFirstChunk
@@ -605,7 +605,7 @@ final class ForwardExchange {
     }
 
     private var dropsUsageChunk: Bool {
-        if case .generate(_, _, _, _, let clientAskedForUsage) = self.plan.kind { return !clientAskedForUsage }
+        if case .generate(_, _, _, _, let clientAskedForUsage, _) = self.plan.kind { return !clientAskedForUsage }
         return false
     }
 

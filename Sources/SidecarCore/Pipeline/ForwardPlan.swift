@@ -16,7 +16,9 @@ struct ForwardPlan: Sendable {
             route: String,
             requestedModel: String?,
             streaming: Bool,
-            clientAskedForUsage: Bool
+            clientAskedForUsage: Bool,
+            /// Member positions from the fast parser, so the rewrite need not scan again.
+            layout: RequestBodyLayout?
         )
         /// Remote embeddings: forwarded to the model's owner, priced from `usage`.
         case embed(model: String)

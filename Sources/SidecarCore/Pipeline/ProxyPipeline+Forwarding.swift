@@ -20,15 +20,15 @@ extension ProxyPipeline {
         let body: ByteBuffer?
         let uri: String
         switch plan.kind {
-        case .generate(_, _, let requestedModel, let streaming, let clientAskedForUsage):
+        case .generate(_, _, let requestedModel, let streaming, let clientAskedForUsage, let layout):
             // Rewrite: only `model`, plus usage for streams so every answer can be priced.
-            guard
-                let rewritten = RequestBodyRewriter.rewrite(
-                    request.body,
-                    model: model == requestedModel ? nil : model,
-                    includeUsage: streaming && !clientAskedForUsage
-                )
-            else {
+            let newModel = model == requestedModel ? nil : model
+            let includeUsage = streaming && !clientAskedForUsage
+            let rewritten =
+                layout.map {
+                    RequestBodyRewriter.rewrite(request.body, layout: $0, model: newModel, includeUsage: includeUsage)
+                } ?? RequestBodyRewriter.rewrite(request.body, model: newModel, includeUsage: includeUsage)
+            guard let rewritten else {
                 throw SidecarError.invalidRequest("The request body must be a JSON object.")
             }
             body = rewritten

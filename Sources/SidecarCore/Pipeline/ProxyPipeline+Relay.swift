@@ -24,7 +24,7 @@ extension ProxyPipeline {
             }
         }
         switch plan.kind {
-        case .generate(let score, let route, _, _, _):
+        case .generate(let score, let route, _, _, _, _):
             headers.add(name: "X-Model-Used", value: model)
             headers.add(name: "X-Sidecar-Upstream", value: upstream)
             headers.add(name: "X-Sidecar-Complexity", value: SidecarHeaders.complexityValue(score))

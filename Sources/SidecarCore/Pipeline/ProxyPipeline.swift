@@ -52,7 +52,7 @@ public struct ProxyPipeline: Sendable {
         switch request.endpoint {
         case .chatCompletions, .completions:
             // Decode: validates the JSON; unknown fields stay in the bytes.
-            let view = try Self.decode(request.body)
+            let (view, layout) = try Self.decodeWithLayout(request.body)
             let score = self.runtime.scorer.score(Self.scoringInput(view))
             let decision = self.runtime.selector.select(
                 requestedModel: view.model,
@@ -68,7 +68,8 @@ public struct ProxyPipeline: Sendable {
                     route: decision.reason.label,
                     requestedModel: view.model,
                     streaming: streaming,
-                    clientAskedForUsage: clientAskedForUsage
+                    clientAskedForUsage: clientAskedForUsage,
+                    layout: layout
                 ),
                 candidates: self.candidates(for: decision),
                 deadline: deadline,
@@ -149,7 +150,16 @@ public struct ProxyPipeline: Sendable {
     /// Validates the body and reads the view: the single-pass parser for the common case,
     /// `JSONDecoder` for anything it declines (and for the error message of a bad body).
     static func decode(_ body: ByteBuffer) throws -> OpenAIRequestView {
-        if let view = OpenAIRequestParser.parse(body) { return view }
+        try self.decodeWithLayout(body).view
+    }
+
+    /// ``decode(_:)`` plus the member positions when the fast parser read the body.
+    static func decodeWithLayout(_ body: ByteBuffer) throws -> (view: OpenAIRequestView, layout: RequestBodyLayout?) {
+        if let parsed = OpenAIRequestParser.parseWithLayout(body) { return (parsed.view, parsed.layout) }
+        return (try self.decodeSlowly(body), nil)
+    }
+
+    private static func decodeSlowly(_ body: ByteBuffer) throws -> OpenAIRequestView {
         do {
             return try JSONDecoder().decode(OpenAIRequestView.self, from: body)
         } catch let error as DecodingError {

@@ -137,6 +137,8 @@ struct TermMatcher: Sendable {
     /// For each two-byte prefix, 0 or 1 + the bucket of the terms starting with it: one
     /// lookup rejects most positions, and a hit compares only the few terms sharing the prefix.
     private let bucketOf: [UInt16]
+    /// A bit per two-byte prefix in `bucketOf` (8 KiB, stays in L1): most positions stop here.
+    private let hasBucket: [UInt64]
     /// The terms of bucket `b` are `byPrefix[bucketStarts[b]..<bucketStarts[b + 1]]`.
     private let bucketStarts: [Int]
     private let byPrefix: [Int]
@@ -169,6 +171,11 @@ struct TermMatcher: Sendable {
             byPrefix += terms
             bucketStarts.append(byPrefix.count)
         }
+        var hasBucket = [UInt64](repeating: 0, count: 1 << 10)
+        for key in 0..<(1 << 16) where bucketOf[key] != 0 {
+            hasBucket[key >> 6] |= 1 << UInt64(key & 63)
+        }
+        self.hasBucket = hasBucket
         self.bytes = bytes
         self.starts = starts
         self.lists = listOf
@@ -189,34 +196,39 @@ struct TermMatcher: Sendable {
                             self.byPrefix.withUnsafeBufferPointer { byPrefix in
                                 self.lists.withUnsafeBufferPointer { lists in
                                     found.withUnsafeMutableBufferPointer { found in
-                                        var position = 0
-                                        while position < text.count {
-                                            let second = position + 1 < text.count ? Int(text[position + 1]) : 0
-                                            let bucket = Int(bucketOf[Int(text[position]) << 8 | second])
-                                            if bucket != 0 {
-                                                for slot in bucketStarts[bucket - 1]..<bucketStarts[bucket] {
-                                                    let term = byPrefix[slot]
-                                                    if found[term] { continue }
-                                                    let start = starts[term]
-                                                    let length = starts[term + 1] - start
-                                                    guard position + length <= text.count else { continue }
-                                                    var offset = 1
-                                                    while offset < length
-                                                        && text[position + offset] == bytes[start + offset]
-                                                    {
-                                                        offset += 1
-                                                    }
-                                                    guard offset == length else { continue }
-                                                    found[term] = true
-                                                    switch lists[term] {
-                                                    case 0: counts.0 += 1
-                                                    case 1: counts.1 += 1
-                                                    case 2: counts.2 += 1
-                                                    default: counts.3 += 1
+                                        self.hasBucket.withUnsafeBufferPointer { hasBucket in
+                                            var position = 0
+                                            while position < text.count {
+                                                let second = position + 1 < text.count ? Int(text[position + 1]) : 0
+                                                let key = Int(text[position]) << 8 | second
+                                                let bucket =
+                                                    hasBucket[key >> 6] & (1 << UInt64(key & 63)) == 0
+                                                    ? 0 : Int(bucketOf[key])
+                                                if bucket != 0 {
+                                                    for slot in bucketStarts[bucket - 1]..<bucketStarts[bucket] {
+                                                        let term = byPrefix[slot]
+                                                        if found[term] { continue }
+                                                        let start = starts[term]
+                                                        let length = starts[term + 1] - start
+                                                        guard position + length <= text.count else { continue }
+                                                        var offset = 1
+                                                        while offset < length
+                                                            && text[position + offset] == bytes[start + offset]
+                                                        {
+                                                            offset += 1
+                                                        }
+                                                        guard offset == length else { continue }
+                                                        found[term] = true
+                                                        switch lists[term] {
+                                                        case 0: counts.0 += 1
+                                                        case 1: counts.1 += 1
+                                                        case 2: counts.2 += 1
+                                                        default: counts.3 += 1
+                                                        }
                                                     }
                                                 }
+                                                position += 1
                                             }
-                                            position += 1
                                         }
                                     }
                                 }

@@ -85,4 +85,18 @@ struct OpenAIRequestParserTests {
         }
         #expect(answered > 0)
     }
+
+    @Test(arguments: valid)
+    func layoutRewriteEqualsScanningRewrite(_ text: String) throws {
+        let body = ByteBuffer(string: text)
+        let layout = try #require(OpenAIRequestParser.parseWithLayout(body)?.layout)
+        for (model, includeUsage) in [("small-local", false), ("gpt-4o", true), (#"we"ird\"#, true)]
+            as [(String?, Bool)]
+            + [(nil, true), (nil, false)]
+        {
+            let scanned = RequestBodyRewriter.rewrite(body, model: model, includeUsage: includeUsage)
+            let fromLayout = RequestBodyRewriter.rewrite(body, layout: layout, model: model, includeUsage: includeUsage)
+            #expect(scanned == fromLayout, "\(text) model=\(model ?? "nil") usage=\(includeUsage)")
+        }
+    }
 }
