@@ -17,7 +17,7 @@ import NIOHTTP1
 /// ``wireRequest(_:model:upstream:)``); the call, the retries and the relay run on the client
 /// connection's event loop in a ``ForwardExchange``, which calls back into the pipeline for
 /// headers, pricing and metrics.
-public struct ProxyPipeline: Sendable {
+public final class ProxyPipeline: Sendable {
     public let runtime: SidecarRuntime
     /// Breakers, retry budgets and balancers for this runtime's upstreams.
     public let pools: UpstreamPools

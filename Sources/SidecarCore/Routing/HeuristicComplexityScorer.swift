@@ -98,6 +98,10 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
 
     /// Numbered items, bullet lines and question marks: how many things the prompt asks for.
     private static func countParts(in text: [UInt8]) -> Int {
+        text.withUnsafeBufferPointer { Self.countParts(in: $0) }
+    }
+
+    private static func countParts(in text: UnsafeBufferPointer<UInt8>) -> Int {
         var parts = 0
         var atLineStart = true
         var previousWasDigit = false
@@ -186,7 +190,6 @@ struct TermMatcher: Sendable {
 
     /// How many different terms of each list occur in `text` (as byte substrings).
     func countDistinct(in text: [UInt8]) -> (Int, Int, Int, Int) {
-        var found = [Bool](repeating: false, count: self.lists.count)
         var counts = (0, 0, 0, 0)
         text.withUnsafeBufferPointer { text in
             self.bytes.withUnsafeBufferPointer { bytes in
@@ -195,7 +198,8 @@ struct TermMatcher: Sendable {
                         self.bucketStarts.withUnsafeBufferPointer { bucketStarts in
                             self.byPrefix.withUnsafeBufferPointer { byPrefix in
                                 self.lists.withUnsafeBufferPointer { lists in
-                                    found.withUnsafeMutableBufferPointer { found in
+                                    withUnsafeTemporaryAllocation(of: Bool.self, capacity: self.lists.count) { found in
+                                        found.initialize(repeating: false)
                                         self.hasBucket.withUnsafeBufferPointer { hasBucket in
                                             var position = 0
                                             while position < text.count {
