@@ -94,12 +94,10 @@ final class ForwardExchange {
 
     // MARK: Driving
 
+    /// Until the answer is committed, the request deadline is enforced without a timer of its
+    /// own: each attempt's head timer fires at the deadline at the latest, the retry policy never
+    /// waits past it, and body chunks are checked against it. A relayed stream gets a timer.
     func start() {
-        let deadline = self.plan.deadline
-        self.deadlineTimer = self.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(until: deadline)) {
-            [self] in
-            self.deadlineReached()
-        }
         self.nextCandidate()
     }
 
@@ -248,11 +246,13 @@ final class ForwardExchange {
         guard generation == self.generation else { return }
         switch self.phase {
         case .readingFailedBody:
+            if ContinuousClock.now >= self.plan.deadline { return self.deadlineReached() }
             var buffer = buffer
             if self.body.readableBytes < Self.failedBodyLimit {
                 self.body.writeBuffer(&buffer)
             }
         case .readingWholeBody:
+            if ContinuousClock.now >= self.plan.deadline { return self.deadlineReached() }
             var buffer = buffer
             let limit = self.configuration.server.maxResponseBytes
             guard self.body.readableBytes + buffer.readableBytes <= limit else {
@@ -452,6 +452,11 @@ final class ForwardExchange {
         guard let head = self.head else { return }
         self.recordServed()
         self.phase = .relaying
+        self.deadlineTimer = self.eventLoop.assumeIsolated().scheduleTask(
+            in: Self.timeAmount(until: self.plan.deadline)
+        ) { [self] in
+            self.deadlineReached()
+        }
         var headers = self.headers(for: head)
         if self.relay != nil {
             headers.add(name: "Trailer", value: "X-Query-Cost")

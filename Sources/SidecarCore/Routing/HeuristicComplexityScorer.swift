@@ -138,6 +138,10 @@ struct TermMatcher: Sendable {
     private let starts: [Int]
     /// Which of the (up to four) lists term `i` came from.
     private let lists: [Int]
+    /// Term `i`'s first four bytes (little-endian, zero-padded) and the mask of the ones it has:
+    /// one comparison rejects most candidates.
+    private let prefix4: [UInt32]
+    private let mask4: [UInt32]
     /// For each two-byte prefix, 0 or 1 + the bucket of the terms starting with it: one
     /// lookup rejects most positions, and a hit compares only the few terms sharing the prefix.
     private let bucketOf: [UInt16]
@@ -180,6 +184,20 @@ struct TermMatcher: Sendable {
             hasBucket[key >> 6] |= 1 << UInt64(key & 63)
         }
         self.hasBucket = hasBucket
+        var prefix4: [UInt32] = []
+        var mask4: [UInt32] = []
+        for term in 0..<listOf.count {
+            var prefix: UInt32 = 0
+            var mask: UInt32 = 0
+            for offset in 0..<min(4, starts[term + 1] - starts[term]) {
+                prefix |= UInt32(bytes[starts[term] + offset]) << UInt32(8 * offset)
+                mask |= 0xFF << UInt32(8 * offset)
+            }
+            prefix4.append(prefix)
+            mask4.append(mask)
+        }
+        self.prefix4 = prefix4
+        self.mask4 = mask4
         self.bytes = bytes
         self.starts = starts
         self.lists = listOf
@@ -201,37 +219,51 @@ struct TermMatcher: Sendable {
                                     withUnsafeTemporaryAllocation(of: Bool.self, capacity: self.lists.count) { found in
                                         found.initialize(repeating: false)
                                         self.hasBucket.withUnsafeBufferPointer { hasBucket in
-                                            var position = 0
-                                            while position < text.count {
-                                                let second = position + 1 < text.count ? Int(text[position + 1]) : 0
-                                                let key = Int(text[position]) << 8 | second
-                                                let bucket =
-                                                    hasBucket[key >> 6] & (1 << UInt64(key & 63)) == 0
-                                                    ? 0 : Int(bucketOf[key])
-                                                if bucket != 0 {
-                                                    for slot in bucketStarts[bucket - 1]..<bucketStarts[bucket] {
-                                                        let term = byPrefix[slot]
-                                                        if found[term] { continue }
-                                                        let start = starts[term]
-                                                        let length = starts[term + 1] - start
-                                                        guard position + length <= text.count else { continue }
-                                                        var offset = 1
-                                                        while offset < length
-                                                            && text[position + offset] == bytes[start + offset]
-                                                        {
-                                                            offset += 1
+                                            self.prefix4.withUnsafeBufferPointer { prefix4 in
+                                                self.mask4.withUnsafeBufferPointer { mask4 in
+                                                    var position = 0
+                                                    while position < text.count {
+                                                        let second =
+                                                            position + 1 < text.count ? Int(text[position + 1]) : 0
+                                                        let key = Int(text[position]) << 8 | second
+                                                        let bucket =
+                                                            hasBucket[key >> 6] & (1 << UInt64(key & 63)) == 0
+                                                            ? 0 : Int(bucketOf[key])
+                                                        if bucket != 0 {
+                                                            var word: UInt32 = 0
+                                                            for offset in 0..<min(4, text.count - position) {
+                                                                word |=
+                                                                    UInt32(text[position + offset])
+                                                                    << UInt32(8 * offset)
+                                                            }
+                                                            for slot in bucketStarts[bucket - 1]..<bucketStarts[bucket]
+                                                            {
+                                                                let term = byPrefix[slot]
+                                                                if found[term] || word & mask4[term] != prefix4[term] {
+                                                                    continue
+                                                                }
+                                                                let start = starts[term]
+                                                                let length = starts[term + 1] - start
+                                                                guard position + length <= text.count else { continue }
+                                                                var offset = min(4, length)
+                                                                while offset < length
+                                                                    && text[position + offset] == bytes[start + offset]
+                                                                {
+                                                                    offset += 1
+                                                                }
+                                                                guard offset == length else { continue }
+                                                                found[term] = true
+                                                                switch lists[term] {
+                                                                case 0: counts.0 += 1
+                                                                case 1: counts.1 += 1
+                                                                case 2: counts.2 += 1
+                                                                default: counts.3 += 1
+                                                                }
+                                                            }
                                                         }
-                                                        guard offset == length else { continue }
-                                                        found[term] = true
-                                                        switch lists[term] {
-                                                        case 0: counts.0 += 1
-                                                        case 1: counts.1 += 1
-                                                        case 2: counts.2 += 1
-                                                        default: counts.3 += 1
-                                                        }
+                                                        position += 1
                                                     }
                                                 }
-                                                position += 1
                                             }
                                         }
                                     }
