@@ -108,6 +108,13 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
         var index = 0
         while index < text.count {
             let byte = text[index]
+            // The common case first: a lower-case letter (the text is lower-cased) ends a line start.
+            if byte &- UInt8(ascii: "a") < 26 {
+                atLineStart = false
+                previousWasDigit = false
+                index += 1
+                continue
+            }
             let isDigit = (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
             if byte == UInt8(ascii: "?") { parts += 1 }
             if atLineStart {
