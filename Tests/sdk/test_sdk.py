@@ -142,6 +142,24 @@ def test_pipelined_requests_are_answered_in_order(sidecar):
     assert all(json.loads(a[2])["object"] == "chat.completion" for a in answers)
 
 
+def test_half_closed_client_gets_its_answer_and_the_connection_closes(sidecar):
+    """A client that shuts down its sending side after the request still gets the whole answer,
+    then the sidecar closes the connection (no keep-alive connection left behind)."""
+    url = urllib.parse.urlparse(sidecar)
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "What is 2+2?"}]}).encode()
+    request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+        s.sendall(request)
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := s.recv(65536):  # ends only when the sidecar closes
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert json.loads(rest)["object"] == "chat.completion"
+
+
 def test_completions(client):
     raw = client.completions.with_raw_response.create(model="gpt-4o", prompt="Say hi")
     assert raw.headers["x-model-used"] == "llama3.2:3b"

@@ -16,6 +16,9 @@ struct SidecarChildChannel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let services = self.services
         return channel.eventLoop.makeCompletedFuture {
+            // Accepted sockets inherit TCP_NODELAY from NIO's listener on Linux; set it anyway so
+            // small SSE chunks never wait for an ACK.
+            try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
             let sync = channel.pipeline.syncOperations
             try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
             try sync.addHandler(SidecarConnectionHandler(services: services))

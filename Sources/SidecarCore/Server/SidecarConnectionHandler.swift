@@ -48,6 +48,9 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     private var queuedBytes = 0
     private var draining = false
     private var quiescing = false
+    /// The client shut down its sending side (the server allows half-closure): answer what was
+    /// received, then close.
+    private var inputClosed = false
 
     init(services: SidecarConnectionServices) {
         self.services = services
@@ -124,6 +127,11 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            self.inputClosed = true
+            if case .idle = self.state, self.queued.isEmpty { context.close(promise: nil) }
+            return
+        }
         guard event is ChannelShouldQuiesceEvent else {
             return context.fireUserInboundEventTriggered(event)
         }
@@ -263,6 +271,9 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
             return
         }
         self.drainQueue()
+        if self.inputClosed, case .idle = self.state, self.queued.isEmpty {
+            self.context?.close(promise: nil)
+        }
     }
 
     /// Hands queued (pipelined) parts to the request reader until one starts a response.
