@@ -30,6 +30,14 @@ final class MetricHandles: Sendable {
     private let floatingCounters = Mutex<[Key: FloatingPointCounter]>([:])
     private let timers = Mutex<[Key: Timer]>([:])
     private let gauges = Mutex<[Key: Gauge]>([:])
+    private let modelSeries = Mutex<[String: ModelSeries]>([:])
+
+    /// The per-model series a priced answer touches, found with one lookup.
+    struct ModelSeries: Sendable {
+        let promptTokens: Counter
+        let completionTokens: Counter
+        let cost: FloatingPointCounter
+    }
 
     init(factory: any MetricsFactory) {
         self.factory = factory
@@ -60,6 +68,19 @@ final class MetricHandles: Sendable {
         let factory = self.factory
         return Self.handle(in: self.gauges, Key(label, dimensions)) {
             Gauge(label: label, dimensions: dimensions, factory: factory)
+        }
+    }
+
+    func series(model: String) -> ModelSeries {
+        self.modelSeries.withLock { all in
+            if let existing = all[model] { return existing }
+            let created = ModelSeries(
+                promptTokens: self.counter("llm_sidecar_tokens_total", [("model", model), ("kind", "prompt")]),
+                completionTokens: self.counter("llm_sidecar_tokens_total", [("model", model), ("kind", "completion")]),
+                cost: self.floatingCounter("llm_sidecar_cost_usd_total", [("model", model)])
+            )
+            all[model] = created
+            return created
         }
     }
 

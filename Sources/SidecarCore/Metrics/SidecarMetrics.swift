@@ -44,17 +44,15 @@ public struct SidecarMetrics: Sendable {
 
     /// `llm_sidecar_tokens_total{model,kind}` with kind `prompt` or `completion`.
     func recordTokens(model: String, usage: OpenAIUsage) {
-        self.handles.counter("llm_sidecar_tokens_total", [("model", model), ("kind", "prompt")])
-            .increment(by: usage.promptTokens)
-        self.handles.counter("llm_sidecar_tokens_total", [("model", model), ("kind", "completion")]).increment(
-            by: usage.completionTokens
-        )
+        let series = self.handles.series(model: model)
+        series.promptTokens.increment(by: usage.promptTokens)
+        series.completionTokens.increment(by: usage.completionTokens)
     }
 
     /// `llm_sidecar_cost_usd_total{model}`.
     func recordCost(model: String, dollars: Double) {
         guard dollars > 0 else { return }
-        self.handles.floatingCounter("llm_sidecar_cost_usd_total", [("model", model)]).increment(by: dollars)
+        self.handles.series(model: model).cost.increment(by: dollars)
     }
 
     /// `llm_sidecar_errors_total{code}`: requests answered with a sidecar error.
