@@ -166,11 +166,20 @@ struct RequestIDGenerator {
     }
 
     mutating func next() -> String {
-        Self.hex(self.next64()) + Self.hex(self.next64())
+        let high = self.next64()
+        let low = self.next64()
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            for index in 0..<16 {
+                buffer[index] = Self.hexDigit(high >> UInt64(60 - 4 * index))
+                buffer[16 + index] = Self.hexDigit(low >> UInt64(60 - 4 * index))
+            }
+            return 32
+        }
     }
 
-    private static func hex(_ value: UInt64) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - text.count) + text
+    /// The low four bits as a lower-case hex digit.
+    private static func hexDigit(_ value: UInt64) -> UInt8 {
+        let nibble = UInt8(truncatingIfNeeded: value & 0xF)
+        return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 }
