@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages llm-sidecar needs to build, test and benchmark.
+# Installs the Debian packages llm-sidecar needs to build, test and benchmark (openssl: the
+# pool tests generate a TLS certificate).
 # Idempotent: installs only what is missing. Needs root (or sudo) on Debian 12.
 set -euo pipefail
 
-packages=(python3-venv curl ca-certificates pkg-config libopenblas-dev)
+packages=(python3-venv curl ca-certificates pkg-config libopenblas-dev openssl)
 [ "${WITH_BENCH:-0}" = "1" ] && packages+=(wrk nginx-light)
 
 missing=()
