@@ -26,9 +26,6 @@ public struct RoutingConfiguration: Sendable, Equatable {
     public var autoAlias: String
     /// Request header that pins the requested model (any value but `0`/`false`).
     public var pinHeader: String
-
-    /// ``pinHeader`` lower-cased, for comparisons on the request path.
-    var pinHeaderLowercased: String { self.pinHeader.lowercased() }
     /// Model prefix that pins the model after it: `pin/gpt-4o` sends `gpt-4o` unchanged.
     public var pinPrefix: String
     /// Upstream for other `/v1/*` paths and for unknown pinned models; empty means the first upstream.

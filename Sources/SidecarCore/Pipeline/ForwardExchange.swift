@@ -72,6 +72,7 @@ final class ForwardExchange {
     private var servedModel = ""
     private var servedUpstream = ""
     private var readingPaused = false
+    private var attemptStartedAt = ContinuousClock.now
 
     private static let failedBodyLimit = 1 << 16
 
@@ -186,6 +187,7 @@ final class ForwardExchange {
         self.head = nil
         self.body.clear()
         self.phase = .awaitingHead
+        self.attemptStartedAt = .now
         let headDeadline = min(self.plan.deadline, .now + self.configuration.timeouts.firstByte)
         let generation = self.generation
         self.headTimer = self.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(until: headDeadline)) {
@@ -216,6 +218,9 @@ final class ForwardExchange {
         self.headTimer = nil
         self.head = head
         let code = Int(head.status.code)
+        if let lease = self.lease {
+            self.metrics.recordUpstreamHead(upstream: lease.id, status: code, since: self.attemptStartedAt)
+        }
         if self.plan.retryStatuses
             && self.pipeline.runtime.configuration.resilience.retry.retryableStatuses.contains(code)
         {
@@ -426,7 +431,7 @@ final class ForwardExchange {
         switch self.plan.kind {
         case .generate, .embed:
             let value = self.pipeline.cost(ofWhole: self.body, status: head.status, model: self.servedModel)
-            headers.add(name: "X-Query-Cost", value: value.header)
+            headers.add(name: SidecarHeaders.queryCost.rawName, value: value.header)
             cost = value
         case .passThrough:
             break
@@ -459,7 +464,7 @@ final class ForwardExchange {
         }
         var headers = self.headers(for: head)
         if self.relay != nil {
-            headers.add(name: "Trailer", value: "X-Query-Cost")
+            headers.add(name: SidecarHeaders.trailer.rawName, value: SidecarHeaders.queryCost.rawName)
             if !headers.contains(name: "cache-control") { headers.add(name: "Cache-Control", value: "no-cache") }
         }
         let contentLength = self.relay == nil ? head.headers.first(name: "content-length").flatMap { Int($0) } : nil
@@ -511,7 +516,7 @@ final class ForwardExchange {
         self.relay = relay
         let cost = relay.usage.map { self.pipeline.price($0, model: self.servedModel) } ?? .zero
         self.complete()
-        self.sink.sendEnd(trailers: HTTPHeaders([("X-Query-Cost", cost.header)]), abort: false)
+        self.sink.sendEnd(trailers: HTTPHeaders([(SidecarHeaders.queryCost.rawName, cost.header)]), abort: false)
         self.pipeline.finish(
             self.plan.request,
             model: self.servedModel,
@@ -626,11 +631,7 @@ final class ForwardExchange {
     }
 
     static func sidecarError(_ error: any Error) -> SidecarError {
-        switch error {
-        case let error as SidecarError: return error
-        case let error as UpstreamError: return .upstream(error)
-        default: return .internalError("The sidecar failed to handle the request: \(error)")
-        }
+        SidecarError.mapped(error) ?? .internalError("The sidecar failed to handle the request: \(error)")
     }
 
     private static func finalError(_ failure: Failure?, breakerWait: Duration?, attempts: Int) -> SidecarError {

@@ -40,13 +40,13 @@ extension ProxyPipeline {
             body = request.body.readableBytes > 0 ? request.body : nil
             uri = native ? entry.rootPath + request.path : Self.join(entry.basePath, request.path)
         }
-        let pinHeader = self.runtime.configuration.routing.pinHeaderLowercased
+        let pinHeader = self.pinHeader
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 3)
         var sawAuthorization = false
         var sawContentType = false
         for (name, value) in request.headers {
-            if Self.isDropped(requestHeader: name) || name.caseInsensitiveEquals(pinHeader) { continue }
+            if SidecarHeaders.isDropped(requestHeader: name) || name.caseInsensitiveEquals(pinHeader) { continue }
             if name.caseInsensitiveEquals("authorization") {
                 guard entry.passClientAuthorization else { continue }
                 sawAuthorization = true
@@ -61,7 +61,7 @@ extension ProxyPipeline {
         if body != nil && !sawContentType {
             headers.add(name: "Content-Type", value: "application/json")
         }
-        headers.add(name: "X-Request-Id", value: request.requestID)
+        headers.add(name: SidecarHeaders.requestID.rawName, value: request.requestID)
         return UpstreamWireRequest(
             endpoint: endpoint,
             method: HTTPMethod(rawValue: request.method.rawValue),
@@ -76,20 +76,5 @@ extension ProxyPipeline {
     static func join(_ basePath: String, _ path: String) -> String {
         let suffix = path.hasPrefix("/v1") ? path.dropFirst(3) : Substring(path)
         return basePath + suffix
-    }
-
-    /// Hop-by-hop and framing headers, `Accept-Encoding` (the sidecar reads bodies), the
-    /// client's `X-Request-Id` (the sidecar sends its own) and `X-Sidecar-*`: not forwarded.
-    static func isDropped(requestHeader name: String) -> Bool {
-        if name.utf8.count > 10 && name.utf8.prefix(10).elementsEqual("x-sidecar-".utf8, by: { $0 | 0x20 == $1 }) {
-            return true
-        }
-        switch name.utf8.count {
-        case 12: return name.caseInsensitiveEquals("x-request-id")
-        case 15: return name.caseInsensitiveEquals("accept-encoding")
-        default:
-            return Self.isDropped(responseHeader: name) && !name.caseInsensitiveEquals("date")
-                && !name.caseInsensitiveEquals("server")
-        }
     }
 }

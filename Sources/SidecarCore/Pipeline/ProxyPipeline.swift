@@ -23,9 +23,12 @@ public final class ProxyPipeline: Sendable {
     public let pools: UpstreamPools
     let metrics: SidecarMetrics
     let logger: Logger
+    /// `routing.pin_header`, lower-cased once for the request path's comparisons.
+    let pinHeader: String
 
     public init(runtime: SidecarRuntime, metrics: SidecarMetrics, logger: Logger) {
         self.runtime = runtime
+        self.pinHeader = runtime.configuration.routing.pinHeader.lowercased()
         self.pools = UpstreamPools(
             configuration: runtime.configuration,
             onTransition: { upstream, transition in

@@ -72,6 +72,15 @@ public struct SidecarError: Error, Sendable, CustomStringConvertible {
         )
     }
 
+    /// A sidecar or upstream error as the client sees it; `nil` for any other error.
+    static func mapped(_ error: any Error) -> SidecarError? {
+        switch error {
+        case let error as SidecarError: return error
+        case let error as UpstreamError: return .upstream(error)
+        default: return nil
+        }
+    }
+
     static func internalError(_ detail: String) -> SidecarError {
         SidecarError(status: .internalServerError, type: "server_error", code: "internal_error", message: detail)
     }

@@ -1,4 +1,5 @@
 import HTTPTypes
+import NIOHTTP1
 
 /// Header names the sidecar reads and writes.
 public enum SidecarHeaders {
@@ -12,17 +13,31 @@ public enum SidecarHeaders {
     public static let route = constant("X-Sidecar-Route")
     public static let fallback = constant("X-Sidecar-Fallback")
     public static let trailer = constant("Trailer")
-    static let keepAlive = constant("Keep-Alive")
-    static let proxyConnection = constant("Proxy-Connection")
-    static let te = constant("TE")
-    static let upgrade = constant("Upgrade")
-    static let hostName = constant("Host")
 
-    /// Hop-by-hop and framing headers never relayed in either direction.
-    static let hopByHop: Set<HTTPField.Name> = [
-        .connection, keepAlive, proxyConnection, te, trailer, .transferEncoding, upgrade, .contentLength,
-        hostName, .proxyAuthorization,
+    /// Hop-by-hop and framing headers never relayed in either direction (lower case).
+    static let hopByHop: [String] = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "content-length", "host", "proxy-authorization",
     ]
+
+    static func isHopByHop(_ name: String) -> Bool {
+        hopByHop.contains { name.caseInsensitiveEquals($0) }
+    }
+
+    /// Not relayed to the client: hop-by-hop and framing headers, `Date` and `Server`.
+    static func isDropped(responseHeader name: String) -> Bool {
+        isHopByHop(name) || name.caseInsensitiveEquals("date") || name.caseInsensitiveEquals("server")
+    }
+
+    /// Not forwarded upstream: hop-by-hop and framing headers, `Accept-Encoding` (the sidecar
+    /// reads bodies), the client's `X-Request-Id` (the sidecar sends its own) and `X-Sidecar-*`.
+    static func isDropped(requestHeader name: String) -> Bool {
+        if name.utf8.count > 10 && name.utf8.prefix(10).elementsEqual("x-sidecar-".utf8, by: { $0 | 0x20 == $1 }) {
+            return true
+        }
+        return isHopByHop(name) || name.caseInsensitiveEquals("x-request-id")
+            || name.caseInsensitiveEquals("accept-encoding")
+    }
 
     /// A header name from a constant token. Every constant above is a valid token (a test
     /// checks each one), so the fallback is never taken.
@@ -36,5 +51,37 @@ public enum SidecarHeaders {
         let thousandths = Int((clamped * 1000).rounded())
         let fraction = String(thousandths % 1000)
         return "\(thousandths / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+    }
+}
+
+extension String {
+    /// ASCII case-insensitive equality with a lower-case literal.
+    func caseInsensitiveEquals(_ lowercase: String) -> Bool {
+        guard self.utf8.count == lowercase.utf8.count else { return false }
+        for (byte, expected) in zip(self.utf8, lowercase.utf8)
+        where byte != expected && !(byte &- UInt8(ascii: "A") < 26 && byte | 0x20 == expected) {
+            return false
+        }
+        return true
+    }
+}
+
+extension HTTPHeaders {
+    /// The same fields as NIO headers (the hot path speaks NIO; the responder speaks HTTPTypes).
+    init(_ fields: HTTPFields) {
+        self.init()
+        self.reserveCapacity(fields.count)
+        for field in fields { self.add(name: field.name.rawName, value: field.value) }
+    }
+}
+
+extension HTTPFields {
+    /// The same headers as HTTPTypes fields; names that are not valid tokens are dropped.
+    init(_ headers: HTTPHeaders) {
+        self.init()
+        self.reserveCapacity(headers.count)
+        for (name, value) in headers {
+            if let name = HTTPField.Name(name) { self.append(HTTPField(name: name, value: value)) }
+        }
     }
 }

@@ -67,12 +67,12 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = self.unwrapInboundIn(data)
         if case .responding = self.state {
-            return self.enqueue(part, context: context)
+            self.enqueue(part, context: context)
+        } else if !self.queued.isEmpty {
+            self.enqueue(part, context: context)
+        } else {
+            self.handle(part, context: context)
         }
-        if !self.queued.isEmpty {
-            return self.enqueue(part, context: context)
-        }
-        self.handle(part, context: context)
     }
 
     private func enqueue(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
@@ -222,11 +222,7 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
         requestID: String
     ) {
         guard let context = self.context else { return }
-        var headers = HTTPFields()
-        headers.reserveCapacity(head.headers.count)
-        for (name, value) in head.headers {
-            if let name = HTTPField.Name(name) { headers.append(HTTPField(name: name, value: value)) }
-        }
+        let headers = HTTPFields(head.headers)
         let request = Request(
             head: HTTPRequest(method: method, scheme: nil, authority: nil, path: head.uri, headerFields: headers),
             body: RequestBody(buffer: body)
@@ -307,16 +303,9 @@ extension SidecarConnectionHandler: ClientResponseSink {
 
     /// The responder's (HTTPTypes) head: framing headers are the sidecar's own.
     func sendHead(status: HTTPResponse.Status, headers: HTTPFields, contentLength: Int?) {
-        var converted = HTTPHeaders()
-        converted.reserveCapacity(headers.count + 2)
-        var contentLength = contentLength
-        for field in headers {
-            if field.name == .contentLength {
-                contentLength = contentLength ?? Int(field.value)
-                continue
-            }
-            converted.add(name: field.name.rawName, value: field.value)
-        }
+        var converted = HTTPHeaders(headers)
+        let contentLength = contentLength ?? converted.first(name: "content-length").flatMap { Int($0) }
+        converted.remove(name: "content-length")
         self.sendHead(
             status: HTTPResponseStatus(statusCode: status.code, reasonPhrase: status.reasonPhrase),
             headers: converted,
@@ -343,13 +332,7 @@ extension SidecarConnectionHandler: ClientResponseSink {
 
     /// The responder's (HTTPTypes) trailers.
     func sendEnd(trailers: HTTPFields?) {
-        var converted: HTTPHeaders?
-        if let trailers {
-            var headers = HTTPHeaders()
-            for field in trailers { headers.add(name: field.name.rawName, value: field.value) }
-            converted = headers
-        }
-        self.sendEnd(trailers: converted, abort: false)
+        self.sendEnd(trailers: trailers.map { HTTPHeaders($0) }, abort: false)
     }
 
     func sendError(_ error: SidecarError, requestID: String) {

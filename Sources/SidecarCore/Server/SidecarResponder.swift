@@ -69,13 +69,11 @@ public struct SidecarResponder: HTTPResponder {
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw SidecarError.bodyTooLarge(limit: limit)
         }
-        var headers = HTTPHeaders()
-        for field in request.headers { headers.add(name: field.name.rawName, value: field.value) }
         let proxyRequest = ProxyRequest(
             endpoint: .embeddings,
             method: request.method,
             path: request.uri.path,
-            headers: headers,
+            headers: HTTPHeaders(request.headers),
             body: body,
             requestID: requestID
         )
@@ -83,14 +81,18 @@ public struct SidecarResponder: HTTPResponder {
     }
 
     func errorResponse(_ error: any Error, requestID: String) -> Response {
-        let sidecarError: SidecarError
+        let sidecarError = SidecarError.mapped(error) ?? self.otherError(error, requestID: requestID)
+        let (headers, body) = self.errorParts(sidecarError, requestID: requestID)
+        return Response(status: sidecarError.status, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// Errors that are neither the sidecar's nor an upstream's: Hummingbird's, cancellation, bugs.
+    private func otherError(_ error: any Error, requestID: String) -> SidecarError {
         switch error {
-        case let error as SidecarError: sidecarError = error
-        case let error as UpstreamError: sidecarError = .upstream(error)
         case let error as HTTPError where error.status == .contentTooLarge:
-            sidecarError = .bodyTooLarge(limit: self.pipeline.runtime.configuration.server.maxBodyBytes)
+            return .bodyTooLarge(limit: self.pipeline.runtime.configuration.server.maxBodyBytes)
         case let error as HTTPError:
-            sidecarError = SidecarError(
+            return SidecarError(
                 status: error.status,
                 type: "invalid_request_error",
                 code: "http_\(error.status.code)",
@@ -98,7 +100,7 @@ public struct SidecarResponder: HTTPResponder {
             )
         case is CancellationError:
             // The request was cancelled (the client went away or the server is stopping).
-            sidecarError = SidecarError(
+            return SidecarError(
                 status: .init(code: 499, reasonPhrase: "Client Closed Request"),
                 type: "server_error",
                 code: "request_cancelled",
@@ -106,10 +108,8 @@ public struct SidecarResponder: HTTPResponder {
             )
         default:
             self.logger.error("unexpected error", metadata: ["request.id": "\(requestID)", "error": "\(error)"])
-            sidecarError = .internalError("The sidecar failed to handle the request.")
+            return .internalError("The sidecar failed to handle the request.")
         }
-        let (headers, body) = self.errorParts(sidecarError, requestID: requestID)
-        return Response(status: sidecarError.status, headers: headers, body: .init(byteBuffer: body))
     }
 
     /// Headers and body of an OpenAI-shaped error response (and its metric).

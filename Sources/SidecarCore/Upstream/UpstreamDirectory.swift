@@ -32,6 +32,7 @@ public struct UpstreamDirectory: Sendable {
             var base = upstream.baseURL
             while base.hasSuffix("/") { base.removeLast() }
             let root = base.hasSuffix("/v1") ? String(base.dropLast(3)) : base
+            let parsed = UpstreamEndpoint.parse(base)
             var authorization: String?
             var missing: String?
             if !upstream.apiKeyEnv.isEmpty {
@@ -48,9 +49,9 @@ public struct UpstreamDirectory: Sendable {
                 authorization: authorization,
                 passClientAuthorization: upstream.passClientAuthorization,
                 missingKeyVariable: missing,
-                endpoint: UpstreamEndpoint.parse(base)?.endpoint,
-                basePath: UpstreamEndpoint.parse(base)?.path ?? "",
-                rootPath: UpstreamEndpoint.parse(root)?.path ?? ""
+                endpoint: parsed?.endpoint,
+                basePath: parsed?.path ?? "",
+                rootPath: parsed.map { $0.path.hasSuffix("/v1") ? String($0.path.dropLast(3)) : $0.path } ?? ""
             )
         }
         self.entries = entries

@@ -173,6 +173,8 @@ import Testing
                     let cost = costLine.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
                     #expect(abs((cost ?? 0) - 0.008755) < 1e-12)
                     #expect(text.contains(#"llm_sidecar_tokens_total{model="big-cloud",kind="prompt"} 1234"#))
+                    #expect(text.contains(#"llm_sidecar_upstream_responses_total{upstream="cloud",status="200"}"#))
+                    #expect(text.contains("llm_sidecar_upstream_first_byte_seconds"))
                 }
             }
         }
