@@ -229,8 +229,8 @@ final class ForwardExchange {
         }
         let successful = (200..<300).contains(code)
         switch self.plan.kind {
-        case .generate(_, _, _, let streaming, _, _):
-            if streaming && successful && Self.isEventStream(head.headers) {
+        case .generate(let completion):
+            if completion.streaming && successful && Self.isEventStream(head.headers) {
                 self.relay = StreamRelay(dropUsageChunk: self.dropsUsageChunk)
                 self.phase = .awaitingFirstChunk
             } else {
@@ -615,7 +615,7 @@ final class ForwardExchange {
     }
 
     private var dropsUsageChunk: Bool {
-        if case .generate(_, _, _, _, let clientAskedForUsage, _) = self.plan.kind { return !clientAskedForUsage }
+        if case .generate(let completion) = self.plan.kind { return !completion.clientAskedForUsage }
         return false
     }
 

@@ -11,19 +11,23 @@ struct UpstreamCandidate: Sendable, Equatable {
 struct ForwardPlan: Sendable {
     enum Kind: Sendable {
         /// Chat or legacy completions: scored, routed, rewritten, priced.
-        case generate(
-            score: Double,
-            route: String,
-            requestedModel: String?,
-            streaming: Bool,
-            clientAskedForUsage: Bool,
-            /// Member positions from the fast parser, so the rewrite need not scan again.
-            layout: RequestBodyLayout?
-        )
+        case generate(Completion)
         /// Remote embeddings: forwarded to the model's owner, priced from `usage`.
         case embed(model: String)
         /// Other `/v1/*` paths and Ollama's `/api/*`: forwarded unchanged, relayed as they stream.
         case passThrough(native: Bool)
+    }
+
+    /// What the stages decided for a chat or legacy completion.
+    struct Completion: Sendable {
+        var score: Double
+        /// Why the model was chosen (`X-Sidecar-Route`).
+        var route: String
+        var requestedModel: String?
+        var streaming: Bool
+        var clientAskedForUsage: Bool
+        /// Member positions from the fast parser, so the rewrite need not scan again.
+        var layout: RequestBodyLayout?
     }
 
     var request: ProxyRequest

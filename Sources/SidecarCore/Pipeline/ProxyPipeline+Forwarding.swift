@@ -20,12 +20,12 @@ extension ProxyPipeline {
         let body: ByteBuffer?
         let uri: String
         switch plan.kind {
-        case .generate(_, _, let requestedModel, let streaming, let clientAskedForUsage, let layout):
+        case .generate(let completion):
             // Rewrite: only `model`, plus usage for streams so every answer can be priced.
-            let newModel = model == requestedModel ? nil : model
-            let includeUsage = streaming && !clientAskedForUsage
+            let newModel = model == completion.requestedModel ? nil : model
+            let includeUsage = completion.streaming && !completion.clientAskedForUsage
             let rewritten =
-                layout.map {
+                completion.layout.map {
                     RequestBodyRewriter.rewrite(request.body, layout: $0, model: newModel, includeUsage: includeUsage)
                 } ?? RequestBodyRewriter.rewrite(request.body, model: newModel, includeUsage: includeUsage)
             guard let rewritten else {

@@ -24,11 +24,14 @@ extension ProxyPipeline {
             }
         }
         switch plan.kind {
-        case .generate(let score, let route, _, _, _, _):
+        case .generate(let completion):
             headers.add(name: SidecarHeaders.modelUsed.rawName, value: model)
             headers.add(name: SidecarHeaders.upstream.rawName, value: upstream)
-            headers.add(name: SidecarHeaders.complexity.rawName, value: SidecarHeaders.complexityValue(score))
-            headers.add(name: SidecarHeaders.route.rawName, value: route)
+            headers.add(
+                name: SidecarHeaders.complexity.rawName,
+                value: SidecarHeaders.complexityValue(completion.score)
+            )
+            headers.add(name: SidecarHeaders.route.rawName, value: completion.route)
             headers.add(name: SidecarHeaders.cache.rawName, value: "miss")
             if usedFallback { headers.add(name: SidecarHeaders.fallback.rawName, value: "true") }
         case .embed:

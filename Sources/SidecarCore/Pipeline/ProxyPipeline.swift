@@ -67,12 +67,14 @@ public final class ProxyPipeline: Sendable {
             return ForwardPlan(
                 request: request,
                 kind: .generate(
-                    score: score.value,
-                    route: decision.reason.label,
-                    requestedModel: view.model,
-                    streaming: streaming,
-                    clientAskedForUsage: clientAskedForUsage,
-                    layout: layout
+                    .init(
+                        score: score.value,
+                        route: decision.reason.label,
+                        requestedModel: view.model,
+                        streaming: streaming,
+                        clientAskedForUsage: clientAskedForUsage,
+                        layout: layout
+                    )
                 ),
                 candidates: self.candidates(for: decision),
                 deadline: deadline,
