@@ -160,6 +160,56 @@ def test_half_closed_client_gets_its_answer_and_the_connection_closes(sidecar):
     assert json.loads(rest)["object"] == "chat.completion"
 
 
+def raw_exchange(sidecar, request, half_close=False):
+    """Sends raw bytes, reads until the sidecar closes the connection."""
+    url = urllib.parse.urlparse(sidecar)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+        s.sendall(request)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def test_bytes_that_are_not_http_get_an_openai_shaped_400_and_the_connection_closes(sidecar):
+    data = raw_exchange(sidecar, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 400 Bad Request"
+    headers = {line.split(b":", 1)[0].lower(): line.split(b":", 1)[1].strip() for line in lines[1:]}
+    assert headers[b"connection"] == b"close"
+    assert int(headers[b"content-length"]) == len(rest)
+    error = json.loads(rest)["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "bad_http_request"
+
+
+def test_head_request_gets_headers_and_no_body(sidecar):
+    url = urllib.parse.urlparse(sidecar)
+    data = raw_exchange(sidecar, f"HEAD /healthz HTTP/1.1\r\nHost: {url.netloc}\r\nConnection: close\r\n\r\n".encode())
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and sep and rest == b""
+    assert b"content-length:" in head.lower()
+
+
+def test_expect_100_continue_gets_an_interim_answer_before_the_body(sidecar):
+    url = urllib.parse.urlparse(sidecar)
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "What is 2+2?"}]}).encode()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+        s.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: {url.netloc}\r\nContent-Type: application/json\r\n"
+                   f"Expect: 100-continue\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode())
+        interim = s.recv(65536)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(body)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert json.loads(rest)["object"] == "chat.completion"
+
+
 def test_completions(client):
     raw = client.completions.with_raw_response.create(model="gpt-4o", prompt="Say hi")
     assert raw.headers["x-model-used"] == "llama3.2:3b"

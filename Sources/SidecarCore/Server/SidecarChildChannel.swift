@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// The server's per-connection setup: NIO's HTTP/1.1 codec and protocol-error handler, then the
+/// The server's per-connection setup: NIO's HTTP/1.1 request decoder, then the
 /// sidecar's own ``SidecarConnectionHandler``. Hummingbird's server runs the accept loop, the
 /// service lifecycle and graceful shutdown; requests never leave the event loop on the hot path.
 struct SidecarChildChannel: ServerChildChannel {
@@ -20,7 +20,9 @@ struct SidecarChildChannel: ServerChildChannel {
             // small SSE chunks never wait for an ACK.
             try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
             let sync = channel.pipeline.syncOperations
-            try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+            // NIO's request decoder only: the handler frames its responses itself (HTTPResponseFramer),
+            // queues pipelined requests and answers protocol errors with a 400.
+            try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             try sync.addHandler(SidecarConnectionHandler(services: services))
             return Value(channel: channel)
         }

@@ -25,7 +25,8 @@ struct SidecarConnectionServices: Sendable {
 /// busy one after its response.
 final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    /// Responses leave as bytes: ``HTTPResponseFramer`` writes the head and the framing.
+    typealias OutboundOut = ByteBuffer
 
     private enum State {
         case idle
@@ -43,6 +44,9 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     private var exchange: ForwardExchange?
     private var task: Task<Void, Never>?
     private var requestIDs = RequestIDGenerator()
+    private var framer = HTTPResponseFramer()
+    /// Ends every chunk of a chunked body; one buffer, shared by all writes.
+    private let chunkEnd = ByteBuffer(staticString: "\r\n")
     /// Parts of pipelined requests that arrived while a response was in flight.
     private var queued = CircularBuffer<HTTPServerRequestPart>()
     private var queuedBytes = 0
@@ -96,8 +100,8 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
                 return self.rejectBody(head, limit: limit)
             }
             if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
-                let continueHead = HTTPResponseHead(version: head.version, status: .continue)
-                context.writeAndFlush(self.wrapOutboundOut(.head(continueHead)), promise: nil)
+                let continueHead = HTTPResponseFramer.continueHead(allocator: context.channel.allocator)
+                context.writeAndFlush(self.wrapOutboundOut(continueHead), promise: nil)
             }
             self.state = .receiving(head, ByteBuffer())
         case .body(var part):
@@ -158,6 +162,21 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.services.logger.debug("client connection error", metadata: ["error": "\(error)"])
+        // Bytes that are not HTTP/1.1: answer 400 (OpenAI-shaped) unless a response has begun, then close.
+        if error is HTTPParserError, self.exchange == nil, self.task == nil {
+            switch self.state {
+            case .idle, .receiving:
+                self.state = .responding
+                self.keepAlive = false
+                self.queued.removeAll()
+                return self.sendError(
+                    .invalidRequest("The request is not valid HTTP/1.1: \(error).", code: "bad_http_request"),
+                    requestID: self.requestIDs.next()
+                )
+            case .discarding, .responding:
+                break
+            }
+        }
         context.close(promise: nil)
     }
 
@@ -290,15 +309,15 @@ extension SidecarConnectionHandler: ClientResponseSink {
 
     func sendHead(status: HTTPResponseStatus, headers: HTTPHeaders, contentLength: Int?) {
         guard let context = self.context else { return }
-        var headers = headers
-        if let contentLength {
-            headers.add(name: "Content-Length", value: String(contentLength))
-        }
-        if !self.keepAlive {
-            headers.add(name: "Connection", value: "close")
-        }
-        let part = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))
-        context.write(self.wrapOutboundOut(part), promise: nil)
+        let head = self.framer.head(
+            status: status,
+            headers: headers,
+            contentLength: contentLength,
+            closeConnection: !self.keepAlive,
+            isHeadRequest: self.isHeadRequest,
+            allocator: context.channel.allocator
+        )
+        context.write(self.wrapOutboundOut(head), promise: nil)
     }
 
     /// The responder's (HTTPTypes) head: framing headers are the sidecar's own.
@@ -314,8 +333,20 @@ extension SidecarConnectionHandler: ClientResponseSink {
     }
 
     func sendBody(_ buffer: ByteBuffer, flush: Bool) {
-        guard let context = self.context, !self.isHeadRequest else { return }
-        context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        guard let context = self.context else { return }
+        switch self.framer.framing {
+        case .none:
+            return
+        case .length:
+            context.write(self.wrapOutboundOut(buffer), promise: nil)
+        case .chunked:
+            // An empty chunk would end the body.
+            guard buffer.readableBytes > 0 else { break }
+            let size = HTTPResponseFramer.chunkHeader(buffer.readableBytes, allocator: context.channel.allocator)
+            context.write(self.wrapOutboundOut(size), promise: nil)
+            context.write(self.wrapOutboundOut(buffer), promise: nil)
+            context.write(self.wrapOutboundOut(self.chunkEnd), promise: nil)
+        }
         if flush { context.flush() }
     }
 
@@ -326,7 +357,11 @@ extension SidecarConnectionHandler: ClientResponseSink {
             self.responseEnded(abort: true)
             return
         }
-        context.writeAndFlush(self.wrapOutboundOut(.end(trailers)), promise: nil)
+        if self.framer.framing == .chunked {
+            let end = HTTPResponseFramer.lastChunk(trailers: trailers, allocator: context.channel.allocator)
+            context.write(self.wrapOutboundOut(end), promise: nil)
+        }
+        context.flush()
         self.responseEnded(abort: false)
     }
 
