@@ -62,7 +62,8 @@ final class ForwardExchange {
     private var lease: UpstreamBalancer.Lease?
     private var budget: RetryBudget?
     private var call: UpstreamCall?
-    private var headTimer: Scheduled<Void>?
+    /// The client connection's first-byte timer (see ``CoalescedDeadlineTimer``).
+    private let headTimer: CoalescedDeadlineTimer
     private var backoffTimer: Scheduled<Void>?
     private var deadlineTimer: Scheduled<Void>?
 
@@ -81,12 +82,14 @@ final class ForwardExchange {
         pipeline: ProxyPipeline,
         pool: UpstreamConnectionPool,
         sink: any ClientResponseSink,
+        headTimer: CoalescedDeadlineTimer,
         eventLoop: any EventLoop
     ) {
         self.plan = plan
         self.pipeline = pipeline
         self.pool = pool
         self.sink = sink
+        self.headTimer = headTimer
         self.eventLoop = eventLoop
     }
 
@@ -190,8 +193,7 @@ final class ForwardExchange {
         self.attemptStartedAt = .now
         let headDeadline = min(self.plan.deadline, .now + self.configuration.timeouts.firstByte)
         let generation = self.generation
-        self.headTimer = self.eventLoop.assumeIsolated().scheduleTask(in: Self.timeAmount(until: headDeadline)) {
-            [self] in
+        self.headTimer.set(self.eventLoop.now + Self.timeAmount(until: headDeadline), owner: self) { [self] in
             guard self.generation == generation, self.phase == .awaitingHead else { return }
             self.call?.cancel()
             self.call = nil
@@ -214,8 +216,7 @@ final class ForwardExchange {
 
     fileprivate func didReceiveHead(_ head: HTTPResponseHead, generation: Int) {
         guard generation == self.generation, self.phase == .awaitingHead else { return }
-        self.headTimer?.cancel()
-        self.headTimer = nil
+        self.headTimer.clear(owner: self)
         self.head = head
         let code = Int(head.status.code)
         if let lease = self.lease {
@@ -346,8 +347,7 @@ final class ForwardExchange {
 
     private func attemptFailed(_ error: UpstreamError) {
         guard let lease = self.lease else { return }
-        self.headTimer?.cancel()
-        self.headTimer = nil
+        self.headTimer.clear(owner: self)
         lease.breaker?.recordFailure(wasProbe: lease.isProbe)
         self.releaseLease()
         self.metrics.recordUpstreamFailure(upstream: lease.id, reason: error.shortDescription)
@@ -592,8 +592,7 @@ final class ForwardExchange {
 
     private func complete() {
         self.phase = .done
-        self.headTimer?.cancel()
-        self.headTimer = nil
+        self.headTimer.clear(owner: self)
         self.backoffTimer?.cancel()
         self.backoffTimer = nil
         self.deadlineTimer?.cancel()

@@ -45,6 +45,8 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     private var task: Task<Void, Never>?
     private var requestIDs = RequestIDGenerator()
     private var framer = HTTPResponseFramer()
+    /// The first-byte deadline of the exchange in flight; one per connection (it coalesces tasks).
+    private var headTimer: CoalescedDeadlineTimer?
     /// Ends every chunk of a chunked body; one buffer, shared by all writes.
     private let chunkEnd = ByteBuffer(staticString: "\r\n")
     /// Parts of pipelined requests that arrived while a response was in flight.
@@ -150,6 +152,8 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     func channelInactive(context: ChannelHandlerContext) {
         self.exchange?.cancel()
         self.exchange = nil
+        self.headTimer?.stop()
+        self.headTimer = nil
         self.task?.cancel()
         self.task = nil
         context.fireChannelInactive()
@@ -206,11 +210,14 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
         } catch {
             return self.sendError(ForwardExchange.sidecarError(error), requestID: requestID)
         }
+        let headTimer = self.headTimer ?? CoalescedDeadlineTimer(eventLoop: context.eventLoop)
+        self.headTimer = headTimer
         let exchange = ForwardExchange(
             plan: plan,
             pipeline: self.services.pipeline,
             pool: self.services.pools.pool(for: context.eventLoop),
             sink: self,
+            headTimer: headTimer,
             eventLoop: context.eventLoop
         )
         self.exchange = exchange

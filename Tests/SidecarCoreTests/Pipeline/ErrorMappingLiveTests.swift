@@ -114,6 +114,39 @@ import Testing
         }
     }
 
+    /// The first-byte timer is one coalesced task per connection: quick answers before a hanging
+    /// one must leave it armed for the hanging one.
+    @Test func firstByteDeadlineHoldsAfterQuickAnswers() async throws {
+        try await FakeUpstream.run { _, port in
+            let timeouts = "[timeouts]\nfirst_byte_ms = 200\nrequest_ms = 1000"
+            let config = try SidecarHarness.configuration(port: port, timeouts: timeouts)
+            try await SidecarHarness.run(config) { client, _, _ in
+                for _ in 0..<3 {
+                    try await client.execute(
+                        uri: "/v1/chat/completions",
+                        method: .post,
+                        headers: Self.json,
+                        body: SidecarHarness.chatBody("hi")
+                    ) { response in
+                        #expect(response.status == .ok)
+                    }
+                }
+                var headers = Self.json
+                headers[HTTPField.Name("x-fake-hang-ms")!] = "3000"
+                let started = ContinuousClock.now
+                try await client.execute(
+                    uri: "/v1/chat/completions",
+                    method: .post,
+                    headers: headers,
+                    body: SidecarHarness.chatBody("hi")
+                ) { response in
+                    #expect(response.status == .gatewayTimeout)
+                }
+                #expect(ContinuousClock.now - started < .milliseconds(2500))
+            }
+        }
+    }
+
     @Test func unknownPathIs404InOpenAIShape() async throws {
         try await SidecarHarness.run(try SidecarHarness.configuration(port: 1)) { client, _, _ in
             try await client.execute(uri: "/nope", method: .get) { response in
