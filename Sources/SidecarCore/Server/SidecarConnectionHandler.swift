@@ -349,7 +349,7 @@ extension SidecarConnectionHandler: ClientResponseSink {
         case .chunked:
             // An empty chunk would end the body.
             guard buffer.readableBytes > 0 else { break }
-            let size = HTTPResponseFramer.chunkHeader(buffer.readableBytes, allocator: context.channel.allocator)
+            let size = HTTPWireFormat.chunkHeader(buffer.readableBytes, allocator: context.channel.allocator)
             context.write(self.wrapOutboundOut(size), promise: nil)
             context.write(self.wrapOutboundOut(buffer), promise: nil)
             context.write(self.wrapOutboundOut(self.chunkEnd), promise: nil)
@@ -365,7 +365,7 @@ extension SidecarConnectionHandler: ClientResponseSink {
             return
         }
         if self.framer.framing == .chunked {
-            let end = HTTPResponseFramer.lastChunk(trailers: trailers, allocator: context.channel.allocator)
+            let end = HTTPWireFormat.lastChunk(trailers: trailers, allocator: context.channel.allocator)
             context.write(self.wrapOutboundOut(end), promise: nil)
         }
         context.flush()

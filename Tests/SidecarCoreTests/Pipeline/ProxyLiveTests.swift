@@ -195,6 +195,22 @@ import Testing
         #expect(SidecarHeaders.hopByHop.count == 10)
     }
 
+    @Test func caseInsensitiveEqualsFoldsASCIIOnly() {
+        #expect("Content-Length".caseInsensitiveEquals("content-length"))
+        #expect("TE".caseInsensitiveEquals("te"))
+        #expect("x-request-id".caseInsensitiveEquals("x-request-id"))
+        #expect(!"Content-Lengtx".caseInsensitiveEquals("content-length"))
+        #expect(!"te".caseInsensitiveEquals("t"))
+        #expect(!"@".caseInsensitiveEquals("`"))  // 0x40 | 0x20 == 0x60, but '@' is not a letter
+        #expect(!"[".caseInsensitiveEquals("{"))
+        #expect(!"\u{C9}".caseInsensitiveEquals("\u{E9}"))  // non-ASCII is compared exactly
+        let long = String(repeating: "Proxy-Authorization-", count: 4)
+        #expect(long.caseInsensitiveEquals(long.lowercased()))
+        #expect(SidecarHeaders.isDropped(requestHeader: "X-Sidecar-Pin"))
+        #expect(SidecarHeaders.isDropped(responseHeader: "Transfer-Encoding"))
+        #expect(!SidecarHeaders.isDropped(responseHeader: "Content-Type"))
+    }
+
     @Test func complexityHasThreeDecimals() {
         #expect(SidecarHeaders.complexityValue(0.07449) == "0.074")
         #expect(SidecarHeaders.complexityValue(1) == "1.000")

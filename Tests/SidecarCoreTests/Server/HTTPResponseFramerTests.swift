@@ -62,20 +62,20 @@ struct HTTPResponseFramerTests {
     }
 
     @Test func chunksAndTrailers() {
-        #expect(String(buffer: HTTPResponseFramer.chunkHeader(300, allocator: self.allocator)) == "12c\r\n")
+        #expect(String(buffer: HTTPWireFormat.chunkHeader(300, allocator: self.allocator)) == "12c\r\n")
         let trailers: HTTPHeaders = ["X-Query-Cost": "0.000097500", "X-Bad": "a\nb"]
-        let end = HTTPResponseFramer.lastChunk(trailers: trailers, allocator: self.allocator)
+        let end = HTTPWireFormat.lastChunk(trailers: trailers, allocator: self.allocator)
         #expect(String(buffer: end) == "0\r\nX-Query-Cost: 0.000097500\r\n\r\n")
-        #expect(String(buffer: HTTPResponseFramer.lastChunk(trailers: nil, allocator: self.allocator)) == "0\r\n\r\n")
+        #expect(String(buffer: HTTPWireFormat.lastChunk(trailers: nil, allocator: self.allocator)) == "0\r\n\r\n")
     }
 
     @Test func tokenTableMatchesRFC9110() {
         let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
         for byte in UInt8.min...UInt8.max {
             let name = String(decoding: [byte], as: UTF8.self)
-            #expect(HTTPResponseFramer.isToken(name) == tchar.contains(byte), "byte \(byte)")
+            #expect(HTTPWireFormat.isToken(name) == tchar.contains(byte), "byte \(byte)")
         }
-        #expect(!HTTPResponseFramer.isToken(""))
-        #expect(HTTPResponseFramer.isToken("X-Request-Id"))
+        #expect(!HTTPWireFormat.isToken(""))
+        #expect(HTTPWireFormat.isToken("X-Request-Id"))
     }
 }

@@ -228,7 +228,7 @@ final class UpstreamConnectionPool {
                     if let sslContext {
                         try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
                     }
-                    try sync.addHandler(HTTPRequestEncoder())
+                    try sync.addHandler(UpstreamRequestEncoder())
                     try sync.addHandler(
                         ByteToMessageHandler(
                             HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop)

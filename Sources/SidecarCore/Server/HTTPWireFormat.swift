@@ -1,0 +1,67 @@
+import NIOCore
+import NIOHTTP1
+
+/// HTTP/1.1 message syntax shared by the sidecar's own writers (``HTTPResponseFramer`` towards
+/// clients, ``UpstreamRequestEncoder`` towards upstreams): header fields, chunk markers and
+/// trailers, with the checks that keep a message from being split.
+enum HTTPWireFormat {
+    /// Writes `name: value` lines, leaving out any field whose name is not a token or whose
+    /// value holds a control character: such a field could end the head early or start a new one.
+    static func writeFields(_ fields: HTTPHeaders, into buffer: inout ByteBuffer) {
+        for (name, value) in fields where Self.isToken(name) && Self.isFieldValue(value) {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+    }
+
+    /// The chunk-size line for a body write of `count` bytes (chunked framing only).
+    static func chunkHeader(_ count: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 18)
+        buffer.writeString(String(count, radix: 16))
+        buffer.writeStaticString("\r\n")
+        return buffer
+    }
+
+    /// The end of a chunked body: the last chunk and the trailers.
+    static func lastChunk(trailers: HTTPHeaders?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 5 + (trailers?.count ?? 0) * 48)
+        buffer.writeStaticString("0\r\n")
+        if let trailers { Self.writeFields(trailers, into: &buffer) }
+        buffer.writeStaticString("\r\n")
+        return buffer
+    }
+
+    /// RFC 9110 5.1: a field name is a non-empty token (``tokenBits``).
+    static func isToken(_ name: String) -> Bool {
+        let valid = name.utf8.withContiguousStorageIfAvailable { bytes in
+            !bytes.isEmpty && bytes.allSatisfy { Self.isTokenByte($0) }
+        }
+        return valid ?? (!name.isEmpty && name.utf8.allSatisfy { Self.isTokenByte($0) })
+    }
+
+    /// RFC 9110 5.5: a field value holds no control characters other than horizontal tab
+    /// (so no CR, LF or NUL). Bytes from 0x80 up (obs-text) are allowed.
+    static func isFieldValue(_ value: String) -> Bool {
+        let valid = value.utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.allSatisfy { Self.isFieldValueByte($0) }
+        }
+        return valid ?? value.utf8.allSatisfy { Self.isFieldValueByte($0) }
+    }
+
+    @inline(__always)
+    private static func isFieldValueByte(_ byte: UInt8) -> Bool {
+        (byte >= 0x20 && byte != 0x7F) || byte == UInt8(ascii: "\t")
+    }
+
+    @inline(__always)
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        byte < 128 && (byte < 64 ? tokenBits.low : tokenBits.high) & (1 << UInt64(byte & 63)) != 0
+    }
+
+    /// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" /
+    /// DIGIT / ALPHA, as two 64-bit masks over bytes 0-63 and 64-127 (a test rebuilds them from
+    /// that list).
+    static let tokenBits: (low: UInt64, high: UInt64) = (0x03FF_6CFA_0000_0000, 0x57FF_FFFF_C7FF_FFFE)
+}
