@@ -77,12 +77,19 @@ struct OpenAIUsageProbe: Sendable {
             {
                 self.usage = OpenAIUsage(scanning: slice)
             } else if member.key == "choices" {
-                // "[]" (possibly with spaces inside) is the only empty array.
-                let value = body.readableBytesView.dropFirst(member.valueRange.lowerBound).prefix(
-                    member.valueRange.count
-                )
-                self.hasChoices = value.contains {
-                    $0 != UInt8(ascii: "[") && $0 != UInt8(ascii: "]") && $0 != UInt8(ascii: " ")
+                // An array whose first byte after "[" and any white space is not "]" has an element.
+                self.hasChoices = body.withUnsafeReadableBytes { bytes in
+                    var index = member.valueRange.lowerBound
+                    guard index < member.valueRange.upperBound, bytes[index] == UInt8(ascii: "[") else { return false }
+                    index += 1
+                    while index < member.valueRange.upperBound {
+                        switch bytes[index] {
+                        case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): index += 1
+                        case UInt8(ascii: "]"): return false
+                        default: return true
+                        }
+                    }
+                    return false
                 }
             }
         }

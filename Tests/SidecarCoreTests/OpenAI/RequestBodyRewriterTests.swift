@@ -71,6 +71,11 @@ import Testing
     @Test func recognisesTheUsageOnlyStreamChunk() {
         let chunk = #"{"choices":[ ],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#
         #expect(probe(chunk)?.isUsageOnlyChunk == true)
+        let usage = #""usage":{"prompt_tokens":3,"completion_tokens":4}"#
+        #expect(probe("{\"choices\":[\n\t],\(usage)}")?.isUsageOnlyChunk == true)
+        #expect(probe("{\"choices\":null,\(usage)}")?.isUsageOnlyChunk == true)
+        #expect(probe("{\"choices\":[ \n{\"index\":0}],\(usage)}")?.isUsageOnlyChunk == false)
+        #expect(probe("{\"choices\":[0],\(usage)}")?.hasChoices == true)
     }
 
     @Test func embeddingsUsageHasNoCompletionTokens() {
