@@ -22,7 +22,7 @@ struct SidecarChildChannel: ServerChildChannel {
             let sync = channel.pipeline.syncOperations
             // NIO's request decoder only: the handler frames its responses itself (HTTPResponseFramer),
             // queues pipelined requests and answers protocol errors with a 400.
-            try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+            try sync.addHandler(HTTPDecoderHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             try sync.addHandler(SidecarConnectionHandler(services: services))
             return Value(channel: channel)
         }

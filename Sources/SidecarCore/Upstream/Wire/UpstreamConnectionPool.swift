@@ -230,7 +230,7 @@ final class UpstreamConnectionPool {
                     }
                     try sync.addHandler(UpstreamRequestEncoder())
                     try sync.addHandler(
-                        ByteToMessageHandler(
+                        UpstreamResponseDecoderHandler(
                             HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop)
                         )
                     )
