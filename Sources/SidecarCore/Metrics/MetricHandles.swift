@@ -31,6 +31,35 @@ final class MetricHandles: Sendable {
     private let timers = Mutex<[Key: Timer]>([:])
     private let gauges = Mutex<[Key: Gauge]>([:])
     private let modelSeries = Mutex<[String: ModelSeries]>([:])
+    private let requestSeries = Mutex<[RequestKey: RequestSeries]>([:])
+    private let upstreamSeries = Mutex<[UpstreamKey: UpstreamSeries]>([:])
+
+    /// The series every answered request touches, found with one lookup.
+    struct RequestSeries: Sendable {
+        /// `llm_sidecar_requests_total{endpoint,model,status}`
+        let requests: Counter
+        /// `llm_sidecar_request_duration_seconds{endpoint}`
+        let duration: Timer
+    }
+
+    private struct RequestKey: Hashable {
+        var endpoint: String
+        var model: String
+        var status: Int
+    }
+
+    /// The series every upstream response head touches, found with one lookup.
+    struct UpstreamSeries: Sendable {
+        /// `llm_sidecar_upstream_responses_total{upstream,status}`
+        let responses: Counter
+        /// `llm_sidecar_upstream_first_byte_seconds{upstream}`
+        let firstByte: Timer
+    }
+
+    private struct UpstreamKey: Hashable {
+        var upstream: String
+        var status: Int
+    }
 
     /// The per-model series a priced answer touches, found with one lookup.
     struct ModelSeries: Sendable {
@@ -80,6 +109,40 @@ final class MetricHandles: Sendable {
                 cost: self.floatingCounter("llm_sidecar_cost_usd_total", [("model", model)])
             )
             all[model] = created
+            return created
+        }
+    }
+
+    func requestSeries(endpoint: String, model: String, status: Int) -> RequestSeries {
+        let key = RequestKey(endpoint: endpoint, model: model, status: status)
+        if let existing = self.requestSeries.withLock({ $0[key] }) { return existing }
+        let created = RequestSeries(
+            requests: self.counter(
+                "llm_sidecar_requests_total",
+                [("endpoint", endpoint), ("model", model), ("status", String(status))]
+            ),
+            duration: self.timer("llm_sidecar_request_duration_seconds", [("endpoint", endpoint)])
+        )
+        return self.requestSeries.withLock { all in
+            if let existing = all[key] { return existing }
+            all[key] = created
+            return created
+        }
+    }
+
+    func upstreamSeries(upstream: String, status: Int) -> UpstreamSeries {
+        let key = UpstreamKey(upstream: upstream, status: status)
+        if let existing = self.upstreamSeries.withLock({ $0[key] }) { return existing }
+        let created = UpstreamSeries(
+            responses: self.counter(
+                "llm_sidecar_upstream_responses_total",
+                [("upstream", upstream), ("status", String(status))]
+            ),
+            firstByte: self.timer("llm_sidecar_upstream_first_byte_seconds", [("upstream", upstream)])
+        )
+        return self.upstreamSeries.withLock { all in
+            if let existing = all[key] { return existing }
+            all[key] = created
             return created
         }
     }

@@ -19,21 +19,16 @@ public struct SidecarMetrics: Sendable {
         status: Int,
         since start: ContinuousClock.Instant
     ) {
-        let dimensions = [("endpoint", endpoint.label), ("model", model), ("status", String(status))]
-        self.handles.counter("llm_sidecar_requests_total", dimensions).increment()
-        self.handles.timer("llm_sidecar_request_duration_seconds", [("endpoint", endpoint.label)]).recordNanoseconds(
-            Self.nanoseconds(since: start)
-        )
+        let series = self.handles.requestSeries(endpoint: endpoint.label, model: model, status: status)
+        series.requests.increment()
+        series.duration.recordNanoseconds(Self.nanoseconds(since: start))
     }
 
     /// Time to the upstream's response head, by upstream and status.
     func recordUpstreamHead(upstream: String, status: Int, since start: ContinuousClock.Instant) {
-        self.handles.counter(
-            "llm_sidecar_upstream_responses_total",
-            [("upstream", upstream), ("status", String(status))]
-        ).increment()
-        self.handles.timer("llm_sidecar_upstream_first_byte_seconds", [("upstream", upstream)])
-            .recordNanoseconds(Self.nanoseconds(since: start))
+        let series = self.handles.upstreamSeries(upstream: upstream, status: status)
+        series.responses.increment()
+        series.firstByte.recordNanoseconds(Self.nanoseconds(since: start))
     }
 
     /// `llm_sidecar_upstream_failures_total{upstream,reason}`: no usable response.
