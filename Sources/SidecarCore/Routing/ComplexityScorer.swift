@@ -33,11 +33,35 @@ public struct ScoringInput: Sendable {
 public struct ComplexityScore: Sendable, Equatable {
     public var value: Double
     /// Feature name and value, in a stable order (for logs, `route` output and `/sidecar/route`).
-    public var features: [(name: String, value: Double)]
+    ///
+    /// Built when read: the request path reads only `value`, so `HeuristicComplexityScorer`
+    /// hands over its values as they are rather than allocating this list for every request.
+    public var features: [(name: String, value: Double)] {
+        get {
+            switch self.storage {
+            case .list(let features): features
+            case .heuristic(let features): features.list
+            }
+        }
+        set { self.storage = .list(newValue) }
+    }
+
+    private var storage: Features
+
+    /// The features as given, or the heuristic scorer's values with their names left implicit.
+    private enum Features: Sendable {
+        case list([(name: String, value: Double)])
+        case heuristic(HeuristicFeatures)
+    }
 
     public init(value: Double, features: [(name: String, value: Double)]) {
         self.value = value.isFinite ? min(max(value, 0), 1) : 0
-        self.features = features
+        self.storage = .list(features)
+    }
+
+    init(value: Double, features: HeuristicFeatures) {
+        self.value = value.isFinite ? min(max(value, 0), 1) : 0
+        self.storage = .heuristic(features)
     }
 
     public static func == (lhs: ComplexityScore, rhs: ComplexityScore) -> Bool {

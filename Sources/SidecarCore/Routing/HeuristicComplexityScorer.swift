@@ -30,7 +30,7 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
         "do not", "don't", "format", "include",
     ]
 
-    /// Terms as lower-case UTF-8, bucketed by first byte for a single pass over the text.
+    /// The four term lists, matched in one pass.
     private let matcher = TermMatcher([Self.reasoningTerms, Self.codeTerms, Self.mathTerms, Self.constraintTerms])
 
     public init() {}
@@ -39,36 +39,35 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
         var totalBytes = 0
         var userTurns = 0
         var nonTextParts = 0
-        var capacity = 0
-        for message in input.messages { capacity += message.text.utf8.count + 1 }
-        capacity = min(capacity, Self.inspectedCharacters)
-        // Lower-cased (ASCII is enough: every term is ASCII), newline-separated, capped.
-        let text = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
-            for message in input.messages {
-                totalBytes += message.text.utf8.count
-                nonTextParts += message.nonTextParts
-                if message.role == "user" { userTurns += 1 }
-                guard count < capacity else { continue }
+        for message in input.messages {
+            totalBytes += message.text.utf8.count
+            nonTextParts += message.nonTextParts
+            if message.role == "user" { userTurns += 1 }
+        }
+        // The inspected text is the messages joined by line breaks (one after each), capped. Each
+        // message is read in place: the matcher lower-cases as it goes, no term holds a line break
+        // (so none spans two messages), and the part counter is told of each break.
+        var remaining = min(totalBytes + input.messages.count, Self.inspectedCharacters)
+        var partCounter = PartCounter()
+        let found = self.matcher.countDistinct { scanner in
+            for message in input.messages where remaining > 0 {
                 var text = message.text
                 text.withUTF8 { bytes in
-                    let take = min(bytes.count, capacity - count)
-                    for index in 0..<take {
-                        let byte = bytes[index]
-                        buffer[count + index] = byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
-                    }
-                    count += take
+                    let taken = UnsafeBufferPointer(rebasing: bytes.prefix(remaining))
+                    scanner.scan(taken)
+                    partCounter.count(in: taken)
+                    remaining -= taken.count
                 }
-                if count < capacity {
-                    buffer[count] = UInt8(ascii: "\n")
-                    count += 1
+                if remaining > 0 {
+                    partCounter.lineBreak()
+                    remaining -= 1
                 }
             }
         }
 
         let length = min(log2(1 + Double(totalBytes) / 100) / log2(1 + 8000 / 100), 1)
-        let found = self.matcher.countDistinct(in: text)
         let reasoning = min(Double(found.0) / 4, 1)
-        let parts = min(Double(max(Self.countParts(in: text) - 1, 0)) / 4, 1)
+        let parts = min(Double(max(partCounter.parts - 1, 0)) / 4, 1)
         let code = min(Double(found.1) / 2, 1)
         let math = min(Double(found.2) / 2, 1)
         let constraints = min(Double(found.3) / 3, 1)
@@ -89,198 +88,384 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
         let value = 1 / (1 + exp(-z))
         return ComplexityScore(
             value: value,
-            features: [
-                ("length", length), ("reasoning", reasoning), ("parts", parts), ("code", code), ("math", math),
-                ("constraints", constraints), ("turns", turns), ("tools", tools), ("media", media),
-            ]
+            features: HeuristicFeatures(
+                length: length,
+                reasoning: reasoning,
+                parts: parts,
+                code: code,
+                math: math,
+                constraints: constraints,
+                turns: turns,
+                tools: tools,
+                media: media
+            )
         )
-    }
-
-    /// Numbered items, bullet lines and question marks: how many things the prompt asks for.
-    private static func countParts(in text: [UInt8]) -> Int {
-        text.withUnsafeBufferPointer { Self.countParts(in: $0) }
-    }
-
-    private static func countParts(in text: UnsafeBufferPointer<UInt8>) -> Int {
-        var parts = 0
-        var atLineStart = true
-        var previousWasDigit = false
-        var index = 0
-        while index < text.count {
-            let byte = text[index]
-            // The common case first: a lower-case letter (the text is lower-cased) ends a line start.
-            if byte &- UInt8(ascii: "a") < 26 {
-                atLineStart = false
-                previousWasDigit = false
-                index += 1
-                continue
-            }
-            let isDigit = (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-            if byte == UInt8(ascii: "?") { parts += 1 }
-            if atLineStart {
-                if byte == UInt8(ascii: "-") || byte == UInt8(ascii: "*") {
-                    parts += 1
-                } else if byte == 0xE2, index + 2 < text.count, text[index + 1] == 0x80, text[index + 2] == 0xA2 {
-                    parts += 1  // "•"
-                } else if isDigit && !previousWasDigit {
-                    parts += 1
-                }
-            }
-            if byte == UInt8(ascii: "\n") {
-                atLineStart = true
-            } else if byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") && !isDigit {
-                atLineStart = false
-            }
-            previousWasDigit = isDigit
-            index += 1
-        }
-        return parts
     }
 }
 
-/// Counts which of a fixed set of ASCII terms occur in a byte string, in one pass.
+/// `HeuristicComplexityScorer`'s feature values; `ComplexityScore.features` names them when read.
+struct HeuristicFeatures: Sendable {
+    var length: Double
+    var reasoning: Double
+    var parts: Double
+    var code: Double
+    var math: Double
+    var constraints: Double
+    var turns: Double
+    var tools: Double
+    var media: Double
+
+    /// Names and values, in the order the scorer has always listed them.
+    var list: [(name: String, value: Double)] {
+        [
+            ("length", self.length), ("reasoning", self.reasoning), ("parts", self.parts), ("code", self.code),
+            ("math", self.math), ("constraints", self.constraints), ("turns", self.turns), ("tools", self.tools),
+            ("media", self.media),
+        ]
+    }
+}
+
+/// Numbered items, bullet lines and question marks: how many things the prompt asks for.
+///
+/// Fed a text in pieces (`count(in:)`, `lineBreak()`), it counts what one pass over the whole
+/// text would: each `?`, and a `-`, `*`, `•` or run of digits among the blanks opening a line.
+/// Letters count the same in either case, so the text need not be lower-cased.
+struct PartCounter {
+    private(set) var parts = 0
+    /// Only spaces, tabs and digits since the last line break (or the start).
+    private var atLineStart = true
+    private var previousWasDigit = false
+
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let lineBreaks = UInt64(UInt8(ascii: "\n")) &* ones
+    private static let questionMarks = UInt64(UInt8(ascii: "?")) &* ones
+
+    /// The high bit of each byte of `word` that is zero (exactly: no false positives).
+    private static func zeroBytes(_ word: UInt64) -> UInt64 {
+        ~(((word & (0x7F &* ones)) &+ 0x7F &* ones) | word) & (0x80 &* ones)
+    }
+
+    /// A line break between two pieces of text.
+    mutating func lineBreak() {
+        self.atLineStart = true
+        self.previousWasDigit = false
+    }
+
+    /// Counts the parts in `text`, continuing the line the previous piece ended in.
+    mutating func count(in text: UnsafeBufferPointer<UInt8>) {
+        guard let base = text.baseAddress else { return }
+        var parts = self.parts
+        defer { self.parts = parts }
+        var index = 0
+        while index < text.count {
+            if self.atLineStart {
+                let byte = text[index]
+                let isDigit = byte &- UInt8(ascii: "0") < 10
+                if byte == UInt8(ascii: "?") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "*") {
+                    parts += 1
+                } else if byte == 0xE2, index + 2 < text.count, text[index + 1] == 0x80, text[index + 2] == 0xA2 {
+                    parts += 1  // "•"
+                } else if isDigit && !self.previousWasDigit {
+                    parts += 1
+                }
+                if byte != UInt8(ascii: "\n") && byte != UInt8(ascii: " ") && byte != UInt8(ascii: "\t") && !isDigit {
+                    self.atLineStart = false
+                }
+                self.previousWasDigit = isDigit
+                index += 1
+                continue
+            }
+            // Within a line only question marks and the next line break matter: eight bytes at a time.
+            while index < text.count - 7 {
+                let word = UInt64(
+                    littleEndian: UnsafeRawPointer(base).loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                )
+                if Self.zeroBytes(word ^ Self.lineBreaks) != 0 { break }
+                // A one in each question mark's byte: multiplying sums them into the top byte.
+                let questions = Self.zeroBytes(word ^ Self.questionMarks) >> 7
+                parts &+= Int(truncatingIfNeeded: (questions &* Self.ones) >> 56)
+                index &+= 8
+            }
+            while index < text.count {
+                let byte = text[index]
+                index += 1
+                if byte == UInt8(ascii: "?") {
+                    parts += 1
+                } else if byte == UInt8(ascii: "\n") {
+                    self.lineBreak()
+                    break
+                }
+            }
+        }
+    }
+}
+
+/// Counts which of a fixed set of ASCII terms occur in a byte string (lower-cased), in one pass.
+///
+/// Each position of the text is tested against two small tables: one by a hash of its first
+/// four bytes (for terms of four or more bytes) and one by a hash of its first two (for shorter
+/// terms), both taken with every byte's 0x20 bit set. That lower-cases letters, so the text
+/// needs no lower-cased copy, and is still selective enough that nearly every position stops
+/// there; a hit compares the few terms with that prefix, lower-casing the text's bytes exactly.
 struct TermMatcher: Sendable {
-    /// Every term's bytes, back to back; term `i` is `bytes[starts[i]..<starts[i + 1]]`.
+    /// A term: its bytes are `bytes[start..<(start + length)]`, and it counts for list `list`.
+    fileprivate struct Term {
+        /// The first eight bytes (little-endian, zero-padded) and the mask of the ones it has:
+        /// one comparison settles most terms.
+        var prefix: UInt64
+        var mask: UInt64
+        var start: Int
+        var length: Int
+        var list: Int
+    }
+
+    /// The terms of four or more bytes sharing one four-byte prefix (every 0x20 bit set):
+    /// `terms[first..<end]`.
+    fileprivate struct Bucket {
+        var prefix: UInt32
+        var first: Int
+        var end: Int
+    }
+
+    /// Bits of the hash of a four-byte prefix, and of a two-byte prefix (after those in `filter`).
+    private static let longBits = 13
+    private static let shortBits = 11
+
+    /// Longer terms first, grouped by bucket; then the terms shorter than four bytes.
+    private let terms: [Term]
     private let bytes: [UInt8]
-    private let starts: [Int]
-    /// Which of the (up to four) lists term `i` came from.
-    private let lists: [Int]
-    /// Term `i`'s first four bytes (little-endian, zero-padded) and the mask of the ones it has:
-    /// one comparison rejects most candidates.
-    private let prefix4: [UInt32]
-    private let mask4: [UInt32]
-    /// For each two-byte prefix, 0 or 1 + the bucket of the terms starting with it: one
-    /// lookup rejects most positions, and a hit compares only the few terms sharing the prefix.
-    private let bucketOf: [UInt16]
-    /// A bit per two-byte prefix in `bucketOf` (8 KiB, stays in L1): most positions stop here.
-    private let hasBucket: [UInt64]
-    /// The terms of bucket `b` are `byPrefix[bucketStarts[b]..<bucketStarts[b + 1]]`.
-    private let bucketStarts: [Int]
-    private let byPrefix: [Int]
+    /// Where the terms shorter than four bytes start in `terms`.
+    private let shortStart: Int
+    /// A byte per hash of a longer term's four-byte prefix, then a byte per hash of a shorter
+    /// term's two-byte prefix: 1 if a term has it, else 0 (10 KiB; bytes, as testing one takes
+    /// fewer instructions than testing a bit).
+    private let filter: [UInt8]
+    /// The buckets by hash of their prefix, open addressing (`prefix` 0 is an empty slot).
+    private let buckets: [Bucket]
+
+    /// The bits in `filter` of a four-byte word with every 0x20 bit set: of its four-byte prefix
+    /// (the product's top bits) and of its two-byte prefix (the top of the product's low half,
+    /// which only the low half of the word sets). One multiplication serves both.
+    @inline(__always) private static func bits(_ folded: UInt32) -> (long: Int, short: Int) {
+        let product = folded &* 0x9E37_79B1
+        return (
+            Int(truncatingIfNeeded: product >> UInt32(32 - Self.longBits)),
+            1 << Self.longBits + Int(truncatingIfNeeded: (product & 0xFFFF) >> UInt32(16 - Self.shortBits))
+        )
+    }
 
     /// - Parameter lists: up to four term lists, counted separately in one pass.
     init(_ lists: [[String]]) {
-        var bytes: [UInt8] = []
-        var starts: [Int] = [0]
-        var listOf: [Int] = []
-        var termsByKey: [Int: [Int]] = [:]
-        for (list, terms) in lists.prefix(4).enumerated() {
-            for term in terms {
-                let utf8 = Array(term.utf8)
-                guard let first = utf8.first else { continue }
-                // A one-byte term matches whatever byte follows it.
-                let seconds = utf8.count > 1 ? [Int(utf8[1])] : Array(0..<256)
-                for second in seconds {
-                    termsByKey[Int(first) << 8 | second, default: []].append(listOf.count)
+        var longTerms: [UInt32: [(utf8: [UInt8], list: Int)]] = [:]
+        var shortTerms: [(utf8: [UInt8], list: Int)] = []
+        for (list, strings) in lists.prefix(4).enumerated() {
+            for string in strings where !string.isEmpty {
+                let utf8 = Array(string.utf8)
+                if utf8.count >= 4 {
+                    longTerms[UInt32(truncatingIfNeeded: Self.prefix(of: utf8)) | 0x2020_2020, default: []].append(
+                        (utf8, list)
+                    )
+                } else {
+                    shortTerms.append((utf8, list))
                 }
-                bytes += utf8
-                starts.append(bytes.count)
-                listOf.append(list)
             }
         }
-        var bucketOf = [UInt16](repeating: 0, count: 1 << 16)
-        var bucketStarts: [Int] = [0]
-        var byPrefix: [Int] = []
-        for (key, terms) in termsByKey.sorted(by: { $0.key < $1.key }) where bucketStarts.count < Int(UInt16.max) {
-            bucketOf[key] = UInt16(bucketStarts.count)
-            byPrefix += terms
-            bucketStarts.append(byPrefix.count)
+        var terms: [Term] = []
+        var bytes: [UInt8] = []
+        func append(_ utf8: [UInt8], list: Int) {
+            let mask: UInt64 = utf8.count >= 8 ? ~0 : (1 << UInt64(8 * utf8.count)) - 1
+            let prefix = Self.prefix(of: utf8)
+            terms.append(Term(prefix: prefix, mask: mask, start: bytes.count, length: utf8.count, list: list))
+            bytes += utf8
         }
-        var hasBucket = [UInt64](repeating: 0, count: 1 << 10)
-        for key in 0..<(1 << 16) where bucketOf[key] != 0 {
-            hasBucket[key >> 6] |= 1 << UInt64(key & 63)
+        var filter = [UInt8](repeating: 0, count: 1 << Self.longBits + 1 << Self.shortBits)
+        func set(_ hash: Int) { filter[hash] = 1 }
+        var slots = 16
+        while slots < 2 * longTerms.count { slots *= 2 }
+        var buckets = [Bucket](repeating: Bucket(prefix: 0, first: 0, end: 0), count: slots)
+        for (prefix, group) in longTerms.sorted(by: { $0.key < $1.key }) {
+            let first = terms.count
+            for term in group { append(term.utf8, list: term.list) }
+            set(Self.bits(prefix).long)
+            var slot = Self.bits(prefix).long & (slots - 1)
+            while buckets[slot].prefix != 0 { slot = (slot + 1) & (slots - 1) }
+            buckets[slot] = Bucket(prefix: prefix, first: first, end: terms.count)
         }
-        self.hasBucket = hasBucket
-        var prefix4: [UInt32] = []
-        var mask4: [UInt32] = []
-        for term in 0..<listOf.count {
-            var prefix: UInt32 = 0
-            var mask: UInt32 = 0
-            for offset in 0..<min(4, starts[term + 1] - starts[term]) {
-                prefix |= UInt32(bytes[starts[term] + offset]) << UInt32(8 * offset)
-                mask |= 0xFF << UInt32(8 * offset)
-            }
-            prefix4.append(prefix)
-            mask4.append(mask)
+        self.shortStart = terms.count
+        for term in shortTerms {
+            append(term.utf8, list: term.list)
+            let first = UInt32(term.utf8[0] | 0x20)
+            // A one-byte term matches whatever byte follows it.
+            let seconds = term.utf8.count > 1 ? [UInt32(term.utf8[1] | 0x20)] : (0..<256).map { UInt32($0) | 0x20 }
+            for second in seconds { set(Self.bits(first | second << 8).short) }
         }
-        self.prefix4 = prefix4
-        self.mask4 = mask4
+        self.terms = terms
         self.bytes = bytes
-        self.starts = starts
-        self.lists = listOf
-        self.bucketOf = bucketOf
-        self.bucketStarts = bucketStarts
-        self.byPrefix = byPrefix
+        self.filter = filter
+        self.buckets = buckets
     }
 
-    /// How many different terms of each list occur in `text` (as byte substrings).
+    /// The first eight bytes of `utf8`, little-endian, zero-padded.
+    private static func prefix(of utf8: [UInt8]) -> UInt64 {
+        var prefix: UInt64 = 0
+        for (offset, byte) in utf8.prefix(8).enumerated() { prefix |= UInt64(byte) << UInt64(8 * offset) }
+        return prefix
+    }
+
+    /// How many different terms of each list occur in `text` (as byte substrings of its ASCII lower-casing).
     func countDistinct(in text: [UInt8]) -> (Int, Int, Int, Int) {
-        var counts = (0, 0, 0, 0)
-        text.withUnsafeBufferPointer { text in
+        text.withUnsafeBufferPointer { text in self.countDistinct { $0.scan(text) } }
+    }
+
+    /// How many different terms of each list occur in the texts that `body` passes to `Scanner.scan`.
+    ///
+    /// Each text is matched on its own: a term that would span the end of one and the start of the
+    /// next is not found (nor, if texts are joined by a byte no term holds, would it be).
+    func countDistinct(_ body: (inout Scanner) -> Void) -> (Int, Int, Int, Int) {
+        self.terms.withUnsafeBufferPointer { terms in
             self.bytes.withUnsafeBufferPointer { bytes in
-                self.starts.withUnsafeBufferPointer { starts in
-                    self.bucketOf.withUnsafeBufferPointer { bucketOf in
-                        self.bucketStarts.withUnsafeBufferPointer { bucketStarts in
-                            self.byPrefix.withUnsafeBufferPointer { byPrefix in
-                                self.lists.withUnsafeBufferPointer { lists in
-                                    withUnsafeTemporaryAllocation(of: Bool.self, capacity: self.lists.count) { found in
-                                        found.initialize(repeating: false)
-                                        self.hasBucket.withUnsafeBufferPointer { hasBucket in
-                                            self.prefix4.withUnsafeBufferPointer { prefix4 in
-                                                self.mask4.withUnsafeBufferPointer { mask4 in
-                                                    var position = 0
-                                                    while position < text.count {
-                                                        let second =
-                                                            position + 1 < text.count ? Int(text[position + 1]) : 0
-                                                        let key = Int(text[position]) << 8 | second
-                                                        let bucket =
-                                                            hasBucket[key >> 6] & (1 << UInt64(key & 63)) == 0
-                                                            ? 0 : Int(bucketOf[key])
-                                                        if bucket != 0 {
-                                                            var word: UInt32 = 0
-                                                            for offset in 0..<min(4, text.count - position) {
-                                                                word |=
-                                                                    UInt32(text[position + offset])
-                                                                    << UInt32(8 * offset)
-                                                            }
-                                                            for slot in bucketStarts[bucket - 1]..<bucketStarts[bucket]
-                                                            {
-                                                                let term = byPrefix[slot]
-                                                                if found[term] || word & mask4[term] != prefix4[term] {
-                                                                    continue
-                                                                }
-                                                                let start = starts[term]
-                                                                let length = starts[term + 1] - start
-                                                                guard position + length <= text.count else { continue }
-                                                                var offset = min(4, length)
-                                                                while offset < length
-                                                                    && text[position + offset] == bytes[start + offset]
-                                                                {
-                                                                    offset += 1
-                                                                }
-                                                                guard offset == length else { continue }
-                                                                found[term] = true
-                                                                switch lists[term] {
-                                                                case 0: counts.0 += 1
-                                                                case 1: counts.1 += 1
-                                                                case 2: counts.2 += 1
-                                                                default: counts.3 += 1
-                                                                }
-                                                            }
-                                                        }
-                                                        position += 1
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
+                self.filter.withUnsafeBufferPointer { filter in
+                    self.buckets.withUnsafeBufferPointer { buckets in
+                        withUnsafeTemporaryAllocation(of: Bool.self, capacity: terms.count) { found in
+                            found.initialize(repeating: false)
+                            var scanner = Scanner(
+                                terms: terms,
+                                bytes: bytes,
+                                shortStart: self.shortStart,
+                                filter: filter,
+                                buckets: buckets,
+                                found: found
+                            )
+                            body(&scanner)
+                            return scanner.counts
                         }
                     }
                 }
             }
         }
-        return counts
+    }
+
+    /// One count in progress: the matcher's tables and the terms found so far. Valid only inside
+    /// the `countDistinct` call that made it.
+    struct Scanner {
+        fileprivate let terms: UnsafeBufferPointer<Term>
+        fileprivate let bytes: UnsafeBufferPointer<UInt8>
+        fileprivate let shortStart: Int
+        fileprivate let filter: UnsafeBufferPointer<UInt8>
+        fileprivate let buckets: UnsafeBufferPointer<Bucket>
+        fileprivate let found: UnsafeMutableBufferPointer<Bool>
+        fileprivate(set) var counts = (0, 0, 0, 0)
+
+        /// Adds the terms that occur in `text` (lower-cased).
+        mutating func scan(_ text: UnsafeBufferPointer<UInt8>) {
+            guard let base = text.baseAddress else { return }
+            let raw = UnsafeRawPointer(base)
+            var position = 0
+            // Whole four-byte words first, then the last (up to three) positions zero-padded.
+            let wholeWords = text.count - 3
+            while position < wholeWords {
+                let word = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self))
+                let hits = self.filterHits(word)
+                if hits.long | hits.short != 0 { self.compare(word, hits: hits, at: position, in: text) }
+                position &+= 1
+            }
+            var rest: UInt32 = 0
+            for offset in 0..<(text.count - position) {
+                rest |= UInt32(text[position + offset]) << UInt32(8 * offset)
+            }
+            while position < text.count {
+                let hits = self.filterHits(rest)
+                if hits.long | hits.short != 0 { self.compare(rest, hits: hits, at: position, in: text) }
+                rest >>= 8
+                position += 1
+            }
+        }
+
+        /// The bytes of `filter` for the (zero-padded) `word`'s four- and two-byte prefixes: zero
+        /// (as for nearly every position) rules out every term there.
+        @inline(__always) private func filterHits(_ word: UInt32) -> (long: UInt8, short: UInt8) {
+            let (long, short) = TermMatcher.bits(word | 0x2020_2020)
+            return (self.filter[long], self.filter[short])
+        }
+
+        /// Compares the terms with `word`'s four-byte prefix (if `hits.long`) and the terms shorter
+        /// than four bytes (if `hits.short`) with the text at `position`.
+        private mutating func compare(
+            _ word: UInt32,
+            hits: (long: UInt8, short: UInt8),
+            at position: Int,
+            in text: UnsafeBufferPointer<UInt8>
+        ) {
+            // The eight bytes at `position` (zero-padded), lower-cased.
+            var bytes: UInt64 = 0
+            if position + 8 <= text.count, let base = text.baseAddress {
+                bytes = UInt64(
+                    littleEndian: UnsafeRawPointer(base).loadUnaligned(fromByteOffset: position, as: UInt64.self)
+                )
+            } else {
+                for offset in 0..<(text.count - position) {
+                    bytes |= UInt64(text[position + offset]) << UInt64(8 * offset)
+                }
+            }
+            let lower = Self.lowerCased(bytes)
+            if hits.long != 0 {
+                let folded = word | 0x2020_2020
+                var slot = TermMatcher.bits(folded).long & (self.buckets.count - 1)
+                while self.buckets[slot].prefix != 0 {
+                    if self.buckets[slot].prefix == folded {
+                        for index in self.buckets[slot].first..<self.buckets[slot].end {
+                            self.compare(term: index, lower, at: position, in: text)
+                        }
+                        break
+                    }
+                    slot = (slot + 1) & (self.buckets.count - 1)
+                }
+            }
+            if hits.short != 0 {
+                for index in self.shortStart..<self.terms.count {
+                    self.compare(term: index, lower, at: position, in: text)
+                }
+            }
+        }
+
+        /// Counts term `index` if it is new and at `position` (whose next eight bytes, lower-cased,
+        /// are `lower`).
+        @inline(__always) private mutating func compare(
+            term index: Int,
+            _ lower: UInt64,
+            at position: Int,
+            in text: UnsafeBufferPointer<UInt8>
+        ) {
+            let term = self.terms[index]
+            guard !self.found[index], lower & term.mask == term.prefix, position + term.length <= text.count else {
+                return
+            }
+            var offset = min(8, term.length)
+            while offset < term.length, Self.lowerCased(text[position + offset]) == self.bytes[term.start + offset] {
+                offset += 1
+            }
+            guard offset == term.length else { return }
+            self.found[index] = true
+            switch term.list {
+            case 0: self.counts.0 += 1
+            case 1: self.counts.1 += 1
+            case 2: self.counts.2 += 1
+            default: self.counts.3 += 1
+            }
+        }
+
+        /// The ASCII lower-casing of a byte.
+        private static func lowerCased(_ byte: UInt8) -> UInt8 {
+            byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
+        }
+
+        /// The ASCII lower-casing of eight bytes.
+        private static func lowerCased(_ bytes: UInt64) -> UInt64 {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let low7 = bytes & (0x7F &* ones)
+            // High bit of each byte: at least "A", not above "Z", and ASCII.
+            let upper = (low7 &+ 0x3F &* ones) & ~(low7 &+ 0x25 &* ones) & ~bytes & (0x80 &* ones)
+            return bytes | upper >> 2
+        }
     }
 }
