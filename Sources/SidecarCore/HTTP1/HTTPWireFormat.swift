@@ -7,13 +7,42 @@ import NIOHTTP1
 enum HTTPWireFormat {
     /// Writes `name: value` lines, leaving out any field whose name is not a token or whose
     /// value holds a control character: such a field could end the head early or start a new one.
+    ///
+    /// All fields are copied in one write (each `ByteBuffer` write checks exclusive access at run
+    /// time, and a head has a dozen fields of four pieces each).
     static func writeFields(_ fields: HTTPHeaders, into buffer: inout ByteBuffer) {
-        for (name, value) in fields where Self.isToken(name) && Self.isFieldValue(value) {
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+        var capacity = 0
+        for (name, value) in fields { capacity += name.utf8.count + value.utf8.count + 4 }
+        guard capacity > 0 else { return }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { output in
+            var written = 0
+            for (name, value) in fields where Self.isToken(name) && Self.isFieldValue(value) {
+                written = Self.copy(name, to: output, at: written)
+                output[written] = UInt8(ascii: ":")
+                output[written + 1] = UInt8(ascii: " ")
+                written = Self.copy(value, to: output, at: written + 2)
+                output[written] = UInt8(ascii: "\r")
+                output[written + 1] = UInt8(ascii: "\n")
+                written += 2
+            }
+            return written
         }
+    }
+
+    /// Copies the UTF-8 of `string` into `output` at `offset`; returns the offset after it.
+    private static func copy(_ string: String, to output: UnsafeMutableRawBufferPointer, at offset: Int) -> Int {
+        let copied = string.utf8.withContiguousStorageIfAvailable { bytes in
+            UnsafeMutableRawBufferPointer(rebasing: output[offset..<(offset + bytes.count)])
+                .copyMemory(from: UnsafeRawBufferPointer(bytes))
+            return bytes.count
+        }
+        if let copied { return offset + copied }
+        var index = offset
+        for byte in string.utf8 {
+            output[index] = byte
+            index += 1
+        }
+        return index
     }
 
     /// The chunk-size line for a body write of `count` bytes (chunked framing only).
