@@ -23,31 +23,45 @@ struct JSONObjectScanner {
     }
 
     static func scan(_ buffer: UnsafeBufferPointer<UInt8>) -> [Member]? {
-        var index = Self.skipSpace(buffer, 0)
-        guard index < buffer.count, buffer[index] == UInt8(ascii: "{") else { return nil }
-        index += 1
         var members: [Member] = []
+        let isObject = Self.forEachMember(buffer) { key, keyRange, valueRange in
+            let key = String(decoding: key, as: UTF8.self)
+            members.append(Member(key: key, keyRange: keyRange, valueRange: valueRange))
+        }
+        return isObject ? members : nil
+    }
+
+    /// Calls `body` with each top-level member's key bytes (between the quotes, escapes as
+    /// written), the key's range (quotes included) and the value's range, in document order,
+    /// without allocating. `false` when `buffer` is not an object.
+    static func forEachMember(
+        _ buffer: UnsafeBufferPointer<UInt8>,
+        _ body: (_ key: UnsafeBufferPointer<UInt8>, _ keyRange: Range<Int>, _ valueRange: Range<Int>) -> Void
+    ) -> Bool {
+        var index = Self.skipSpace(buffer, 0)
+        guard index < buffer.count, buffer[index] == UInt8(ascii: "{") else { return false }
+        index += 1
         while true {
             index = Self.skipSpace(buffer, index)
-            guard index < buffer.count else { return nil }
-            if buffer[index] == UInt8(ascii: "}") { return members }
+            guard index < buffer.count else { return false }
+            if buffer[index] == UInt8(ascii: "}") { return true }
             if buffer[index] == UInt8(ascii: ",") {
                 index += 1
                 continue
             }
-            guard buffer[index] == UInt8(ascii: "\"") else { return nil }
+            guard buffer[index] == UInt8(ascii: "\"") else { return false }
             let keyStart = index
-            guard let keyEnd = Self.skipString(buffer, index) else { return nil }
-            let key = String(
-                decoding: UnsafeBufferPointer(rebasing: buffer[(keyStart + 1)..<(keyEnd - 1)]),
-                as: UTF8.self
-            )
+            guard let keyEnd = Self.skipString(buffer, index) else { return false }
             index = Self.skipSpace(buffer, keyEnd)
-            guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { return nil }
+            guard index < buffer.count, buffer[index] == UInt8(ascii: ":") else { return false }
             index = Self.skipSpace(buffer, index + 1)
             let valueStart = index
-            guard let valueEnd = Self.skipValue(buffer, index) else { return nil }
-            members.append(Member(key: key, keyRange: keyStart..<keyEnd, valueRange: valueStart..<valueEnd))
+            guard let valueEnd = Self.skipValue(buffer, index) else { return false }
+            body(
+                UnsafeBufferPointer(rebasing: buffer[(keyStart + 1)..<(keyEnd - 1)]),
+                keyStart..<keyEnd,
+                valueStart..<valueEnd
+            )
             index = valueEnd
         }
     }

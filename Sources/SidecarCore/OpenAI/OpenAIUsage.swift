@@ -29,14 +29,22 @@ extension OpenAIUsage {
     /// Reads `prompt_tokens` and `completion_tokens` from a `usage` object's bytes without a
     /// JSON decoder; `nil` when the value is not an object (`null` included).
     init?(scanning usage: ByteBuffer) {
-        guard let members = JSONObjectScanner.members(in: usage) else { return nil }
+        guard let usage = usage.withUnsafeReadableBytes({ Self(scanning: $0.assumingMemoryBound(to: UInt8.self)) })
+        else { return nil }
+        self = usage
+    }
+
+    init?(scanning usage: UnsafeBufferPointer<UInt8>) {
         var prompt = 0
         var completion = 0
-        for member in members where member.key == "prompt_tokens" || member.key == "completion_tokens" {
-            let bytes = usage.readableBytesView.dropFirst(member.valueRange.lowerBound).prefix(member.valueRange.count)
-            guard let value = Self.nonNegativeInteger(bytes) else { continue }
-            if member.key == "prompt_tokens" { prompt = value } else { completion = value }
+        let isObject = JSONObjectScanner.forEachMember(usage) { key, _, valueRange in
+            let isPrompt = key.elementsEqual("prompt_tokens".utf8)
+            guard isPrompt || key.elementsEqual("completion_tokens".utf8),
+                let value = Self.nonNegativeInteger(UnsafeBufferPointer(rebasing: usage[valueRange]))
+            else { return }
+            if isPrompt { prompt = value } else { completion = value }
         }
+        guard isObject else { return nil }
         self.init(promptTokens: prompt, completionTokens: completion)
     }
 
@@ -65,34 +73,34 @@ struct OpenAIUsageProbe: Sendable {
     var hasChoices: Bool
 
     init?(_ body: ByteBuffer) {
-        guard let members = JSONObjectScanner.members(in: body) else { return nil }
-        self.usage = nil
-        self.hasChoices = false
-        for member in members {
-            if member.key == "usage",
-                let slice = body.getSlice(
-                    at: body.readerIndex + member.valueRange.lowerBound,
-                    length: member.valueRange.count
-                )
-            {
-                self.usage = OpenAIUsage(scanning: slice)
-            } else if member.key == "choices" {
-                // An array whose first byte after "[" and any white space is not "]" has an element.
-                self.hasChoices = body.withUnsafeReadableBytes { bytes in
-                    var index = member.valueRange.lowerBound
-                    guard index < member.valueRange.upperBound, bytes[index] == UInt8(ascii: "[") else { return false }
-                    index += 1
-                    while index < member.valueRange.upperBound {
-                        switch bytes[index] {
-                        case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): index += 1
-                        case UInt8(ascii: "]"): return false
-                        default: return true
-                        }
-                    }
-                    return false
+        var usage: OpenAIUsage?
+        var hasChoices = false
+        let isObject = body.withUnsafeReadableBytes { raw in
+            let bytes = raw.assumingMemoryBound(to: UInt8.self)
+            return JSONObjectScanner.forEachMember(bytes) { key, _, valueRange in
+                if key.elementsEqual("usage".utf8) {
+                    usage = OpenAIUsage(scanning: UnsafeBufferPointer(rebasing: bytes[valueRange]))
+                } else if key.elementsEqual("choices".utf8) {
+                    hasChoices = Self.isNonEmptyArray(UnsafeBufferPointer(rebasing: bytes[valueRange]))
                 }
             }
         }
+        guard isObject else { return nil }
+        self.usage = usage
+        self.hasChoices = hasChoices
+    }
+
+    /// An array whose first byte after "[" and any white space is not "]" has an element.
+    private static func isNonEmptyArray(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard value.first == UInt8(ascii: "[") else { return false }
+        for byte in value.dropFirst() {
+            switch byte {
+            case UInt8(ascii: " "), UInt8(ascii: "\n"), UInt8(ascii: "\r"), UInt8(ascii: "\t"): continue
+            case UInt8(ascii: "]"): return false
+            default: return true
+            }
+        }
+        return false
     }
 
     /// A chunk that only carries usage (what `stream_options.include_usage` adds at the end).
