@@ -49,8 +49,15 @@ public enum SidecarHeaders {
     static func complexityValue(_ score: Double) -> String {
         let clamped = score.isFinite ? min(max(score, 0), 1) : 0
         let thousandths = Int((clamped * 1000).rounded())
-        let fraction = String(thousandths % 1000)
-        return "\(thousandths / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)"
+        // "d.ddd": five ASCII bytes, a small string (no allocation).
+        return String(unsafeUninitializedCapacity: 5) { bytes in
+            bytes[0] = UInt8(ascii: "0") + UInt8(thousandths / 1000)
+            bytes[1] = UInt8(ascii: ".")
+            bytes[2] = UInt8(ascii: "0") + UInt8(thousandths / 100 % 10)
+            bytes[3] = UInt8(ascii: "0") + UInt8(thousandths / 10 % 10)
+            bytes[4] = UInt8(ascii: "0") + UInt8(thousandths % 10)
+            return 5
+        }
     }
 }
 

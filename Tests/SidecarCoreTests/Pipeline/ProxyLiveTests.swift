@@ -215,5 +215,15 @@ import Testing
         #expect(SidecarHeaders.complexityValue(0.07449) == "0.074")
         #expect(SidecarHeaders.complexityValue(1) == "1.000")
         #expect(SidecarHeaders.complexityValue(0.5) == "0.500")
+        #expect(SidecarHeaders.complexityValue(0) == "0.000")
+        #expect(SidecarHeaders.complexityValue(0.0996) == "0.100")
+        #expect(SidecarHeaders.complexityValue(0.0004) == "0.000")
+        #expect(SidecarHeaders.complexityValue(-3) == "0.000")
+        #expect(SidecarHeaders.complexityValue(.nan) == "0.000")
+        #expect(SidecarHeaders.complexityValue(7) == "1.000")
+        for thousandths in 0...1000 {
+            let text = SidecarHeaders.complexityValue(Double(thousandths) / 1000)
+            #expect(Double(text) == Double(thousandths) / 1000 && text.utf8.count == 5, "\(thousandths)")
+        }
     }
 }
