@@ -43,10 +43,30 @@ struct StreamRelay {
             return true
         }
         // Only chunks that mention usage need decoding.
-        guard data.contains("\"usage\"") else { return true }
+        guard Self.mentionsUsage(data) else { return true }
         guard let probe = OpenAIUsageProbe(ByteBuffer(string: data)) else { return true }
         if let usage = probe.usage { self.usage = usage }
         return !(self.dropUsageChunk && probe.isUsageOnlyChunk)
+    }
+
+    /// Whether `data` holds `"usage"` (a byte search: Foundation's `contains` goes through
+    /// `NSString` and was a quarter of the relay's CPU per chunk).
+    static func mentionsUsage(_ data: String) -> Bool {
+        var data = data
+        return data.withUTF8 { bytes in
+            let quote = UInt8(ascii: "\"")
+            var index = 0
+            while index + 7 <= bytes.count {
+                if bytes[index] == quote && bytes[index + 6] == quote && bytes[index + 1] == UInt8(ascii: "u")
+                    && bytes[index + 2] == UInt8(ascii: "s") && bytes[index + 3] == UInt8(ascii: "a")
+                    && bytes[index + 4] == UInt8(ascii: "g") && bytes[index + 5] == UInt8(ascii: "e")
+                {
+                    return true
+                }
+                index += 1
+            }
+            return false
+        }
     }
 
     /// An OpenAI-style error event and the end marker, for an upstream that fails mid-stream.
