@@ -114,42 +114,34 @@ final class MetricHandles: Sendable {
     }
 
     func requestSeries(endpoint: String, model: String, status: Int) -> RequestSeries {
-        let key = RequestKey(endpoint: endpoint, model: model, status: status)
-        if let existing = self.requestSeries.withLock({ $0[key] }) { return existing }
-        let created = RequestSeries(
-            requests: self.counter(
-                "llm_sidecar_requests_total",
-                [("endpoint", endpoint), ("model", model), ("status", String(status))]
-            ),
-            duration: self.timer("llm_sidecar_request_duration_seconds", [("endpoint", endpoint)])
-        )
-        return self.requestSeries.withLock { all in
-            if let existing = all[key] { return existing }
-            all[key] = created
-            return created
+        Self.handle(in: self.requestSeries, RequestKey(endpoint: endpoint, model: model, status: status)) {
+            RequestSeries(
+                requests: self.counter(
+                    "llm_sidecar_requests_total",
+                    [("endpoint", endpoint), ("model", model), ("status", String(status))]
+                ),
+                duration: self.timer("llm_sidecar_request_duration_seconds", [("endpoint", endpoint)])
+            )
         }
     }
 
     func upstreamSeries(upstream: String, status: Int) -> UpstreamSeries {
-        let key = UpstreamKey(upstream: upstream, status: status)
-        if let existing = self.upstreamSeries.withLock({ $0[key] }) { return existing }
-        let created = UpstreamSeries(
-            responses: self.counter(
-                "llm_sidecar_upstream_responses_total",
-                [("upstream", upstream), ("status", String(status))]
-            ),
-            firstByte: self.timer("llm_sidecar_upstream_first_byte_seconds", [("upstream", upstream)])
-        )
-        return self.upstreamSeries.withLock { all in
-            if let existing = all[key] { return existing }
-            all[key] = created
-            return created
+        Self.handle(in: self.upstreamSeries, UpstreamKey(upstream: upstream, status: status)) {
+            UpstreamSeries(
+                responses: self.counter(
+                    "llm_sidecar_upstream_responses_total",
+                    [("upstream", upstream), ("status", String(status))]
+                ),
+                firstByte: self.timer("llm_sidecar_upstream_first_byte_seconds", [("upstream", upstream)])
+            )
         }
     }
 
-    private static func handle<Handle>(
-        in cache: borrowing Mutex<[Key: Handle]>,
-        _ key: Key,
+    /// The handle cached under `key`, made (under the cache's lock) on first use. `make` may
+    /// take the plain handles' locks: series locks are always taken before those.
+    private static func handle<CacheKey: Hashable & Sendable, Handle: Sendable>(
+        in cache: borrowing Mutex<[CacheKey: Handle]>,
+        _ key: CacheKey,
         make: () -> Handle
     )
         -> Handle

@@ -97,19 +97,8 @@ import Testing
         try await FakeUpstream.run { _, port in
             let config = try SidecarHarness.configuration(port: port, timeouts: "[timeouts]\nrequest_ms = 300")
             try await SidecarHarness.run(config) { client, _, _ in
-                var headers = Self.json
-                headers[HTTPField.Name("x-fake-hang-ms")!] = "1500"
-                let started = ContinuousClock.now
-                try await client.execute(
-                    uri: "/v1/chat/completions",
-                    method: .post,
-                    headers: headers,
-                    body: SidecarHarness.chatBody("hi")
-                ) { response in
-                    #expect(response.status == .gatewayTimeout)
-                    #expect(Self.error(response)?["type"] as? String == "timeout_error")
-                }
-                #expect(ContinuousClock.now - started < .seconds(5))
+                let elapsed = try await Self.expectTimeoutOnHang(client, hangMilliseconds: 1500)
+                #expect(elapsed < .seconds(5))
             }
         }
     }
@@ -131,20 +120,31 @@ import Testing
                         #expect(response.status == .ok)
                     }
                 }
-                var headers = Self.json
-                headers[HTTPField.Name("x-fake-hang-ms")!] = "3000"
-                let started = ContinuousClock.now
-                try await client.execute(
-                    uri: "/v1/chat/completions",
-                    method: .post,
-                    headers: headers,
-                    body: SidecarHarness.chatBody("hi")
-                ) { response in
-                    #expect(response.status == .gatewayTimeout)
-                }
-                #expect(ContinuousClock.now - started < .milliseconds(2500))
+                let elapsed = try await Self.expectTimeoutOnHang(client, hangMilliseconds: 3000)
+                #expect(elapsed < .milliseconds(2500))
             }
         }
+    }
+
+    /// Sends a chat request the fake upstream answers only after `hangMilliseconds`; expects an
+    /// OpenAI-shaped 504 and returns how long it took.
+    private static func expectTimeoutOnHang(
+        _ client: any TestClientProtocol,
+        hangMilliseconds: Int
+    ) async throws -> Duration {
+        var headers = Self.json
+        headers[HTTPField.Name("x-fake-hang-ms")!] = String(hangMilliseconds)
+        let started = ContinuousClock.now
+        try await client.execute(
+            uri: "/v1/chat/completions",
+            method: .post,
+            headers: headers,
+            body: SidecarHarness.chatBody("hi")
+        ) { response in
+            #expect(response.status == .gatewayTimeout)
+            #expect(Self.error(response)?["type"] as? String == "timeout_error")
+        }
+        return ContinuousClock.now - started
     }
 
     @Test func unknownPathIs404InOpenAIShape() async throws {
