@@ -185,6 +185,17 @@ def test_bytes_that_are_not_http_get_an_openai_shaped_400_and_the_connection_clo
     assert error["type"] == "invalid_request_error" and error["code"] == "bad_http_request"
 
 
+def test_upgrade_request_is_answered_over_http1_then_the_connection_closes(sidecar):
+    """An h2c upgrade attempt (curl --http2 on http://) gets a plain HTTP/1.1 answer and a close,
+    so the client's next request goes over a new connection instead of hanging."""
+    url = urllib.parse.urlparse(sidecar)
+    data = raw_exchange(sidecar, (f"GET /healthz HTTP/1.1\r\nHost: {url.netloc}\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                                  "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n").encode())
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    assert b"connection: close" in head.lower()
+
+
 def test_head_request_gets_headers_and_no_body(sidecar):
     url = urllib.parse.urlparse(sidecar)
     data = raw_exchange(sidecar, f"HEAD /healthz HTTP/1.1\r\nHost: {url.netloc}\r\nConnection: close\r\n\r\n".encode())

@@ -33,6 +33,13 @@ class HTTPDecoderHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var seenEOF = false
     private var finished = false
 
+    /// Bytes the decoder left undecoded beyond this fail the connection.
+    static let maximumUndecodedBytes = 1 << 20
+
+    struct UndecodedBytesError: Error {
+        let count: Int
+    }
+
     init(_ decoder: any ByteToMessageDecoder) {
         self.decoder = decoder
     }
@@ -94,11 +101,15 @@ class HTTPDecoderHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             self.decoded()
             if buffer.readableBytes > 0 {
-                // The decoder keeps partial messages itself; anything left is kept for the next read.
+                // The decoder keeps partial messages itself; bytes it left (it stops after a
+                // protocol upgrade, which the sidecar never accepts) are kept, up to a bound.
                 buffer.discardReadBytes()
                 if var more = self.pending {
                     buffer.writeBuffer(&more)
                     self.pending = nil
+                }
+                guard buffer.readableBytes <= Self.maximumUndecodedBytes else {
+                    return self.fail(UndecodedBytesError(count: buffer.readableBytes), context: context)
                 }
                 self.pending = buffer
                 break

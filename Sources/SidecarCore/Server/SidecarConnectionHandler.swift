@@ -95,7 +95,9 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
-            self.keepAlive = head.isKeepAlive
+            // The sidecar never switches protocols, and NIO's decoder stops after an upgrade
+            // request: answer it over HTTP/1.1, then close.
+            self.keepAlive = head.isKeepAlive && !Self.asksForUpgrade(head)
             self.isHeadRequest = head.method == .HEAD
             let limit = self.services.pipeline.runtime.configuration.server.maxBodyBytes
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limit {
@@ -222,6 +224,12 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
         )
         self.exchange = exchange
         exchange.start()
+    }
+
+    /// `Connection: upgrade` with an `Upgrade` header (an h2c or WebSocket attempt, say).
+    static func asksForUpgrade(_ head: HTTPRequestHead) -> Bool {
+        head.headers.contains(name: "upgrade")
+            && head.headers[canonicalForm: "connection"].contains { $0.utf8.count == 7 && $0.lowercased() == "upgrade" }
     }
 
     /// The endpoints forwarded on the event loop; `nil` for the ones the responder answers.

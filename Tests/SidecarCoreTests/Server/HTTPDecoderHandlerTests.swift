@@ -124,6 +124,21 @@ struct HTTPDecoderHandlerTests {
         _ = try? channel.finish()
     }
 
+    /// After an upgrade request the decoder stops; what follows is not kept without bound.
+    @Test func bytesLeftUndecodedAreBounded() throws {
+        let (channel, recorder) = try self.requestChannel()
+        let upgrade = "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+        try channel.writeInbound(ByteBuffer(string: upgrade))
+        #expect(Self.summary(recorder.parts) == ["head GET /", "end"])
+        let chunk = ByteBuffer(repeating: UInt8(ascii: "x"), count: 64 * 1024)
+        for _ in 0..<20 {
+            try channel.writeInbound(chunk)
+        }
+        #expect(recorder.errors.count == 1)
+        #expect(recorder.errors.first is HTTPDecoderHandler.UndecodedBytesError)
+        _ = try? channel.finish()
+    }
+
     @Test func aCloseDelimitedBodyEndsAtEndOfInput() throws {
         let (channel, recorder) = try self.responseChannel()
         try channel.writeOutbound(HTTPClientRequestPart.head(.init(version: .http1_1, method: .GET, uri: "/")))
