@@ -5,6 +5,16 @@ import NIOHTTP1
 /// clients, ``UpstreamRequestEncoder`` towards upstreams): header fields, chunk markers and
 /// trailers, with the checks that keep a message from being split.
 enum HTTPWireFormat {
+    /// How the body of the message in flight is delimited.
+    enum BodyFraming: Equatable {
+        /// `Content-Length` was sent: body bytes go out as they are.
+        case length
+        /// `Transfer-Encoding: chunked`: each body write is one chunk; the end writes `0` and trailers.
+        case chunked
+        /// No body follows.
+        case none
+    }
+
     /// Writes `name: value` lines, leaving out any field whose name is not a token or whose
     /// value holds a control character: such a field could end the head early or start a new one.
     ///
@@ -44,6 +54,9 @@ enum HTTPWireFormat {
         }
         return index
     }
+
+    /// Ends every chunk of a chunked body (one buffer, shared by all writes).
+    static let chunkEnd = ByteBuffer(staticString: "\r\n")
 
     /// The chunk-size line for a body write of `count` bytes (chunked framing only).
     static func chunkHeader(_ count: Int, allocator: ByteBufferAllocator) -> ByteBuffer {

@@ -28,12 +28,6 @@ public struct OpenAIUsage: Decodable, Sendable, Equatable {
 extension OpenAIUsage {
     /// Reads `prompt_tokens` and `completion_tokens` from a `usage` object's bytes without a
     /// JSON decoder; `nil` when the value is not an object (`null` included).
-    init?(scanning usage: ByteBuffer) {
-        guard let usage = usage.withUnsafeReadableBytes({ Self(scanning: $0.assumingMemoryBound(to: UInt8.self)) })
-        else { return nil }
-        self = usage
-    }
-
     init?(scanning usage: UnsafeBufferPointer<UInt8>) {
         var prompt = 0
         var completion = 0

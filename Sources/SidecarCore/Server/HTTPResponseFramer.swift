@@ -16,17 +16,10 @@ import NIOHTTP1
 /// is left out, never written, so nothing from an upstream or a request body (a model name,
 /// say) can split the response.
 struct HTTPResponseFramer {
-    /// How the body of the response in flight is delimited.
-    enum Framing: Equatable {
-        /// `Content-Length` was sent: body bytes go out as they are.
-        case length
-        /// `Transfer-Encoding: chunked`: each body write is one chunk; the end writes `0` and trailers.
-        case chunked
-        /// No body may follow (a `HEAD` request, 1xx, 204, 304): body writes are dropped.
-        case none
-    }
+    typealias Framing = HTTPWireFormat.BodyFraming
 
-    /// The framing of the response in flight.
+    /// The framing of the response in flight (`.none` also for a `HEAD` request, 1xx, 204, 304:
+    /// body writes are dropped).
     private(set) var framing = Framing.none
 
     /// The response head. `contentLength` nil means chunked (unless no body is allowed).

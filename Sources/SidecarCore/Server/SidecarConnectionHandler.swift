@@ -47,8 +47,6 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     private var framer = HTTPResponseFramer()
     /// The first-byte deadline of the exchange in flight; one per connection (it coalesces tasks).
     private var headTimer: CoalescedDeadlineTimer?
-    /// Ends every chunk of a chunked body; one buffer, shared by all writes.
-    private let chunkEnd = ByteBuffer(staticString: "\r\n")
     /// Parts of pipelined requests that arrived while a response was in flight.
     private var queued = CircularBuffer<HTTPServerRequestPart>()
     private var queuedBytes = 0
@@ -169,7 +167,7 @@ final class SidecarConnectionHandler: ChannelInboundHandler, RemovableChannelHan
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.services.logger.debug("client connection error", metadata: ["error": "\(error)"])
         // Bytes that are not HTTP/1.1: answer 400 (OpenAI-shaped) unless a response has begun, then close.
-        if error is HTTPParserError, self.exchange == nil, self.task == nil {
+        if error is HTTPParserError {
             switch self.state {
             case .idle, .receiving:
                 self.state = .responding
@@ -360,7 +358,7 @@ extension SidecarConnectionHandler: ClientResponseSink {
             let size = HTTPWireFormat.chunkHeader(buffer.readableBytes, allocator: context.channel.allocator)
             context.write(self.wrapOutboundOut(size), promise: nil)
             context.write(self.wrapOutboundOut(buffer), promise: nil)
-            context.write(self.wrapOutboundOut(self.chunkEnd), promise: nil)
+            context.write(self.wrapOutboundOut(HTTPWireFormat.chunkEnd), promise: nil)
         }
         if flush { context.flush() }
     }

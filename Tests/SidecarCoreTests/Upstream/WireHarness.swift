@@ -112,6 +112,11 @@ final class WireHarness: Sendable {
         self.pools = UpstreamConnectionPools(group: self.group, configuration: configuration)
     }
 
+    /// A pool allowed one connection per endpoint: calls queue in FIFO order.
+    static func singleConnection() -> WireHarness {
+        WireHarness(.init(connectTimeout: .seconds(2), idleTimeout: .seconds(5), maxConnectionsPerEndpoint: 1))
+    }
+
     func close() async {
         await self.pools.shutdown()
         try? await self.group.shutdownGracefully()

@@ -354,12 +354,8 @@ struct WirePoolTests {
     }
 
     @Test func capAndFIFO() async throws {
-        let server = try await WireTestServer.start { request in
-            [.delay(.milliseconds(30)), .send(WireTestServer.ok(request.head.uri))]
-        }
-        let harness = WireHarness(
-            .init(connectTimeout: .seconds(2), idleTimeout: .seconds(5), maxConnectionsPerEndpoint: 1)
-        )
+        let server = try await WireTestServer.echoingURI(after: .milliseconds(30))
+        let harness = WireHarness.singleConnection()
         let base = "http://127.0.0.1:\(server.port)"
         let order = try await harness.loop.flatSubmit { () -> EventLoopFuture<[String]> in
             let loop = harness.loop
@@ -409,12 +405,8 @@ struct WirePoolTests {
     }
 
     @Test func cancelQueuedWaiter() async throws {
-        let server = try await WireTestServer.start { request in
-            [.delay(.milliseconds(100)), .send(WireTestServer.ok(request.head.uri))]
-        }
-        let harness = WireHarness(
-            .init(connectTimeout: .seconds(2), idleTimeout: .seconds(5), maxConnectionsPerEndpoint: 1)
-        )
+        let server = try await WireTestServer.echoingURI(after: .milliseconds(100))
+        let harness = WireHarness.singleConnection()
         let base = "http://127.0.0.1:\(server.port)"
         let a = try await harness.start(WireHarness.request(base, uri: "/a"))
         let b = try await harness.start(WireHarness.request(base, uri: "/b"))

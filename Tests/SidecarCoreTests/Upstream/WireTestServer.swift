@@ -72,6 +72,11 @@ final class WireTestServer: Sendable {
     }
 
     /// "HTTP/1.1 200 OK" with Content-Length.
+    /// A server answering every request with its own URI as the body, after `delay`.
+    static func echoingURI(after delay: TimeAmount) async throws -> WireTestServer {
+        try await Self.start { request in [.delay(delay), .send(Self.ok(request.head.uri))] }
+    }
+
     static func ok(_ body: String, status: String = "200 OK", headers: String = "") -> String {
         "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
             + "\(headers)\r\n\(body)"

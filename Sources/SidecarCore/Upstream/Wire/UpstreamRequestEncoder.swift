@@ -14,14 +14,9 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
 
     struct BodyWithoutFramingError: Error {}
 
-    private enum Framing {
-        case none
-        case length
-        case chunked
-    }
+    private typealias Framing = HTTPWireFormat.BodyFraming
 
     private var framing = Framing.none
-    private let chunkEnd = ByteBuffer(staticString: "\r\n")
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch self.unwrapOutboundIn(data) {
@@ -42,7 +37,7 @@ final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableChannelHand
                 let size = HTTPWireFormat.chunkHeader(body.readableBytes, allocator: context.channel.allocator)
                 context.write(self.wrapOutboundOut(.byteBuffer(size)), promise: nil)
                 context.write(self.wrapOutboundOut(body), promise: nil)
-                context.write(self.wrapOutboundOut(.byteBuffer(self.chunkEnd)), promise: promise)
+                context.write(self.wrapOutboundOut(.byteBuffer(HTTPWireFormat.chunkEnd)), promise: promise)
             }
         case .end(let trailers):
             if self.framing == .chunked {
