@@ -36,15 +36,52 @@ let package = Package(
             name: "CSidecarKernels",
             path: "Sources/CSidecarKernels"
         ),
+        // The floors, bottom up; an arrow only points down (the compiler enforces it):
+        // llm-sidecar -> SidecarCore -> SidecarPolicy -> SidecarOpenAI
+        //                            -> SidecarHTTP, SidecarEmbedding -> CSidecarKernels, COpenBLAS
         .target(
-            name: "SidecarCore",
+            name: "SidecarEmbedding",
             dependencies: [
                 "COpenBLAS",
                 "CSidecarKernels",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SidecarHTTP",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SidecarOpenAI",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SidecarPolicy",
+            dependencies: ["SidecarOpenAI"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SidecarCore",
+            dependencies: [
+                "SidecarEmbedding",
+                "SidecarHTTP",
+                "SidecarOpenAI",
+                "SidecarPolicy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -63,7 +100,6 @@ let package = Package(
             dependencies: [
                 "SidecarCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -78,18 +114,26 @@ let package = Package(
             path: "Benchmarks/Embedding",
             swiftSettings: strictSettings
         ),
+        // One test target; its folders mirror Sources/<target>/<folder>.
         .testTarget(
-            name: "SidecarCoreTests",
+            name: "SidecarTests",
             dependencies: [
                 "SidecarCore",
+                "SidecarEmbedding",
+                "SidecarHTTP",
+                "SidecarOpenAI",
+                "SidecarPolicy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings

@@ -12,6 +12,7 @@
 import Foundation
 import NIOCore
 import SidecarCore
+import SidecarEmbedding
 
 let singleTarget = 5.0
 let batchTarget = 100.0

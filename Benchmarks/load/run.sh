@@ -17,6 +17,7 @@
 #                               [--bin PATH] [--no-build] [--keep] [--litellm]
 #                               [--latency] [--latency-args "--rate 500 ..."] [--wait-load 0.7]
 # Env:   DURATION CONNECTIONS THREADS TARGETS WARMUP SIDECAR_BIN NO_BUILD KEEP RESULTS_DIR
+#        PROXY_WORKERS (nginx proxy b's worker_processes; default: the core count)
 #        LITELLM=1 LITELLM_VENV LATENCY=1 LATENCY_ARGS WAIT_LOAD
 #
 # Prints a table and writes Benchmarks/results/load-<date>.json (latency-<date>.json for
@@ -37,6 +38,8 @@ NO_BUILD=${NO_BUILD:-0}
 KEEP=${KEEP:-0}
 RESULTS_DIR=${RESULTS_DIR:-$ROOT/Benchmarks/results}
 WRK_TIMEOUT=${WRK_TIMEOUT:-5s}
+# nginx proxy (b) workers: one per core by default, as the sidecar runs one event loop per core.
+PROXY_WORKERS=${PROXY_WORKERS:-$(nproc 2>/dev/null || echo 1)}
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-30}
 LITELLM=${LITELLM:-0}
 LITELLM_VERSION=${LITELLM_VERSION:-1.106.2}
@@ -264,7 +267,7 @@ read -r STUB_PORT PROXY_PORT SC_PORT_C SC_PORT_D LITELLM_PORT < <(python3 "$HERE
 start_nginx() { # name template port [upstream_port]; sets NGINX_PID_<name>
     local name=$1 tpl=$2 port=$3 up=${4:-0} dir="$TMP/$1" pid rc
     mkdir -p "$dir"
-    sed -e "s|@PREFIX@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$up|g" "$tpl" > "$dir/nginx.conf"
+    sed -e "s|@PREFIX@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@UPSTREAM_PORT@|$up|g" -e "s|@WORKERS@|$PROXY_WORKERS|g" "$tpl" > "$dir/nginx.conf"
     if ! "$NGINX" -t -q -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" 2>"$dir/configtest.log"; then
         cat "$dir/configtest.log" >&2
         die "nginx rejected the generated $name config ($dir/nginx.conf)"
@@ -511,6 +514,7 @@ start_nginx stub "$HERE/nginx-stub.conf.in" "$STUB_PORT"
     printf 'cpu=%s\n' "$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo 2>/dev/null)"
     printf 'kernel=%s\n' "$(uname -r)"
     printf 'loadavg_at_start=%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+    printf 'nginx_proxy_workers=%s\n' "$PROXY_WORKERS"
     printf 'nginx=%s\n' "$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
     printf 'wrk=%s\n' "$(wrk --version 2>&1 | head -n 1 | awk '{print $1" "$2}')"
     printf 'git_commit=%s\n' "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"

@@ -1,7 +1,5 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Foundation
-import Logging
 import SidecarCore
 
 /// `llm-sidecar check`: validates the configuration, probes each upstream, prints a table.
@@ -18,12 +16,7 @@ struct CheckCommand: AsyncParsableCommand {
         let (configuration, source) = try ConfigurationLoader.load(path: self.options.config)
         print("configuration: \(source): ok")
         let runtime = SidecarRuntime(configuration: configuration, environment: ProcessInfo.processInfo.environment)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let results = await UpstreamProbe(directory: runtime.directory).probeAll(
-            client: client,
-            logger: Logger(label: "llm-sidecar.check")
-        )
-        try? await client.shutdown()
+        let results = await UpstreamProbe(directory: runtime.directory).probeAll()
 
         var rows = [["UPSTREAM", "BASE URL", "STATUS", "LATENCY", "KEY", "MODELS"]]
         for result in results {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SidecarCore
+import SidecarEmbedding
 
 /// `llm-sidecar embed`: JSON lines `{"id","text"}` on stdin, `{"id","embedding":[...]}` on stdout,
 /// computed by the built-in embedder.

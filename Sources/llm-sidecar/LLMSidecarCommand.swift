@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SidecarCore
+import SidecarEmbedding
 
 /// `llm-sidecar`: an OpenAI-compatible gateway for one host. `serve` is the default subcommand.
 @main

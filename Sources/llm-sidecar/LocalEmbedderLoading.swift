@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SidecarCore
+import SidecarEmbedding
 
 /// Loads the built-in embedder named by `[embeddings]`; the sidecar runs without it.
 enum LocalEmbedderLoading {

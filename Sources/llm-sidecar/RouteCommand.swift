@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import SidecarCore
+import SidecarOpenAI
+import SidecarPolicy
 
 /// `llm-sidecar route`: JSON lines `{"id","prompt"}` or `{"id","messages"}` on stdin, the routing
 /// decision `{"id","score","tier","model","features"}` on stdout. Nothing is forwarded.

@@ -1,3 +1,4 @@
+
 /// A configuration problem, naming the file, the line (when known), the key and the reason.
 ///
 /// `description` is the message users see, e.g.

@@ -1,3 +1,4 @@
+
 extension SidecarConfiguration {
     /// The repository's `sidecar.conf`, built in: the settings used when no file is found.
     ///

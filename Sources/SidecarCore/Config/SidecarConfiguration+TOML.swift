@@ -1,4 +1,6 @@
 import Foundation
+import SidecarEmbedding
+import SidecarPolicy
 import TOMLKit
 
 extension SidecarConfiguration {

@@ -1,4 +1,5 @@
 import ServiceLifecycle
+import SidecarHTTP
 
 /// Owns the upstream connection pools: keeps them open while the server drains, then closes
 /// every connection. Listed before the server so it stops after it.

@@ -1,5 +1,7 @@
 import CoreMetrics
 import Foundation
+import SidecarOpenAI
+import SidecarPolicy
 
 /// Every metric the sidecar records, with its labels, in one place.
 ///

@@ -2,9 +2,11 @@ import HTTPTypes
 import NIOCore
 import NIOHTTP1
 
-/// A client request as the pipeline sees it: which endpoint, its headers and buffered body.
+/// A client request as the phases see it: which endpoint, its headers and buffered body.
 public struct ProxyRequest: Sendable {
-    /// The endpoint families the pipeline treats differently.
+    /// Every endpoint the sidecar answers, from the one table that knows them
+    /// (``classify(method:path:)``): the forwarded ones run through ``RequestLifecycle`` on the
+    /// event loop, the others are answered by the responder.
     public enum Endpoint: Sendable, Equatable {
         case chatCompletions
         case completions
@@ -13,6 +15,43 @@ public struct ProxyRequest: Sendable {
         case openAIPassthrough
         /// Ollama's native `/api/*`, forwarded to the Ollama upstream.
         case ollamaNative
+        /// `GET /v1/models`: the configured models and the routing alias.
+        case models
+        /// `GET|HEAD /healthz`.
+        case health
+        /// `GET|HEAD /readyz`.
+        case readiness
+        /// `GET /metrics`.
+        case metrics
+        case notFound
+
+        /// The endpoint for a method and a path (without its query).
+        public static func classify(method: HTTPRequest.Method, path: String) -> Endpoint {
+            if path.hasPrefix("/v1/") || path == "/v1" {
+                switch (method, path) {
+                case (.post, "/v1/chat/completions"): return .chatCompletions
+                case (.post, "/v1/completions"): return .completions
+                case (.post, "/v1/embeddings"): return .embeddings
+                case (.get, "/v1/models"): return .models
+                default: return .openAIPassthrough
+                }
+            }
+            if path.hasPrefix("/api/") { return .ollamaNative }
+            switch (method, path) {
+            case (.get, "/healthz"), (.head, "/healthz"): return .health
+            case (.get, "/readyz"), (.head, "/readyz"): return .readiness
+            case (.get, "/metrics"): return .metrics
+            default: return .notFound
+            }
+        }
+
+        /// Forwarded upstream on the event loop (``RequestLifecycle``).
+        public var isForwarded: Bool {
+            switch self {
+            case .chatCompletions, .completions, .embeddings, .openAIPassthrough, .ollamaNative: return true
+            case .models, .health, .readiness, .metrics, .notFound: return false
+            }
+        }
 
         /// A label-safe name for metrics and logs.
         public var label: String {
@@ -22,6 +61,11 @@ public struct ProxyRequest: Sendable {
             case .embeddings: return "embeddings"
             case .openAIPassthrough: return "passthrough"
             case .ollamaNative: return "ollama_native"
+            case .models: return "models"
+            case .health: return "health"
+            case .readiness: return "readiness"
+            case .metrics: return "metrics"
+            case .notFound: return "not_found"
             }
         }
     }

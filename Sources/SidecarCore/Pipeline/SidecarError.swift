@@ -1,9 +1,11 @@
 import HTTPTypes
+import SidecarHTTP
+import SidecarOpenAI
 
 /// An error the client sees, already in OpenAI's terms: HTTP status, `type`, `code`, message.
 ///
 /// Every failure is turned into one of these at exactly one place, the responder's boundary.
-public struct SidecarError: Error, Sendable, CustomStringConvertible {
+public struct SidecarError: Error, Sendable, Equatable, CustomStringConvertible {
     public let status: HTTPResponse.Status
     public let type: String
     public let code: String

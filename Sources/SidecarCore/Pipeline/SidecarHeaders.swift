@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOHTTP1
+import SidecarHTTP
 
 /// Header names the sidecar reads and writes.
 public enum SidecarHeaders {
@@ -58,30 +59,6 @@ public enum SidecarHeaders {
             bytes[4] = UInt8(ascii: "0") + UInt8(thousandths % 10)
             return 5
         }
-    }
-}
-
-extension String {
-    /// ASCII case-insensitive equality with a lower-case literal.
-    func caseInsensitiveEquals(_ lowercase: String) -> Bool {
-        guard self.utf8.count == lowercase.utf8.count else { return false }
-        // Header names are native (or small) strings: compare their UTF-8 in place.
-        let inPlace = self.utf8.withContiguousStorageIfAvailable { bytes in
-            lowercase.utf8.withContiguousStorageIfAvailable { expected in
-                for index in 0..<bytes.count where !Self.asciiCaseInsensitiveEqual(bytes[index], expected[index]) {
-                    return false
-                }
-                return true
-            }
-        }
-        if let inPlace = inPlace ?? nil { return inPlace }
-        return zip(self.utf8, lowercase.utf8).allSatisfy { Self.asciiCaseInsensitiveEqual($0, $1) }
-    }
-
-    /// `byte` equals the lower-case `expected`, ignoring ASCII case.
-    @inline(__always)
-    private static func asciiCaseInsensitiveEqual(_ byte: UInt8, _ expected: UInt8) -> Bool {
-        byte == expected || (byte &- UInt8(ascii: "A") < 26 && byte | 0x20 == expected)
     }
 }
 

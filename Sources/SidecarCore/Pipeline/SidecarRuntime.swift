@@ -1,3 +1,6 @@
+import SidecarEmbedding
+import SidecarPolicy
+
 /// Everything derived from one configuration that the request path reads: built once at
 /// start (and again on reload), then shared immutably.
 public struct SidecarRuntime: Sendable {

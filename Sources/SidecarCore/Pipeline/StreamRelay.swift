@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import SidecarOpenAI
 
 /// The tee on a streamed answer: passes SSE events through as they complete, reads `usage`
 /// from the chunk that carries it, and drops that chunk when the client did not ask for it.

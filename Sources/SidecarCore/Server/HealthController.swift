@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Prometheus
+import SidecarPolicy
 
 /// `/healthz`, `/readyz` and `/metrics`.
 enum HealthController {
@@ -11,8 +12,8 @@ enum HealthController {
 
     /// 200 once the listener is up, with each upstream's breaker state; the sidecar stays ready
     /// while breakers are open (it still answers, with fallbacks or clear errors).
-    static func readiness(_ readiness: ReadinessState, pools: UpstreamPools) -> Response {
-        let upstreams = pools.breakerStates.map { #""\#($0.upstream)":{"breaker":"\#($0.state.label)"}"# }
+    static func readiness(_ readiness: ReadinessState, resilience: ResilienceRegistry) -> Response {
+        let upstreams = resilience.breakerStates.map { #""\#($0.upstream)":{"breaker":"\#($0.state.label)"}"# }
         let status = readiness.isReady ? "ready" : "starting"
         let body = #"{"status":"\#(status)","upstreams":{\#(upstreams.joined(separator: ","))}}"#
         return self.json(readiness.isReady ? .ok : .serviceUnavailable, body)

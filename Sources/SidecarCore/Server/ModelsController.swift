@@ -2,6 +2,8 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import SidecarEmbedding
+import SidecarOpenAI
 
 /// `GET /v1/models`: the configured models plus the routing alias, in OpenAI's list shape.
 enum ModelsController {

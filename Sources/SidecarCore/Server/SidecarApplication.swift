@@ -6,6 +6,8 @@ import NIOCore
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import SidecarHTTP
+import SidecarPolicy
 
 /// Builds the sidecar's Hummingbird application: responder, shared upstream client, services.
 ///
@@ -35,26 +37,22 @@ public enum SidecarApplication {
                 idleTimeout: .nanoseconds(timeouts.idle.saturatingNanoseconds)
             )
         )
-        let pipeline = ProxyPipeline(
+        let phases = RequestPhases(
             runtime: runtime,
             metrics: SidecarMetrics(factory: metricsFactory),
             logger: logger
         )
         let responder = SidecarResponder(
-            pipeline: pipeline,
+            phases: phases,
             readiness: readiness,
             prometheus: prometheus,
             logger: logger
         )
-        let services = SidecarConnectionServices(
-            pipeline: pipeline,
-            responder: responder,
-            pools: pools,
-            logger: logger
-        )
+        let dispatcher = SidecarDispatcher(phases: phases, responder: responder, pools: pools)
+        let limits = ListenerLimits(maxBodyBytes: runtime.configuration.server.maxBodyBytes, logger: logger)
         return Application(
             responder: responder,
-            server: HTTPServerBuilder { _ in SidecarChildChannel(services: services) },
+            server: HTTPServerBuilder { _ in SidecarChildChannel(dispatcher: dispatcher, limits: limits) },
             configuration: ApplicationConfiguration(
                 address: .hostname(listen.host, port: listen.port),
                 serverName: nil

@@ -2,6 +2,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
+import SidecarHTTP
 
 /// The server's per-connection setup: NIO's HTTP/1.1 request decoder, then the
 /// sidecar's own ``SidecarConnectionHandler``. Hummingbird's server runs the accept loop, the
@@ -11,10 +12,12 @@ struct SidecarChildChannel: ServerChildChannel {
         let channel: any Channel
     }
 
-    let services: SidecarConnectionServices
+    let dispatcher: any RequestDispatcher
+    let limits: ListenerLimits
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let services = self.services
+        let dispatcher = self.dispatcher
+        let limits = self.limits
         return channel.eventLoop.makeCompletedFuture {
             // Accepted sockets inherit TCP_NODELAY from NIO's listener on Linux; set it anyway so
             // small SSE chunks never wait for an ACK.
@@ -23,7 +26,7 @@ struct SidecarChildChannel: ServerChildChannel {
             // NIO's request decoder only: the handler frames its responses itself (HTTPResponseFramer),
             // queues pipelined requests and answers protocol errors with a 400.
             try sync.addHandler(HTTPDecoderHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-            try sync.addHandler(SidecarConnectionHandler(services: services))
+            try sync.addHandler(SidecarConnectionHandler(dispatcher: dispatcher, limits: limits))
             return Value(channel: channel)
         }
     }

@@ -5,24 +5,25 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Prometheus
+import SidecarHTTP
 
-/// The sidecar's HTTP surface: dispatches by path and is the one boundary where every error
-/// becomes an OpenAI-shaped response.
+/// The endpoints answered in a task rather than on the event loop: models, health, readiness,
+/// metrics and the local embedder. Errors become OpenAI-shaped answers through ``ErrorResponse``.
 public struct SidecarResponder: HTTPResponder {
     public typealias Context = BasicRequestContext
 
-    let pipeline: ProxyPipeline
+    let phases: RequestPhases
     let readiness: ReadinessState
     let prometheus: PrometheusCollectorRegistry?
     let logger: Logger
 
     public init(
-        pipeline: ProxyPipeline,
+        phases: RequestPhases,
         readiness: ReadinessState,
         prometheus: PrometheusCollectorRegistry?,
         logger: Logger
     ) {
-        self.pipeline = pipeline
+        self.phases = phases
         self.readiness = readiness
         self.prometheus = prometheus
         self.logger = logger
@@ -44,25 +45,25 @@ public struct SidecarResponder: HTTPResponder {
 
     private func dispatch(_ request: Request, requestID: String) async throws -> Response {
         let path = request.uri.path
-        let method = request.method
-        switch (method, path) {
-        case (.get, "/v1/models"):
-            return ModelsController.list(self.pipeline.runtime.configuration, requestID: requestID)
-        case (.post, "/v1/embeddings"):
+        switch ProxyRequest.Endpoint.classify(method: request.method, path: path) {
+        case .models:
+            return ModelsController.list(self.phases.runtime.configuration, requestID: requestID)
+        case .embeddings:
+            // Only requests for the local model reach the responder.
             return try await self.embedLocally(request, requestID: requestID)
-        case (.get, "/healthz"), (.head, "/healthz"):
+        case .health:
             return HealthController.health()
-        case (.get, "/readyz"), (.head, "/readyz"):
-            return HealthController.readiness(self.readiness, pools: self.pipeline.pools)
-        case (.get, "/metrics"):
+        case .readiness:
+            return HealthController.readiness(self.readiness, resilience: self.phases.resilience)
+        case .metrics:
             return HealthController.metrics(self.prometheus)
-        default:
+        case .chatCompletions, .completions, .openAIPassthrough, .ollamaNative, .notFound:
             throw SidecarError.notFound(path)
         }
     }
 
     private func embedLocally(_ request: Request, requestID: String) async throws -> Response {
-        let limit = self.pipeline.runtime.configuration.server.maxBodyBytes
+        let limit = self.phases.runtime.configuration.server.maxBodyBytes
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: limit)
@@ -77,7 +78,7 @@ public struct SidecarResponder: HTTPResponder {
             body: body,
             requestID: requestID
         )
-        return try await self.pipeline.embedLocally(proxyRequest).response
+        return try await self.phases.embedLocally(proxyRequest).response
     }
 
     func errorResponse(_ error: any Error, requestID: String) -> Response {
@@ -90,7 +91,7 @@ public struct SidecarResponder: HTTPResponder {
     private func otherError(_ error: any Error, requestID: String) -> SidecarError {
         switch error {
         case let error as HTTPError where error.status == .contentTooLarge:
-            return .bodyTooLarge(limit: self.pipeline.runtime.configuration.server.maxBodyBytes)
+            return .bodyTooLarge(limit: self.phases.runtime.configuration.server.maxBodyBytes)
         case let error as HTTPError:
             return SidecarError(
                 status: error.status,
@@ -114,72 +115,15 @@ public struct SidecarResponder: HTTPResponder {
 
     /// Headers and body of an OpenAI-shaped error response (and its metric).
     func errorParts(_ error: SidecarError, requestID: String) -> (HTTPFields, ByteBuffer) {
-        self.pipeline.metrics.recordError(code: error.code, status: error.status.code)
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[SidecarHeaders.requestID] = requestID
-        if let retryAfter = error.retryAfter {
-            // Whole seconds, rounded up, at least 1.
-            let seconds = retryAfter.components.seconds + (retryAfter.components.attoseconds > 0 ? 1 : 0)
-            headers[.retryAfter] = String(max(1, seconds))
-        }
-        return (headers, error.body.encoded())
+        self.phases.recorder.recordError(error)
+        let (headers, body) = ErrorResponse.parts(error, requestID: requestID)
+        return (HTTPFields(headers), body)
     }
 
     /// The client's `X-Request-Id` when it is a sane token, else a new random one.
     static func requestID(_ headers: HTTPFields) -> String {
-        if let given = self.clientRequestID(headers) { return given }
+        if let given = RequestIDGenerator.clientProvided(headers[SidecarHeaders.requestID]) { return given }
         var generator = RequestIDGenerator()
         return generator.next()
-    }
-
-    /// The client's `X-Request-Id` when it is a sane token (printable ASCII, at most 128 bytes).
-    static func clientRequestID(_ headers: HTTPFields) -> String? {
-        self.saneRequestID(headers[SidecarHeaders.requestID])
-    }
-
-    static func clientRequestID(_ headers: HTTPHeaders) -> String? {
-        self.saneRequestID(headers.first(name: "x-request-id"))
-    }
-
-    private static func saneRequestID(_ given: String?) -> String? {
-        guard let given, !given.isEmpty, given.utf8.count <= 128, given.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
-        else { return nil }
-        return given
-    }
-}
-
-/// 128-bit request ids (32 hex digits) from a wyrand generator seeded once from the system's
-/// random source: one seed per connection instead of a `getrandom` call per request. Ids only
-/// need to be unique, not secret.
-struct RequestIDGenerator {
-    private var state: UInt64
-
-    init() {
-        self.state = UInt64.random(in: .min ... .max)
-    }
-
-    private mutating func next64() -> UInt64 {
-        self.state &+= 0xA076_1D64_78BD_642F
-        let product = self.state.multipliedFullWidth(by: self.state ^ 0xE703_7ED1_A0B4_28DB)
-        return product.high ^ product.low
-    }
-
-    mutating func next() -> String {
-        let high = self.next64()
-        let low = self.next64()
-        return String(unsafeUninitializedCapacity: 32) { buffer in
-            for index in 0..<16 {
-                buffer[index] = Self.hexDigit(high >> UInt64(60 - 4 * index))
-                buffer[16 + index] = Self.hexDigit(low >> UInt64(60 - 4 * index))
-            }
-            return 32
-        }
-    }
-
-    /// The low four bits as a lower-case hex digit.
-    private static func hexDigit(_ value: UInt64) -> UInt8 {
-        let nibble = UInt8(truncatingIfNeeded: value & 0xF)
-        return nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 }

@@ -1,4 +1,5 @@
 import HTTPTypes
+import SidecarHTTP
 
 /// The configured upstreams, resolved for sending: URL prefixes and the credentials to inject.
 ///

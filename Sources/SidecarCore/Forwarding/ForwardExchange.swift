@@ -1,0 +1,304 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import SidecarHTTP
+import SidecarPolicy
+
+/// Where the forward phase hands its answer: the request's lifecycle. Event-loop confined.
+protocol ForwardOutput: AnyObject {
+    /// A whole (non-streamed) answer.
+    func forwardDelivered(_ head: HTTPResponseHead, body: ByteBuffer, served: ForwardingStateMachine.Served)
+    /// The head of a relayed answer; chunks follow, then ``forwardEnded(failure:)``.
+    func forwardCommitted(_ head: HTTPResponseHead, served: ForwardingStateMachine.Served, isEventStream: Bool)
+    func forwardRelayed(_ chunk: ByteBuffer)
+    func forwardEnded(failure: UpstreamError?)
+    /// No answer: every candidate failed, or the request was refused.
+    func forwardFailed(_ error: SidecarError)
+}
+
+/// The forward phase's NIO shell: performs what ``ForwardingStateMachine`` decides on the client
+/// connection's event loop (leases from balancers, breaker verdicts, retry budgets, timers,
+/// upstream calls, metrics) and feeds it what happens. It makes no decision of its own.
+final class ForwardExchange {
+    private var machine: ForwardingStateMachine
+    private let outgoing: OutgoingRequest
+    private let builder: UpstreamRequestBuilder
+    private let transport: any UpstreamTransport
+    private let resilience: ResilienceRegistry
+    private let metrics: SidecarMetrics
+    private let logger: Logger
+    private let eventLoop: any EventLoop
+    /// The client connection's first-byte timer (see ``CoalescedDeadlineTimer``).
+    private let headTimer: CoalescedDeadlineTimer
+    private var output: (any ForwardOutput)?
+
+    private var call: (any UpstreamCallHandle)?
+    private var lease: UpstreamBalancer.Lease?
+    private var balancer: UpstreamBalancer?
+    private var generation = 0
+    private var attemptStartedAt = ContinuousClock.now
+    private var backoffTimer: Scheduled<Void>?
+    private var deadlineTimer: Scheduled<Void>?
+    private var readingPaused = false
+
+    init(
+        _ configuration: ForwardingConfiguration,
+        outgoing: OutgoingRequest,
+        environment: ForwardEnvironment,
+        headTimer: CoalescedDeadlineTimer,
+        output: any ForwardOutput
+    ) {
+        self.machine = ForwardingStateMachine(
+            configuration,
+            jitter: JitterSource(seed: UInt64(bitPattern: Int64(outgoing.request.requestID.hashValue)))
+        )
+        self.outgoing = outgoing
+        self.builder = environment.builder
+        self.transport = environment.transport
+        self.resilience = environment.resilience
+        self.metrics = environment.metrics
+        self.logger = environment.logger
+        self.eventLoop = environment.eventLoop
+        self.headTimer = headTimer
+        self.output = output
+    }
+
+    /// Until the answer is committed, the request deadline is enforced without a timer of its
+    /// own: each attempt's head timer fires at the deadline at the latest, the retry policy never
+    /// waits past it, and body chunks are checked against it. A relayed stream gets a timer.
+    func start() {
+        self.perform(self.machine.start())
+    }
+
+    /// The client went away: stop everything, record nothing against the upstream.
+    func cancel() {
+        self.perform(self.machine.clientGone())
+    }
+
+    /// Back-pressure from the client connection: stop (or resume) reading a relayed answer.
+    func setReadingPaused(_ paused: Bool) {
+        guard self.machine.isRelaying, paused != self.readingPaused else { return }
+        self.readingPaused = paused
+        self.call?.setReadingPaused(paused)
+    }
+
+    // MARK: Upstream events (current attempt only)
+
+    fileprivate func didReceiveHead(_ head: HTTPResponseHead, generation: Int) {
+        guard generation == self.generation else { return }
+        self.headTimer.clear(owner: self)
+        if let lease = self.lease {
+            self.metrics.recordUpstreamHead(upstream: lease.id, status: Int(head.status.code), since: self.attemptStartedAt)
+        }
+        // Only failed answers can carry a wait worth reading.
+        let retryAfter = head.status.code >= 400 ? ForwardingErrors.retryAfter(head.headers, now: Date()) : nil
+        self.perform(self.machine.headReceived(head, retryAfter: retryAfter))
+    }
+
+    fileprivate func didReceiveBody(_ buffer: ByteBuffer, generation: Int) {
+        guard generation == self.generation else { return }
+        self.perform(self.machine.bodyReceived(buffer, now: .now))
+    }
+
+    fileprivate func didFinish(generation: Int) {
+        guard generation == self.generation else { return }
+        self.call = nil
+        self.perform(self.machine.finished(now: .now))
+    }
+
+    fileprivate func didFail(_ error: UpstreamError, generation: Int) {
+        guard generation == self.generation else { return }
+        self.call = nil
+        self.perform(self.machine.failed(error, now: .now))
+    }
+
+    // MARK: Performing steps
+
+    private func perform(_ step: ForwardingStateMachine.Step) {
+        if let failure = step.failure, let upstream = self.lease?.id ?? self.machine.upstream {
+            self.metrics.recordUpstreamFailure(upstream: upstream, reason: failure)
+            self.logger.debug(
+                "upstream attempt failed",
+                metadata: [
+                    "request.id": "\(self.outgoing.request.requestID)", "upstream.name": "\(upstream)",
+                    "reason": "\(failure)",
+                ]
+            )
+        }
+        if let settle = step.settle { self.settle(settle) }
+        switch step.action {
+        case .none:
+            return
+        case .acquire(let candidate):
+            self.acquire(candidate)
+        case .send(let attempt):
+            self.send(attempt)
+        case .backOff(let delay, let upstream, let reason):
+            self.backOff(delay, upstream: upstream, reason: reason)
+        case .deliver(let head, let body, let served):
+            self.recordFallback(served)
+            self.finish()?.forwardDelivered(head, body: body, served: served)
+        case .commit(let head, let served, let isEventStream, let chunk, let ends):
+            self.recordFallback(served)
+            if !ends {
+                self.deadlineTimer = self.eventLoop.assumeIsolated().scheduleTask(
+                    in: Self.timeAmount(until: self.outgoing.deadline)
+                ) { [self] in
+                    self.deadlineTimer = nil
+                    self.perform(self.machine.deadlinePassed(now: .now))
+                }
+            }
+            self.output?.forwardCommitted(head, served: served, isEventStream: isEventStream)
+            if let chunk { self.output?.forwardRelayed(chunk) }
+            if ends { self.finish()?.forwardEnded(failure: nil) }
+        case .relay(let chunk):
+            self.output?.forwardRelayed(chunk)
+        case .endStream(let failure):
+            if let failure {
+                self.logger.warning(
+                    "upstream failed mid-stream",
+                    metadata: ["request.id": "\(self.outgoing.request.requestID)", "error": "\(failure)"]
+                )
+            }
+            self.finish()?.forwardEnded(failure: failure)
+        case .fail(let error):
+            self.finish()?.forwardFailed(error)
+        case .abandon:
+            _ = self.finish()
+        }
+    }
+
+    private func acquire(_ candidate: UpstreamCandidate) {
+        guard let balancer = self.resilience.balancer(model: candidate.model, fallbackUpstream: candidate.upstream)
+        else {
+            return self.perform(self.machine.unavailable(retryAfter: nil))
+        }
+        switch balancer.select() {
+        case .leased(let lease):
+            self.balancer = balancer
+            self.lease = lease
+            self.perform(self.machine.leased(upstream: lease.id, isProbe: lease.isProbe, now: .now))
+        case .unavailable(let wait):
+            self.perform(self.machine.unavailable(retryAfter: wait))
+        }
+    }
+
+    private func send(_ attempt: ForwardingStateMachine.Attempt) {
+        if attempt.number == 1 { self.resilience.budgets[attempt.upstream]?.recordRequest() }
+        let request: UpstreamWireRequest
+        do {
+            request = try self.builder.request(for: self.outgoing, model: attempt.model, upstream: attempt.upstream)
+        } catch {
+            return self.perform(self.machine.requestNotBuilt(SidecarError.mapped(error) ?? .internalError("\(error)")))
+        }
+        self.generation += 1
+        let generation = self.generation
+        self.attemptStartedAt = .now
+        self.headTimer.set(self.eventLoop.now + Self.timeAmount(until: attempt.headDeadline), owner: self) { [self] in
+            guard self.generation == generation else { return }
+            self.perform(self.machine.headTimedOut(now: .now))
+        }
+        let call = self.transport.send(request, delegate: AttemptDelegate(exchange: self, generation: generation))
+        if self.generation == generation && self.machine.isAttemptInFlight {
+            self.call = call
+        }
+    }
+
+    private func backOff(_ delay: Duration, upstream: String, reason: String) {
+        let budget = self.resilience.budgets[upstream]
+        guard budget?.canRetry() ?? true else {
+            return self.perform(self.machine.retryBudgetExhausted())
+        }
+        budget?.recordRetry()
+        self.metrics.recordRetry(upstream: upstream, reason: reason)
+        self.backoffTimer = self.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.saturatingNanoseconds)) {
+            [self] in
+            self.backoffTimer = nil
+            self.perform(self.machine.backoffElapsed())
+        }
+    }
+
+    /// Records the verdict on the leased upstream's breaker and, when the attempt is over,
+    /// stops its call and gives the lease back.
+    private func settle(_ settle: ForwardingStateMachine.Settlement) {
+        guard let lease = self.lease else { return }
+        switch settle.verdict {
+        case .success?: lease.breaker?.recordSuccess(wasProbe: settle.wasProbe)
+        case .failure?: lease.breaker?.recordFailure(wasProbe: settle.wasProbe)
+        case .ignored?: lease.breaker?.recordIgnored(wasProbe: settle.wasProbe)
+        case nil: break
+        }
+        guard settle.release else { return }
+        self.call?.cancel()
+        self.call = nil
+        self.headTimer.clear(owner: self)
+        self.balancer?.release(lease)
+        self.lease = nil
+    }
+
+    private func recordFallback(_ served: ForwardingStateMachine.Served) {
+        if let from = served.fallbackFrom { self.metrics.recordFallback(from: from, to: served.model) }
+    }
+
+    /// Stops every timer and hands back the output for its last call (once).
+    private func finish() -> (any ForwardOutput)? {
+        self.headTimer.clear(owner: self)
+        self.backoffTimer?.cancel()
+        self.backoffTimer = nil
+        self.deadlineTimer?.cancel()
+        self.deadlineTimer = nil
+        self.call?.cancel()
+        self.call = nil
+        if let lease = self.lease {
+            self.balancer?.release(lease)
+            self.lease = nil
+        }
+        let output = self.output
+        self.output = nil
+        return output
+    }
+
+    static func timeAmount(until instant: ContinuousClock.Instant) -> TimeAmount {
+        let remaining = ContinuousClock.now.duration(to: instant)
+        return remaining > .zero ? .nanoseconds(remaining.saturatingNanoseconds) : .zero
+    }
+}
+
+/// What every forward phase of a runtime shares on one event loop.
+struct ForwardEnvironment {
+    var builder: UpstreamRequestBuilder
+    var transport: any UpstreamTransport
+    var resilience: ResilienceRegistry
+    var metrics: SidecarMetrics
+    var logger: Logger
+    var eventLoop: any EventLoop
+}
+
+/// Routes one attempt's upstream events to the exchange; events of an abandoned attempt
+/// (a newer generation) are dropped there.
+private final class AttemptDelegate: UpstreamResponseDelegate {
+    private let exchange: ForwardExchange
+    private let generation: Int
+
+    init(exchange: ForwardExchange, generation: Int) {
+        self.exchange = exchange
+        self.generation = generation
+    }
+
+    func upstreamDidReceiveHead(_ head: HTTPResponseHead) {
+        self.exchange.didReceiveHead(head, generation: self.generation)
+    }
+
+    func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
+        self.exchange.didReceiveBody(buffer, generation: self.generation)
+    }
+
+    func upstreamDidFinish(trailers: HTTPHeaders?) {
+        self.exchange.didFinish(generation: self.generation)
+    }
+
+    func upstreamDidFail(_ error: UpstreamError) {
+        self.exchange.didFail(error, generation: self.generation)
+    }
+}

@@ -1,0 +1,110 @@
+import NIOCore
+import NIOHTTP1
+import SidecarHTTP
+import SidecarOpenAI
+import SidecarPolicy
+
+/// Relay phase: writes the answer to the client. A whole answer goes out with its length and
+/// cost header; a stream passes through chunk by chunk (SSE events through ``StreamRelay``,
+/// which reads `usage` and hides the usage chunk the sidecar asked for) and ends with its cost
+/// as a trailer. Every response carries the sidecar's headers. One per request.
+struct ResponseRelay {
+    private var events: StreamRelay?
+    private(set) var isStreaming = false
+
+    /// The usage a relayed SSE stream reported.
+    var streamUsage: OpenAIUsage? { self.events?.usage }
+
+    /// Whether the answer was relayed as SSE events (priced, with a cost trailer).
+    var relaysEvents: Bool { self.events != nil }
+
+    func sendWhole(_ head: HTTPResponseHead, body: ByteBuffer, context: RequestContext, to sink: any ClientResponseSink) {
+        var headers = Self.headers(for: context, upstreamHeaders: head.headers)
+        if let cost = context.cost { headers.add(name: SidecarHeaders.queryCost.rawName, value: cost.header) }
+        sink.sendHead(status: head.status, headers: headers, contentLength: body.readableBytes)
+        if body.readableBytes > 0 { sink.sendBody(body, flush: false) }
+        sink.sendEnd(trailers: nil, abort: false)
+    }
+
+    mutating func startStream(
+        _ head: HTTPResponseHead,
+        isEventStream: Bool,
+        context: RequestContext,
+        to sink: any ClientResponseSink
+    ) {
+        self.isStreaming = true
+        var headers = Self.headers(for: context, upstreamHeaders: head.headers)
+        var contentLength: Int?
+        if isEventStream {
+            let clientAskedForUsage = context.decoded?.completion?.streamOptions?.includeUsage == true
+            self.events = StreamRelay(dropUsageChunk: !clientAskedForUsage)
+            headers.add(name: SidecarHeaders.trailer.rawName, value: SidecarHeaders.queryCost.rawName)
+            if !headers.contains(name: "cache-control") { headers.add(name: "Cache-Control", value: "no-cache") }
+        } else {
+            contentLength = head.headers.first(name: "content-length").flatMap { Int($0) }
+        }
+        sink.sendHead(status: head.status, headers: headers, contentLength: contentLength)
+    }
+
+    mutating func relay(_ chunk: ByteBuffer, to sink: any ClientResponseSink) {
+        guard self.events != nil else { return sink.sendBody(chunk, flush: true) }
+        let out = self.events?.feed(chunk) ?? ByteBuffer()
+        if out.readableBytes > 0 { sink.sendBody(out, flush: true) }
+    }
+
+    /// Ends a relayed answer. An SSE stream cut by `failure` gets an error event and `[DONE]`
+    /// (unless the upstream sent its own); any other body cut short is not ended cleanly.
+    mutating func endStream(failure: UpstreamError?, cost: CostQuote?, to sink: any ClientResponseSink) {
+        guard var events = self.events else {
+            return sink.sendEnd(trailers: nil, abort: failure != nil)
+        }
+        if let rest = events.finish() { sink.sendBody(rest, flush: false) }
+        if let failure, !events.sawDone {
+            sink.sendBody(
+                StreamRelay.errorEvent(
+                    message: "Upstream \"\(failure.upstream)\" failed mid-stream: \(failure.detail)",
+                    code: "upstream_\(failure.shortDescription)"
+                ),
+                flush: false
+            )
+        }
+        self.events = events
+        let trailers = HTTPHeaders([(SidecarHeaders.queryCost.rawName, (cost ?? .zero).header)])
+        sink.sendEnd(trailers: trailers, abort: false)
+    }
+
+    /// The client's response headers: the upstream's relayable ones plus the sidecar's own.
+    static func headers(for context: RequestContext, upstreamHeaders: HTTPHeaders) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(upstreamHeaders.count + 9)
+        for (name, value) in upstreamHeaders {
+            if SidecarHeaders.isDropped(responseHeader: name) { continue }
+            if name.caseInsensitiveEquals("x-request-id") {
+                headers.add(name: SidecarHeaders.upstreamRequestID.rawName, value: value)
+            } else {
+                headers.add(name: name, value: value)
+            }
+        }
+        let served = context.served
+        switch context.decoded {
+        case .completion?:
+            headers.add(name: SidecarHeaders.modelUsed.rawName, value: served?.model ?? "")
+            headers.add(name: SidecarHeaders.upstream.rawName, value: served?.upstream ?? "")
+            headers.add(
+                name: SidecarHeaders.complexity.rawName,
+                value: SidecarHeaders.complexityValue(context.score?.value ?? 0)
+            )
+            headers.add(name: SidecarHeaders.route.rawName, value: context.route?.decision?.reason.label ?? "")
+            headers.add(name: SidecarHeaders.cache.rawName, value: context.cacheStatus)
+            if served?.fallbackFrom != nil { headers.add(name: SidecarHeaders.fallback.rawName, value: "true") }
+        case .embeddings?:
+            headers.add(name: SidecarHeaders.modelUsed.rawName, value: served?.model ?? "")
+            headers.add(name: SidecarHeaders.upstream.rawName, value: served?.upstream ?? "")
+            headers.add(name: SidecarHeaders.cache.rawName, value: context.cacheStatus)
+        case .passThrough?, nil:
+            headers.add(name: SidecarHeaders.upstream.rawName, value: served?.upstream ?? "")
+        }
+        headers.add(name: SidecarHeaders.requestID.rawName, value: context.request.requestID)
+        return headers
+    }
+}

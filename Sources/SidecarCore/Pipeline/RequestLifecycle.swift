@@ -1,0 +1,146 @@
+import NIOCore
+import NIOHTTP1
+import SidecarHTTP
+
+/// The life of one proxied request (chat, completions, remote embeddings, pass-through), phase
+/// by phase, in the order they run:
+///
+/// ```
+/// 1 decode -> 2 cache lookup -> 3 score -> 4 route -> 5 forward -> 6 relay -> 7 price -> 8 cache store -> 9 record
+/// ```
+///
+/// Each phase is one component of ``RequestPhases`` with a narrow input and output; none calls
+/// back into this file. They share what they learn through the ``RequestContext``. Phases 1-4
+/// run at once on the connection's event loop; 5 is ``ForwardExchange`` (attempts, retries and
+/// fallbacks, decided by ``ForwardingStateMachine``), which hands its answer back here through
+/// ``ForwardOutput``; 6-9 run as that answer arrives. A whole answer is priced before it is
+/// relayed (its cost is a header); a stream is priced when it ends (its cost is a trailer).
+/// Event-loop confined; one per request.
+final class RequestLifecycle {
+    private let phases: RequestPhases
+    private let sink: any ClientResponseSink
+    private var context: RequestContext
+    private var relay = ResponseRelay()
+    private var exchange: ForwardExchange?
+    /// The status of a relayed answer, recorded when it ends.
+    private var status = 0
+    private var ended = false
+
+    init(_ request: ProxyRequest, phases: RequestPhases, sink: any ClientResponseSink) {
+        self.context = RequestContext(request: request)
+        self.phases = phases
+        self.sink = sink
+    }
+
+    /// Runs the request. Returns `false` when it is not this path's to answer (the local
+    /// embedding model, answered in a task by the responder).
+    func run(environment: ForwardEnvironment, headTimer: CoalescedDeadlineTimer) -> Bool {
+        do {
+            // 1. Decode: the OpenAI view of the body, validated (unknown fields stay in the bytes).
+            guard let decoded = try self.phases.decoder.decode(self.context.request) else { return false }
+            self.context.decoded = decoded
+            // 2. Cache lookup: a hit is answered from the cache at cost 0.
+            if let hit = self.phases.cache.lookup(self.context) {
+                self.answerFromCache(hit)
+                return true
+            }
+            // 3. Score: how hard the prompt is, and the features behind the score.
+            self.context.score = self.phases.scorer.score(decoded)
+            // 4. Route: the model to ask, its fallbacks, the deadline and retry rules.
+            self.context.route = self.phases.router.route(
+                self.context.request,
+                decoded: decoded,
+                score: self.context.score
+            )
+        } catch {
+            self.fail(SidecarError.mapped(error) ?? .internalError("The sidecar failed to read the request: \(error)"))
+            return true
+        }
+        guard let route = self.context.route else { return true }
+        // 5. Forward: attempts with breakers, retries and fallbacks; the answer comes back below.
+        let exchange = ForwardExchange(
+            route.forwarding,
+            outgoing: route.outgoing,
+            environment: environment,
+            headTimer: headTimer,
+            output: self
+        )
+        self.exchange = exchange
+        exchange.start()
+        return true
+    }
+
+    private func answerFromCache(_ hit: CachedAnswer) {
+        self.context.cacheStatus = hit.kind
+        self.context.cost = .zero
+        var head = HTTPResponseHead(version: .http1_1, status: .ok)
+        head.headers.add(name: "Content-Type", value: "application/json")
+        self.relay.sendWhole(head, body: hit.body, context: self.context, to: self.sink)
+        self.end(status: 200)
+    }
+
+    private func fail(_ error: SidecarError) {
+        self.phases.recorder.recordError(error)
+        ErrorResponse.send(error, requestID: self.context.request.requestID, to: self.sink)
+        self.end(status: error.status.code)
+    }
+
+    /// 9. Record: metrics and the access-log line, once.
+    private func end(status: Int) {
+        guard !self.ended else { return }
+        self.ended = true
+        self.exchange = nil
+        self.phases.recorder.record(self.context, status: status, streamed: self.relay.isStreaming)
+    }
+}
+
+extension RequestLifecycle: ForwardOutput {
+    func forwardDelivered(_ head: HTTPResponseHead, body: ByteBuffer, served: ForwardingStateMachine.Served) {
+        self.context.served = served
+        // 7. Price: from the answer's usage (before the relay: a whole answer's cost is a header).
+        self.context.cost = self.phases.pricer.price(wholeAnswer: body, status: head.status, model: served.model)
+        // 6. Relay.
+        self.relay.sendWhole(head, body: body, context: self.context, to: self.sink)
+        // 8. Cache store.
+        if head.status == .ok { self.phases.cache.store(self.context, body: body) }
+        self.end(status: Int(head.status.code))
+    }
+
+    func forwardCommitted(_ head: HTTPResponseHead, served: ForwardingStateMachine.Served, isEventStream: Bool) {
+        self.context.served = served
+        // 6. Relay: the head now, then each chunk as it comes.
+        self.relay.startStream(head, isEventStream: isEventStream, context: self.context, to: self.sink)
+        self.status = Int(head.status.code)
+    }
+
+    func forwardRelayed(_ chunk: ByteBuffer) {
+        self.relay.relay(chunk, to: self.sink)
+        if !self.sink.isWritable { self.exchange?.setReadingPaused(true) }
+    }
+
+    func forwardEnded(failure: UpstreamError?) {
+        // 7. Price: from the usage the stream reported (an SSE stream's cost is its trailer).
+        if self.relay.relaysEvents, let model = self.context.served?.model {
+            self.context.cost = self.relay.streamUsage.map { self.phases.pricer.price($0, model: model) } ?? .zero
+        }
+        self.relay.endStream(failure: failure, cost: self.context.cost, to: self.sink)
+        // 8. Cache store: streams are stored once the cache can replay them.
+        self.end(status: self.status)
+    }
+
+    func forwardFailed(_ error: SidecarError) {
+        self.fail(error)
+    }
+}
+
+extension RequestLifecycle: InFlightRequest {
+    /// The client went away: the forward phase stops; the request is recorded as 499.
+    func cancel() {
+        self.exchange?.cancel()
+        self.end(status: 499)
+    }
+
+    func writabilityChanged(_ writable: Bool) {
+        self.exchange?.setReadingPaused(!writable)
+    }
+}

@@ -1,0 +1,81 @@
+import Logging
+import NIOCore
+import SidecarHTTP
+import SidecarPolicy
+
+/// The components of a request's phases, built once per configuration and shared by every
+/// connection: what ``RequestLifecycle`` calls, in order.
+///
+/// ```swift
+/// let phases = RequestPhases(runtime: runtime, metrics: SidecarMetrics(factory: factory), logger: logger)
+/// let lifecycle = RequestLifecycle(request, phases: phases, sink: connection)
+/// ```
+public final class RequestPhases: Sendable {
+    public let runtime: SidecarRuntime
+    /// Breakers, retry budgets and balancers for this runtime's upstreams and models.
+    public let resilience: ResilienceRegistry
+    let metrics: SidecarMetrics
+    let logger: Logger
+
+    let decoder: RequestDecoder
+    let cache: any ResponseCache
+    let scorer: RequestScorer
+    let router: RoutePlanner
+    let builder: UpstreamRequestBuilder
+    let pricer: Pricer
+    let recorder: RequestRecorder
+
+    /// - Parameter cache: the cache phases' store (none until the cache lands).
+    init(runtime: SidecarRuntime, metrics: SidecarMetrics, logger: Logger, cache: (any ResponseCache)? = nil) {
+        let configuration = runtime.configuration
+        self.runtime = runtime
+        self.metrics = metrics
+        self.logger = logger
+        self.resilience = ResilienceRegistry(
+            configuration: configuration,
+            onTransition: { upstream, transition in
+                metrics.recordBreakerTransition(upstream: upstream, to: transition.to)
+                logger.warning(
+                    "circuit breaker changed state",
+                    metadata: [
+                        "upstream.name": "\(upstream)", "breaker.from": "\(transition.from.label)",
+                        "breaker.to": "\(transition.to.label)", "breaker.reason": "\(transition.reason.label)",
+                    ]
+                )
+            }
+        )
+        let ollama = configuration.routing.ollamaUpstream
+        self.decoder = RequestDecoder(
+            localEmbeddingModel: configuration.embeddings.localModel,
+            ollamaUpstream: ollama,
+            ollamaUpstreamConfigured: !ollama.isEmpty && runtime.directory.entry(ollama) != nil
+        )
+        self.cache = cache ?? DisabledResponseCache()
+        self.scorer = RequestScorer(scorer: runtime.scorer)
+        self.router = RoutePlanner(
+            selector: runtime.selector,
+            models: Dictionary(configuration.models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
+            defaultUpstream: configuration.defaultUpstreamName,
+            ollamaUpstream: ollama,
+            pinHeader: configuration.routing.pinHeader,
+            timeouts: configuration.timeouts,
+            policy: configuration.resilience.retry,
+            maxResponseBytes: configuration.server.maxResponseBytes
+        )
+        self.builder = UpstreamRequestBuilder(directory: runtime.directory, pinHeader: configuration.routing.pinHeader)
+        self.pricer = Pricer(costs: runtime.costs, metrics: metrics, logger: logger)
+        self.recorder = RequestRecorder(metrics: metrics, logger: logger)
+    }
+
+    /// What the forward phase needs on one event loop.
+    func forwardEnvironment(transport: any UpstreamTransport, eventLoop: any EventLoop) -> ForwardEnvironment {
+        ForwardEnvironment(
+            builder: self.builder,
+            transport: transport,
+            resilience: self.resilience,
+            metrics: self.metrics,
+            logger: self.logger,
+            eventLoop: eventLoop
+        )
+    }
+}

@@ -1,0 +1,128 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import SidecarHTTP
+
+/// Sends each request the listener read to the path that answers it: forwarded endpoints to a
+/// ``RequestLifecycle`` on the connection's event loop (no task switch), the others (health,
+/// metrics, models, the local embedder) to the ``SidecarResponder`` in a task.
+struct SidecarDispatcher: RequestDispatcher {
+    let phases: RequestPhases
+    let responder: SidecarResponder
+    let pools: UpstreamConnectionPools
+
+    func dispatch(
+        _ received: ReceivedRequest,
+        connection: ListenerConnection,
+        sink: any ClientResponseSink
+    ) -> any InFlightRequest {
+        let head = received.head
+        let method = HTTPRequest.Method(head.method.rawValue) ?? .get
+        let path = head.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(head.uri[..<$0]) } ?? head.uri
+        let endpoint = ProxyRequest.Endpoint.classify(method: method, path: path)
+        if endpoint.isForwarded {
+            let request = ProxyRequest(
+                endpoint: endpoint,
+                method: method,
+                path: head.uri,
+                headers: head.headers,
+                body: received.body,
+                requestID: received.requestID,
+                receivedAt: received.receivedAt
+            )
+            let lifecycle = RequestLifecycle(request, phases: self.phases, sink: sink)
+            let eventLoop = connection.channel.eventLoop
+            let environment = self.phases.forwardEnvironment(
+                transport: self.pools.pool(for: eventLoop),
+                eventLoop: eventLoop
+            )
+            if lifecycle.run(environment: environment, headTimer: connection.headTimer) { return lifecycle }
+        }
+        return ResponderTask(received, method: method, responder: self.responder, channel: connection.channel, sink: sink)
+    }
+
+    func reject(_ rejection: ListenerRejection, requestID: String, sink: any ClientResponseSink) {
+        let error: SidecarError
+        switch rejection {
+        case .bodyTooLarge(let limit):
+            error = .bodyTooLarge(limit: limit)
+        case .notHTTP(let detail):
+            error = .invalidRequest("The request is not valid HTTP/1.1: \(detail).", code: "bad_http_request")
+        }
+        self.phases.recorder.recordError(error)
+        ErrorResponse.send(error, requestID: requestID, to: sink)
+    }
+}
+
+/// A request the responder answers, in a task; its writes hop back to the event loop.
+private final class ResponderTask: InFlightRequest {
+    private var task: Task<Void, Never>?
+
+    init(
+        _ received: ReceivedRequest,
+        method: HTTPRequest.Method,
+        responder: SidecarResponder,
+        channel: any Channel,
+        sink: any ClientResponseSink
+    ) {
+        let request = Request(
+            head: HTTPRequest(
+                method: method,
+                scheme: nil,
+                authority: nil,
+                path: received.head.uri,
+                headerFields: HTTPFields(received.head.headers)
+            ),
+            body: RequestBody(buffer: received.body)
+        )
+        let context = BasicRequestContext(
+            source: ApplicationRequestContextSource(channel: channel, logger: responder.logger)
+        )
+        let eventLoop = channel.eventLoop
+        let sink = NIOLoopBound(sink, eventLoop: eventLoop)
+        let requestID = received.requestID
+        self.task = Task {
+            let response = await responder.respond(request, context: context, requestID: requestID)
+            var headers = HTTPHeaders(response.headers)
+            let contentLength =
+                response.body.contentLength ?? headers.first(name: "content-length").flatMap { Int($0) }
+            headers.remove(name: "content-length")
+            let status = HTTPResponseStatus(statusCode: response.status.code, reasonPhrase: response.status.reasonPhrase)
+            try? await eventLoop.submit {
+                sink.value.sendHead(status: status, headers: headers, contentLength: contentLength)
+            }.get()
+            let writer = LoopBoundBodyWriter(sink: sink, eventLoop: eventLoop)
+            do {
+                try await response.body.write(writer)
+            } catch {
+                eventLoop.execute { sink.value.sendEnd(trailers: nil, abort: true) }
+            }
+        }
+    }
+
+    func cancel() {
+        self.task?.cancel()
+        self.task = nil
+    }
+
+    func writabilityChanged(_ writable: Bool) {}
+}
+
+/// Writes a responder's body to the connection from a task, one event-loop hop per write.
+private struct LoopBoundBodyWriter: ResponseBodyWriter {
+    let sink: NIOLoopBound<any ClientResponseSink>
+    let eventLoop: any EventLoop
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        let sink = self.sink
+        try await self.eventLoop.submit { sink.value.sendBody(buffer, flush: true) }.get()
+    }
+
+    consuming func finish(_ trailingHeaders: HTTPFields?) async throws {
+        let sink = self.sink
+        let trailers = trailingHeaders.map { HTTPHeaders($0) }
+        try await self.eventLoop.submit { sink.value.sendEnd(trailers: trailers, abort: false) }.get()
+    }
+}

@@ -1,0 +1,68 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Where an answer goes: the client connection. Event-loop confined.
+package protocol ClientResponseSink: AnyObject {
+    var isWritable: Bool { get }
+    func sendHead(status: HTTPResponseStatus, headers: HTTPHeaders, contentLength: Int?)
+    func sendBody(_ buffer: ByteBuffer, flush: Bool)
+    /// Ends the response (flushes). `abort` closes the connection instead of ending cleanly,
+    /// for a relayed body that cannot be completed.
+    func sendEnd(trailers: HTTPHeaders?, abort: Bool)
+}
+
+/// A request being answered, as its connection sees it.
+package protocol InFlightRequest: AnyObject {
+    /// The client went away.
+    func cancel()
+    /// The client connection can take more bytes again (or not).
+    func writabilityChanged(_ writable: Bool)
+}
+
+/// What the listener asks of the layers above, on the connection's event loop.
+package protocol RequestDispatcher: Sendable {
+    /// Starts answering `request` on `sink`; the answer may come at once or later.
+    func dispatch(
+        _ request: ReceivedRequest,
+        connection: ListenerConnection,
+        sink: any ClientResponseSink
+    ) -> any InFlightRequest
+    /// Answers a request the listener refused by itself.
+    func reject(_ rejection: ListenerRejection, requestID: String, sink: any ClientResponseSink)
+}
+
+/// A complete request as read by the listener.
+package struct ReceivedRequest {
+    package var head: HTTPRequestHead
+    package var body: ByteBuffer
+    /// The client's `X-Request-Id` when sane, else a generated one.
+    package var requestID: String
+    package var receivedAt: ContinuousClock.Instant = .now
+}
+
+/// The connection a request arrived on.
+package struct ListenerConnection {
+    package var channel: any Channel
+    /// The connection's coalesced first-byte timer, for the upstream call in flight.
+    package var headTimer: CoalescedDeadlineTimer
+}
+
+/// Why the listener refused a request before reading it whole.
+package enum ListenerRejection: Equatable {
+    /// The body is larger than the limit.
+    case bodyTooLarge(limit: Int)
+    /// The bytes are not HTTP/1.1.
+    case notHTTP(detail: String)
+}
+
+/// The listener's bounds.
+package struct ListenerLimits: Sendable {
+    package var maxBodyBytes: Int
+    package var logger: Logger
+
+    package init(maxBodyBytes: Int, logger: Logger) {
+        self.maxBodyBytes = maxBodyBytes
+        self.logger = logger
+    }
+}

@@ -1,0 +1,378 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// One HTTP/1.1 connection to an upstream, and the last handler of its pipeline. The pipeline is built once per
+/// connection; the handler is re-armed for each call. Event-loop confined.
+package final class UpstreamConnection: ChannelDuplexHandler {
+    package typealias InboundIn = HTTPClientResponsePart
+    package typealias OutboundIn = HTTPClientRequestPart
+    package typealias OutboundOut = HTTPClientRequestPart
+
+    package enum State {
+        case connecting
+        case idle
+        case active
+        /// Close requested (not reusable), waiting for channelInactive.
+        case closing
+        case closed
+    }
+
+    package let pool: UpstreamConnectionPool
+    package let endpointState: UpstreamConnectionPool.EndpointState
+    private(set) var state: State = .connecting
+    private var context: ChannelHandlerContext?
+    /// The call currently bound to this connection (while connecting: the call the connection was opened for).
+    private(set) var call: UpstreamCall?
+    private var requestsStarted = 0
+    /// Set by the pool when the connection goes back to the idle list.
+    package var idleSince = NIODeadline.uptimeNanoseconds(0)
+    /// Set when the pool shuts down while the connection is still connecting.
+    package var closeWhenConnected = false
+    /// Completes when the connect attempt completes (success or failure); used by shutdown.
+    package var connectFuture: EventLoopFuture<Void>?
+
+    // Per-call state.
+    private var callIsOnReusedConnection = false
+    private var headReceived = false
+    private var sawResponseBytes = false
+    private var requestKeepAlive = true
+    private var responseKeepAlive = true
+    private var pendingError: UpstreamError?
+
+    // Reading / back-pressure / idle timeout.
+    private var readingPaused = false
+    private var readPending = false
+    private var lastReadAt = NIODeadline.uptimeNanoseconds(0)
+    private var readTimer: Scheduled<Void>?
+    /// True once the upstream sent a response on this connection (so a TLS handshake, if any, succeeded).
+    private var tlsHandshakeDone = false
+
+    package init(pool: UpstreamConnectionPool, endpointState: UpstreamConnectionPool.EndpointState) {
+        self.pool = pool
+        self.endpointState = endpointState
+    }
+
+    var endpoint: UpstreamEndpoint { self.endpointState.endpoint }
+
+    /// True when the connection can take a request now.
+    package var isUsable: Bool {
+        self.state == .idle && (self.context?.channel.isActive ?? false)
+    }
+
+    // MARK: - Pool-facing API
+
+    /// Binds the call this (connecting) connection is opened for.
+    package func setCall(_ call: UpstreamCall) {
+        self.call = call
+    }
+
+    /// Connect attempt completed successfully.
+    package func didConnect() {
+        guard self.state == .connecting else { return }
+        if self.closeWhenConnected {
+            self.state = .closing
+            self.context?.close(promise: nil)
+            return
+        }
+        self.state = .idle
+        if let call = self.call {
+            self.startRequest(call)
+        } else {
+            // The call this connection was opened for was cancelled meanwhile: hand it to whoever needs it.
+            self.pool.release(self)
+        }
+    }
+
+    /// Connect attempt failed; the pipeline never became active.
+    package func didFailToConnect(_ error: any Error) {
+        guard self.state == .connecting else { return }
+        self.state = .closed
+        let call = self.call
+        self.call = nil
+        self.pool.connectionClosed(self)
+        if let call {
+            self.pool.deliverFailure(call, self.connectError(error, call: call))
+        }
+    }
+
+    package func startRequest(_ call: UpstreamCall) {
+        guard let context = self.context, self.state == .idle || self.state == .connecting else {
+            // Cannot happen: the pool only hands out usable connections. Fail safely instead of crashing.
+            self.pool.deliverFailure(call, call.error(.connectionClosed, "connection closed by upstream"))
+            return
+        }
+        self.state = .active
+        self.call = call
+        call.connection = self
+        call.state = .running
+        self.callIsOnReusedConnection = self.requestsStarted > 0
+        self.requestsStarted &+= 1
+        self.headReceived = false
+        self.sawResponseBytes = false
+        self.responseKeepAlive = true
+        self.pendingError = nil
+        self.readingPaused = call.isReadingPaused
+
+        let request = call.request
+        var head = HTTPRequestHead(
+            version: .http1_1,
+            method: request.method,
+            uri: request.uri,
+            headers: request.headers
+        )
+        head.headers.replaceOrAdd(name: "host", value: self.endpointState.hostHeader)
+        if let body = request.body {
+            head.headers.remove(name: "transfer-encoding")
+            head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+        } else {
+            head.headers.remove(name: "content-length")
+        }
+        self.requestKeepAlive = head.isKeepAlive
+
+        self.lastReadAt = .now()
+        self.armReadTimer(context: context)
+
+        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
+        if let body = request.body, body.readableBytes > 0 {
+            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    /// The bound call was cancelled: never reuse this connection (unless it had not connected yet, in which case
+    /// nothing was sent and it is handed to the next caller once connected).
+    package func callWasCancelled(_ call: UpstreamCall) {
+        guard self.call === call else { return }
+        self.call = nil
+        switch self.state {
+        case .connecting:
+            return
+        case .idle, .active:
+            self.close()
+        case .closing, .closed:
+            return
+        }
+    }
+
+    package func setReadingPaused(_ paused: Bool) {
+        guard self.readingPaused != paused else { return }
+        self.readingPaused = paused
+        if !paused, let context = self.context {
+            self.lastReadAt = .now()
+            if self.readPending {
+                self.readPending = false
+                context.read()
+            }
+            if self.call != nil {
+                self.armReadTimer(context: context)
+            }
+        }
+    }
+
+    package func close() {
+        switch self.state {
+        case .closing, .closed:
+            return
+        case .connecting:
+            self.closeWhenConnected = true
+        case .idle, .active:
+            self.state = .closing
+            self.context?.close(promise: nil)
+        }
+    }
+
+    /// Pool shutdown: fails the bound call with .cancelled, closes, and returns a future completing once closed.
+    package func shutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let call = self.call
+        self.call = nil
+        var future = eventLoop.makeSucceededVoidFuture()
+        switch self.state {
+        case .connecting:
+            self.closeWhenConnected = true
+            if let connectFuture = self.connectFuture {
+                future = connectFuture
+            }
+        case .idle, .active, .closing:
+            if let context = self.context {
+                future = context.channel.closeFuture
+                self.state = .closing
+                context.close(promise: nil)
+            }
+        case .closed:
+            break
+        }
+        if let call {
+            call.fail(call.error(.cancelled, "connection pool shut down"))
+        }
+        return future
+    }
+
+    // MARK: - ChannelHandler
+
+    package func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    package func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = self.unwrapInboundIn(data)
+        guard let call = self.call, self.state == .active else {
+            // Unsolicited bytes on an idle connection: the upstream is confused; drop the connection.
+            if self.state == .idle {
+                self.close()
+            }
+            return
+        }
+        switch part {
+        case .head(let head):
+            if head.status.code < 200 && head.status.code != 101 {
+                return
+            }
+            self.headReceived = true
+            self.sawResponseBytes = true
+            self.tlsHandshakeDone = true
+            self.responseKeepAlive = head.isKeepAlive
+            call.delegate?.upstreamDidReceiveHead(head)
+        case .body(let buffer):
+            call.delegate?.upstreamDidReceiveBody(buffer)
+        case .end(let trailers):
+            self.finishCall(call, context: context, trailers: trailers)
+        }
+    }
+
+    package func channelReadComplete(context: ChannelHandlerContext) {
+        if self.call != nil {
+            self.lastReadAt = .now()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    package func read(context: ChannelHandlerContext) {
+        if self.readingPaused && self.call != nil {
+            self.readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let call = self.call, self.pendingError == nil, let mapped = self.mapError(error, call: call) {
+            self.pendingError = mapped
+        }
+        if let sslError = error as? NIOSSLError, case .uncleanShutdown = sslError {
+            // The TCP close follows; a close-delimited body may still end cleanly.
+            return
+        }
+        self.close()
+    }
+
+    package func channelInactive(context: ChannelHandlerContext) {
+        let previousState = self.state
+        self.state = .closed
+        self.readTimer?.cancel()
+        self.readTimer = nil
+        let call = self.call
+        self.call = nil
+        if let call, call.state != .done {
+            // A bound call means it was neither finished, cancelled nor timed out (those unbind it first); the state
+            // may already be .closing after a write/read error.
+            let requestWasSent = previousState == .active || previousState == .closing
+            if requestWasSent, self.callIsOnReusedConnection, !self.sawResponseBytes, !call.wasRetried {
+                // Classic keep-alive race: the upstream closed the reused connection before answering. Retry once
+                // on a fresh connection.
+                call.wasRetried = true
+                call.connection = nil
+                self.pool.retry(call, endpointState: self.endpointState)
+            } else {
+                let detail = self.headReceived ? "connection closed mid-response" : "connection closed by upstream"
+                let error = self.pendingError ?? call.error(.connectionClosed, detail)
+                call.connection = nil
+                self.pool.deliverFailure(call, error)
+            }
+        }
+        self.pool.connectionClosed(self)
+        context.fireChannelInactive()
+    }
+
+    // MARK: - Internals
+
+    private func finishCall(_ call: UpstreamCall, context: ChannelHandlerContext, trailers: HTTPHeaders?) {
+        var reusable =
+            self.responseKeepAlive && self.requestKeepAlive && self.pendingError == nil && context.channel.isActive
+        if reusable, let options = context.channel.syncOptions,
+            let buffered = try? options.getOption(.bufferedWritableBytes), buffered > 0
+        {
+            // The upstream answered before the request was fully written.
+            reusable = false
+        }
+        self.call = nil
+        if self.readingPaused {
+            self.readingPaused = false
+            if self.readPending {
+                self.readPending = false
+                context.read()
+            }
+        }
+        let delegate = call.takeDelegateForTerminal()
+        if reusable {
+            self.state = .idle
+            self.pool.release(self)
+        } else {
+            self.close()
+        }
+        delegate?.upstreamDidFinish(trailers: trailers)
+    }
+
+    private func armReadTimer(context: ChannelHandlerContext) {
+        guard self.readTimer == nil else { return }
+        let deadline = self.lastReadAt + self.pool.configuration.idleTimeout
+        self.readTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.readTimerFired()
+        }
+    }
+
+    private func readTimerFired() {
+        self.readTimer = nil
+        guard let call = self.call, self.state == .active, !self.readingPaused, let context = self.context else {
+            return
+        }
+        let timeout = self.pool.configuration.idleTimeout
+        if NIODeadline.now() >= self.lastReadAt + timeout {
+            self.call = nil
+            call.connection = nil
+            self.close()
+            let millis = timeout.nanoseconds / 1_000_000
+            call.fail(call.error(.deadlineExceeded, "read timed out after \(millis) ms"))
+        } else {
+            self.armReadTimer(context: context)
+        }
+    }
+
+    private func mapError(_ error: any Error, call: UpstreamCall) -> UpstreamError? {
+        if let parserError = error as? HTTPParserError {
+            self.sawResponseBytes = true
+            if case .invalidEOFState = parserError {
+                return call.error(
+                    .connectionClosed,
+                    self.headReceived ? "connection closed mid-response" : "connection closed by upstream"
+                )
+            }
+            return call.error(.other, "malformed response: \(parserError)")
+        }
+        if let sslError = error as? NIOSSLError, case .uncleanShutdown = sslError {
+            return nil
+        }
+        if self.endpoint.useTLS && !self.tlsHandshakeDone {
+            return call.error(.connectFailed, "TLS handshake with \(self.endpoint.displayAddress) failed: \(error)")
+        }
+        if error is IOError || error is ChannelError {
+            return nil  // Reported as "connection closed ..." from channelInactive.
+        }
+        return call.error(.other, "\(error)")
+    }
+}

@@ -1,0 +1,291 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// HTTP/1.1 client connection pool for one event loop; event-loop confined. Every connection it owns lives on
+/// `eventLoop`, and every delegate call happens there.
+package final class UpstreamConnectionPool {
+    /// Connections, idle list and FIFO waiters for one endpoint.
+    package final class EndpointState {
+        package let endpoint: UpstreamEndpoint
+        package let hostHeader: String
+        /// Pre-parsed address when the host is an IP literal (no DNS, no happy eyeballs).
+        package let literalAddress: SocketAddress?
+        /// SNI name; nil for IP literals.
+        package let serverHostname: String?
+        /// Connecting + active + idle connections.
+        package var connectionCount = 0
+        /// Most recently used last; the reaper closes from the front.
+        package var idle: [UpstreamConnection] = []
+        package var waiters = CircularBuffer<UpstreamCall>()
+
+        package init(endpoint: UpstreamEndpoint) {
+            self.endpoint = endpoint
+            self.hostHeader = endpoint.hostHeader
+            let isLiteral = endpoint.isIPLiteral
+            self.literalAddress = isLiteral ? try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) : nil
+            self.serverHostname = isLiteral ? nil : endpoint.host
+        }
+    }
+
+    package let eventLoop: any EventLoop
+    package let configuration: UpstreamConnectionPools.Configuration
+    private let sslContext: NIOSSLContext?
+    private let sslContextError: String?
+    private var endpoints: [UpstreamEndpoint: EndpointState] = [:]
+    private var lastEndpointState: EndpointState?
+    private var connections: [ObjectIdentifier: UpstreamConnection] = [:]
+    private var reaper: Scheduled<Void>?
+    private var isShutdown = false
+    /// > 0 while inside `execute`: failures are then delivered on the next loop tick (no re-entrant delegate calls
+    /// before the caller has its UpstreamCall).
+    private var executeDepth = 0
+
+    package init(
+        eventLoop: any EventLoop,
+        configuration: UpstreamConnectionPools.Configuration,
+        sslContext: NIOSSLContext?,
+        sslContextError: String?
+    ) {
+        self.eventLoop = eventLoop
+        self.configuration = configuration
+        self.sslContext = sslContext
+        self.sslContextError = sslContextError
+    }
+
+    /// Number of open (connecting, active or idle) connections; for tests and metrics.
+    package var openConnectionCount: Int { self.connections.count }
+
+    /// Number of idle connections for `endpoint`; for tests and metrics.
+    package func idleConnectionCount(for endpoint: UpstreamEndpoint) -> Int {
+        self.endpoints[endpoint]?.idle.count ?? 0
+    }
+
+    package func execute(_ request: UpstreamWireRequest, delegate: any UpstreamResponseDelegate) -> UpstreamCall {
+        self.eventLoop.assertInEventLoop()
+        let call = UpstreamCall(pool: self, request: request, delegate: delegate)
+        self.executeDepth += 1
+        defer { self.executeDepth -= 1 }
+        if self.isShutdown {
+            self.deliverFailure(call, call.error(.cancelled, "connection pool shut down"))
+            return call
+        }
+        let endpointState = self.endpointState(for: request.endpoint)
+        while let connection = endpointState.idle.popLast() {
+            if connection.isUsable {
+                connection.startRequest(call)
+                return call
+            }
+            connection.close()
+        }
+        if endpointState.connectionCount < self.configuration.maxConnectionsPerEndpoint {
+            self.connect(endpointState, for: call)
+        } else {
+            call.state = .queued
+            endpointState.waiters.append(call)
+        }
+        return call
+    }
+
+    // MARK: - Internals used by UpstreamConnection / UpstreamCall
+
+    /// A connection finished a call and may be reused: next waiter, idle list, or closed.
+    package func release(_ connection: UpstreamConnection) {
+        let endpointState = connection.endpointState
+        if self.isShutdown {
+            connection.close()
+            return
+        }
+        if let waiter = endpointState.waiters.popFirst() {
+            connection.startRequest(waiter)
+            return
+        }
+        guard endpointState.idle.count < self.configuration.maxIdleConnectionsPerEndpoint else {
+            connection.close()
+            return
+        }
+        connection.idleSince = .now()
+        endpointState.idle.append(connection)
+        if self.reaper == nil {
+            self.scheduleReaper(at: connection.idleSince + self.configuration.idleConnectionTimeout)
+        }
+    }
+
+    /// A connection is gone (connect failure or channelInactive).
+    package func connectionClosed(_ connection: UpstreamConnection) {
+        guard self.connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
+        let endpointState = connection.endpointState
+        endpointState.connectionCount -= 1
+        if let index = endpointState.idle.firstIndex(where: { $0 === connection }) {
+            endpointState.idle.remove(at: index)
+        }
+        self.serveWaiters(endpointState)
+    }
+
+    package func retry(_ call: UpstreamCall, endpointState: EndpointState) {
+        if self.isShutdown {
+            self.deliverFailure(call, call.error(.cancelled, "connection pool shut down"))
+            return
+        }
+        self.connect(endpointState, for: call)
+    }
+
+    package func removeWaiter(_ call: UpstreamCall) {
+        let endpointState = self.endpointState(for: call.request.endpoint)
+        if let index = endpointState.waiters.firstIndex(where: { $0 === call }) {
+            endpointState.waiters.remove(at: index)
+        }
+    }
+
+    package func deliverFailure(_ call: UpstreamCall, _ error: UpstreamError) {
+        call.connection = nil
+        if self.executeDepth > 0 {
+            self.eventLoop.assumeIsolated().execute {
+                call.fail(error)
+            }
+        } else {
+            call.fail(error)
+        }
+    }
+
+    /// Closes everything; active and queued calls fail with .cancelled. The future completes once closed.
+    package func shutdown() -> EventLoopFuture<Void> {
+        self.eventLoop.assertInEventLoop()
+        guard !self.isShutdown else { return self.eventLoop.makeSucceededVoidFuture() }
+        self.isShutdown = true
+        self.reaper?.cancel()
+        self.reaper = nil
+        var futures: [EventLoopFuture<Void>] = []
+        for endpointState in self.endpoints.values {
+            let waiters = endpointState.waiters
+            endpointState.waiters.removeAll()
+            for waiter in waiters {
+                waiter.fail(waiter.error(.cancelled, "connection pool shut down"))
+            }
+            endpointState.idle.removeAll()
+        }
+        for connection in Array(self.connections.values) {
+            futures.append(connection.shutdown(on: self.eventLoop))
+        }
+        return EventLoopFuture.andAllComplete(futures, on: self.eventLoop)
+    }
+
+    // MARK: - Private
+
+    private func endpointState(for endpoint: UpstreamEndpoint) -> EndpointState {
+        if let last = self.lastEndpointState, last.endpoint == endpoint {
+            return last
+        }
+        let state: EndpointState
+        if let existing = self.endpoints[endpoint] {
+            state = existing
+        } else {
+            state = EndpointState(endpoint: endpoint)
+            self.endpoints[endpoint] = state
+        }
+        self.lastEndpointState = state
+        return state
+    }
+
+    private func serveWaiters(_ endpointState: EndpointState) {
+        while endpointState.connectionCount < self.configuration.maxConnectionsPerEndpoint,
+            let waiter = endpointState.waiters.popFirst()
+        {
+            self.connect(endpointState, for: waiter)
+        }
+    }
+
+    private func connect(_ endpointState: EndpointState, for call: UpstreamCall) {
+        let connection = UpstreamConnection(pool: self, endpointState: endpointState)
+        endpointState.connectionCount += 1
+        self.connections[ObjectIdentifier(connection)] = connection
+        connection.setCall(call)
+        call.connection = connection
+        call.state = .connecting
+
+        let endpoint = endpointState.endpoint
+        let sslContext: NIOSSLContext?
+        if endpoint.useTLS {
+            guard let context = self.sslContext else {
+                let reason = self.sslContextError ?? "no TLS context"
+                let detail = "TLS handshake with \(endpoint.displayAddress) failed: \(reason)"
+                connection.didFailToConnect(UpstreamConnectError(detail: detail))
+                return
+            }
+            sslContext = context
+        } else {
+            sslContext = nil
+        }
+        let serverHostname = endpointState.serverHostname
+        let boundConnection = NIOLoopBound(connection, eventLoop: self.eventLoop)
+        let bootstrap = ClientBootstrap(group: self.eventLoop)
+            .connectTimeout(self.configuration.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    let sync = channel.pipeline.syncOperations
+                    if let sslContext {
+                        try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
+                    }
+                    try sync.addHandler(UpstreamRequestEncoder())
+                    try sync.addHandler(
+                        UpstreamResponseDecoderHandler(
+                            HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes, informationalResponseStrategy: .drop)
+                        )
+                    )
+                    try sync.addHandler(boundConnection.value)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        let future: EventLoopFuture<any Channel>
+        if let address = endpointState.literalAddress {
+            future = bootstrap.connect(to: address)
+        } else {
+            future = bootstrap.connect(host: endpoint.host, port: endpoint.port)
+        }
+        connection.connectFuture = future.map { _ in () }.recover { _ in () }
+        future.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success:
+                connection.didConnect()
+            case .failure(let error):
+                connection.didFailToConnect(error)
+            }
+        }
+    }
+
+    private func scheduleReaper(at deadline: NIODeadline) {
+        self.reaper = self.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.reapIdleConnections()
+        }
+    }
+
+    private func reapIdleConnections() {
+        self.reaper = nil
+        let now = NIODeadline.now()
+        let timeout = self.configuration.idleConnectionTimeout
+        var next: NIODeadline?
+        for endpointState in self.endpoints.values {
+            while let first = endpointState.idle.first, first.idleSince + timeout <= now {
+                endpointState.idle.removeFirst()
+                first.close()
+            }
+            if let first = endpointState.idle.first {
+                let deadline = first.idleSince + timeout
+                next = next.map { min($0, deadline) } ?? deadline
+            }
+        }
+        if let next, !self.isShutdown {
+            self.scheduleReaper(at: next)
+        }
+    }
+}
+
+/// Connect failure that happens before any socket work (for example an unusable TLS configuration).
+package struct UpstreamConnectError: Error, CustomStringConvertible {
+    package var detail: String
+    package var description: String { self.detail }
+}

@@ -1,0 +1,66 @@
+import Testing
+
+@testable import SidecarCore
+@testable import SidecarPolicy
+
+/// The bucketed, prefix-filtered matcher must count exactly what a naive substring search counts.
+struct TermMatcherTests {
+    /// Counts the distinct terms of each list in `text`'s ASCII lower-casing.
+    static func naive(_ lists: [[String]], _ text: [UInt8]) -> [Int] {
+        let text = text.map { $0 &- UInt8(ascii: "A") < 26 ? $0 | 0x20 : $0 }
+        return lists.map { terms in
+            Set(terms).filter { term in
+                let needle = Array(term.utf8)
+                guard !needle.isEmpty, needle.count <= text.count else { return false }
+                return (0...(text.count - needle.count)).contains { Array(text[$0..<($0 + needle.count)]) == needle }
+            }.count
+        }
+    }
+
+    @Test func countsLikeANaiveSearch() {
+        let lists = [
+            HeuristicComplexityScorer.reasoningTerms, HeuristicComplexityScorer.codeTerms,
+            HeuristicComplexityScorer.mathTerms, HeuristicComplexityScorer.constraintTerms,
+        ]
+        let matcher = TermMatcher(lists)
+        let vocabulary =
+            lists.flatMap { $0 } + ["a", "the ", " ", "\n", "x", "an", "co", "pr", "?", "1.", "de", "=", "```"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...60, using: &generator) {
+                var piece = Array((vocabulary.randomElement(using: &generator) ?? "a").utf8)
+                if Bool.random(using: &generator), piece.count > 2 {
+                    piece.removeLast(Int.random(in: 1..<piece.count, using: &generator))  // near misses
+                }
+                if Int.random(in: 0..<4, using: &generator) == 0 {
+                    piece = piece.map { $0 &- UInt8(ascii: "a") < 26 ? $0 & ~0x20 : $0 }  // upper case
+                }
+                text += piece
+            }
+            let counts = matcher.countDistinct(in: text)
+            #expect([counts.0, counts.1, counts.2, counts.3] == Self.naive(lists, text))
+        }
+    }
+
+    /// One-byte, short, upper-case, non-ASCII and prefix-sharing terms.
+    @Test func countsOddTermsLikeANaiveSearch() {
+        let lists = [
+            ["a", "x?", "AB", "abc", "abcd", "abcdefghij", "=>", "é"],
+            ["z", "zz", "abce", "ab cd", "\t"],
+            ["q"],
+            ["Zq", "zq9", "1", "12345678", "123456789"],
+        ]
+        let matcher = TermMatcher(lists)
+        let vocabulary = lists.flatMap { $0 } + ["A", "ABC", "É", "x", " ", "?", "ab", "abcdefghi", "1234567"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<500 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...12, using: &generator) {
+                text += Array((vocabulary.randomElement(using: &generator) ?? "a").utf8)
+            }
+            let counts = matcher.countDistinct(in: text)
+            #expect([counts.0, counts.1, counts.2, counts.3] == Self.naive(lists, text))
+        }
+    }
+}
