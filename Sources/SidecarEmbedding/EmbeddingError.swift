@@ -62,8 +62,12 @@ public struct EmbeddingError: Error, Equatable, Sendable, CustomStringConvertibl
     /// A tensor's shape differs from the one the configuration implies.
     public static let tensorShapeMismatch = EmbeddingError(.tensorShapeMismatch)
 
-    package static func modelFileMissing(_ details: String) -> EmbeddingError { .init(.modelFileMissing, details: details) }
-    package static func invalidVocabulary(_ details: String) -> EmbeddingError { .init(.invalidVocabulary, details: details) }
+    package static func modelFileMissing(_ details: String) -> EmbeddingError {
+        .init(.modelFileMissing, details: details)
+    }
+    package static func invalidVocabulary(_ details: String) -> EmbeddingError {
+        .init(.invalidVocabulary, details: details)
+    }
     package static func invalidConfiguration(_ details: String) -> EmbeddingError {
         .init(.invalidConfiguration, details: details)
     }

@@ -42,7 +42,12 @@ package enum EncoderKernels {
     }
 
     /// `matrix = gelu(matrix + bias)`, GELU in its exact (erf) form.
-    package static func addBiasGELU(_ matrix: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, width: Int) {
+    package static func addBiasGELU(
+        _ matrix: UnsafeMutablePointer<Float>,
+        bias: UnsafePointer<Float>,
+        rows: Int,
+        width: Int
+    ) {
         for row in 0..<rows {
             let line = matrix + row * width
             // A plain loop over scalars: LLVM vectorises it, min/max included.

@@ -1,4 +1,3 @@
-
 /// A configuration problem, naming the file, the line (when known), the key and the reason.
 ///
 /// `description` is the message users see, e.g.

@@ -1,4 +1,3 @@
-
 extension SidecarConfiguration {
     /// The repository's `sidecar.conf`, built in: the settings used when no file is found.
     ///

@@ -1,4 +1,3 @@
-
 /// Finds the line of a dotted key path (`upstreams[1].base_url`) in TOML source text.
 ///
 /// TOMLKit reports lines only for syntax errors; this gives semantic errors a line too. It

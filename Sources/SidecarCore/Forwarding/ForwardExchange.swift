@@ -89,7 +89,11 @@ final class ForwardExchange {
         guard generation == self.generation else { return }
         self.headTimer.clear(owner: self)
         if let lease = self.lease {
-            self.metrics.recordUpstreamHead(upstream: lease.id, status: Int(head.status.code), since: self.attemptStartedAt)
+            self.metrics.recordUpstreamHead(
+                upstream: lease.id,
+                status: Int(head.status.code),
+                since: self.attemptStartedAt
+            )
         }
         // Only failed answers can carry a wait worth reading.
         let retryAfter = head.status.code >= 400 ? ForwardingErrors.retryAfter(head.headers, now: Date()) : nil
@@ -212,7 +216,8 @@ final class ForwardExchange {
         }
         budget?.recordRetry()
         self.metrics.recordRetry(upstream: upstream, reason: reason)
-        self.backoffTimer = self.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.saturatingNanoseconds)) {
+        self.backoffTimer = self.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(delay.saturatingNanoseconds))
+        {
             [self] in
             self.backoffTimer = nil
             self.perform(self.machine.backoffElapsed())

@@ -266,7 +266,11 @@ struct ForwardingStateMachine {
         let settle = Settlement(verdict: .failure, wasProbe: self.lease?.isProbe ?? false, release: true)
         if now >= self.configuration.deadline {
             self.state = .done
-            let deadline = UpstreamError(.deadlineExceeded, upstream: error.upstream, detail: "request deadline exceeded")
+            let deadline = UpstreamError(
+                .deadlineExceeded,
+                upstream: error.upstream,
+                detail: "request deadline exceeded"
+            )
             return Step(settle: settle, failure: error.shortDescription, action: .fail(.upstream(deadline)))
         }
         self.lastFailure = .error(error)

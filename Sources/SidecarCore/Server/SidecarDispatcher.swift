@@ -40,7 +40,13 @@ struct SidecarDispatcher: RequestDispatcher {
             )
             if lifecycle.run(environment: environment, headTimer: connection.headTimer) { return lifecycle }
         }
-        return ResponderTask(received, method: method, responder: self.responder, channel: connection.channel, sink: sink)
+        return ResponderTask(
+            received,
+            method: method,
+            responder: self.responder,
+            channel: connection.channel,
+            sink: sink
+        )
     }
 
     func reject(_ rejection: ListenerRejection, requestID: String, sink: any ClientResponseSink) {
@@ -89,7 +95,10 @@ private final class ResponderTask: InFlightRequest {
             let contentLength =
                 response.body.contentLength ?? headers.first(name: "content-length").flatMap { Int($0) }
             headers.remove(name: "content-length")
-            let status = HTTPResponseStatus(statusCode: response.status.code, reasonPhrase: response.status.reasonPhrase)
+            let status = HTTPResponseStatus(
+                statusCode: response.status.code,
+                reasonPhrase: response.status.reasonPhrase
+            )
             try? await eventLoop.submit {
                 sink.value.sendHead(status: status, headers: headers, contentLength: contentLength)
             }.get()

@@ -53,7 +53,11 @@ public struct UpstreamProbe: Sendable {
         return results
     }
 
-    private func probe(_ entry: UpstreamDirectory.Entry, pools: UpstreamConnectionPools, eventLoop: any EventLoop) async
+    private func probe(
+        _ entry: UpstreamDirectory.Entry,
+        pools: UpstreamConnectionPools,
+        eventLoop: any EventLoop
+    ) async
         -> Result
     {
         var result = Result(

@@ -163,7 +163,11 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
                 self.state = .responding
                 self.keepAlive = false
                 self.queued.removeAll()
-                return self.dispatcher.reject(.notHTTP(detail: "\(error)"), requestID: self.requestIDs.next(), sink: self)
+                return self.dispatcher.reject(
+                    .notHTTP(detail: "\(error)"),
+                    requestID: self.requestIDs.next(),
+                    sink: self
+                )
             case .discarding, .responding:
                 break
             }
@@ -174,7 +178,8 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     // MARK: Dispatch
 
     private func dispatch(_ head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
-        let requestID = RequestIDGenerator.clientProvided(head.headers.first(name: "x-request-id")) ?? self.requestIDs.next()
+        let requestID =
+            RequestIDGenerator.clientProvided(head.headers.first(name: "x-request-id")) ?? self.requestIDs.next()
         let headTimer = self.headTimer ?? CoalescedDeadlineTimer(eventLoop: context.eventLoop)
         self.headTimer = headTimer
         self.dispatched &+= 1

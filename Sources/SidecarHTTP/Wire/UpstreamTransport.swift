@@ -18,7 +18,8 @@ package protocol UpstreamCallHandle: AnyObject {
 }
 
 extension UpstreamConnectionPool: UpstreamTransport {
-    package func send(_ request: UpstreamWireRequest, delegate: any UpstreamResponseDelegate) -> any UpstreamCallHandle {
+    package func send(_ request: UpstreamWireRequest, delegate: any UpstreamResponseDelegate) -> any UpstreamCallHandle
+    {
         self.execute(request, delegate: delegate)
     }
 }

@@ -1,4 +1,3 @@
-
 /// Tuning of one upstream's circuit breaker.
 ///
 /// The breaker opens when either trigger fires while closed:

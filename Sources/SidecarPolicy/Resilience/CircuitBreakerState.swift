@@ -1,4 +1,3 @@
-
 /// The externally visible state of a circuit breaker, for metrics, logs and `/readyz`.
 public enum CircuitBreakerState: Sendable, Hashable, CaseIterable {
     /// Requests flow; results are counted.

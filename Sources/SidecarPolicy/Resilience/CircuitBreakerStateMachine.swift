@@ -1,4 +1,3 @@
-
 /// The pure core of a circuit breaker: a value type with no locks and no clock.
 ///
 /// Every operation takes `now` and returns what happened; `CircuitBreaker` wraps it in a mutex.

@@ -1,4 +1,3 @@
-
 extension Duration {
     /// This duration in nanoseconds as a `Double` (fractional nanoseconds kept, never traps).
     package var nanosecondsAsDouble: Double {

@@ -1,4 +1,3 @@
-
 /// `[retry]`, `[retry_budget]` and `[breaker]`: how upstream failures are absorbed.
 public struct ResilienceConfiguration: Sendable, Equatable {
     public var retry: RetryPolicy

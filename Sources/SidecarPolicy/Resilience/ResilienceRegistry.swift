@@ -1,4 +1,3 @@
-
 /// The live resilience state for one configuration: a circuit breaker and a retry budget per
 /// upstream, and a balancer per model over the upstreams serving it.
 public final class ResilienceRegistry: Sendable {

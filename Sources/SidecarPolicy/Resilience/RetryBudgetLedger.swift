@@ -1,4 +1,3 @@
-
 /// The pure core of `RetryBudget`: counts requests and retries over a sliding window.
 ///
 /// A retry is allowed while `retries + 1 <= ratio * requests + minRetriesPerSecond * window`

@@ -1,4 +1,3 @@
-
 /// What to do after a failed upstream attempt.
 public enum RetryDecision: Sendable, Hashable {
     /// Wait `after`, then send the next attempt.

@@ -1,4 +1,3 @@
-
 /// When and how soon to retry a failed upstream attempt: configuration plus one pure decision function.
 ///
 /// Rules, checked in this order by `decision(attempt:failure:retryAfter:timeLeft:jitter:budgetAllows:)`:

@@ -1,4 +1,3 @@
-
 /// How one upstream attempt failed, as far as the retry decision cares.
 public enum RetryableFailure: Sendable, Hashable {
     /// The connection could not be established (DNS, refused, TLS handshake). Nothing was sent.

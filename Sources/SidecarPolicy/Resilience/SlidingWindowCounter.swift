@@ -1,4 +1,3 @@
-
 /// Two event counters over a sliding time window, kept in a ring of fixed-width buckets.
 ///
 /// Time is split into buckets of `window / bucketCount`, numbered from the first recorded event.

@@ -1,4 +1,3 @@
-
 /// The pure core of `UpstreamBalancer`: picks one of several instances of an upstream.
 ///
 /// Instances are identified by their index. Two strategies:

@@ -1,4 +1,3 @@
-
 /// Where one request goes and why.
 public struct RouteDecision: Sendable, Equatable {
     /// Why the model was chosen.

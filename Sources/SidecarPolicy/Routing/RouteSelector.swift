@@ -1,4 +1,3 @@
-
 /// Turns a request's model, pin header and complexity score into a ``RouteDecision``.
 ///
 /// ```swift

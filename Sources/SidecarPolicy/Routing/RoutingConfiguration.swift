@@ -1,4 +1,3 @@
-
 /// `[routing]`: how requests are mapped to models.
 public struct RoutingConfiguration: Sendable, Equatable {
     /// Which requests are routed by complexity.

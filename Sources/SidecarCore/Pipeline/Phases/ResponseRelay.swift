@@ -18,7 +18,8 @@ struct ResponseRelay {
     /// Whether the answer was relayed as SSE events (priced, with a cost trailer).
     var relaysEvents: Bool { self.events != nil }
 
-    func sendWhole(_ head: HTTPResponseHead, body: ByteBuffer, context: RequestContext, to sink: any ClientResponseSink) {
+    func sendWhole(_ head: HTTPResponseHead, body: ByteBuffer, context: RequestContext, to sink: any ClientResponseSink)
+    {
         var headers = Self.headers(for: context, upstreamHeaders: head.headers)
         if let cost = context.cost { headers.add(name: SidecarHeaders.queryCost.rawName, value: cost.header) }
         sink.sendHead(status: head.status, headers: headers, contentLength: body.readableBytes)

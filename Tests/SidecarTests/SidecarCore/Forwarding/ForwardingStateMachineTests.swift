@@ -67,7 +67,9 @@ import Testing
         let send = self.sent(&machine)
         #expect(
             send.action
-                == .send(.init(model: "small-local", upstream: "ollama", number: 1, headDeadline: self.t0 + .seconds(10)))
+                == .send(
+                    .init(model: "small-local", upstream: "ollama", number: 1, headDeadline: self.t0 + .seconds(10))
+                )
         )
         #expect(machine.headReceived(self.head(200), retryAfter: nil) == .none)
         #expect(machine.bodyReceived(ByteBuffer(string: "{\"a\":"), now: self.t0) == .none)
@@ -114,12 +116,16 @@ import Testing
         _ = self.sent(&machine)
         for attempt in 1...3 {
             #expect(machine.headReceived(self.head(503), retryAfter: nil) == .none)
-            #expect(machine.bodyReceived(ByteBuffer(string: #"{"error":{"message":"overloaded"}}"#), now: self.t0) == .none)
+            #expect(
+                machine.bodyReceived(ByteBuffer(string: #"{"error":{"message":"overloaded"}}"#), now: self.t0) == .none
+            )
             let failed = machine.finished(now: self.t0)
             #expect(failed.settle == self.release)
             #expect(failed.failure == "status_503")
             if attempt < 3 {
-                #expect(failed.action == .backOff(self.backoff(after: attempt), upstream: "ollama", reason: "status_503"))
+                #expect(
+                    failed.action == .backOff(self.backoff(after: attempt), upstream: "ollama", reason: "status_503")
+                )
                 #expect(machine.backoffElapsed().action == .acquire(self.local))
                 guard case .send(let next) = machine.leased(upstream: "ollama", isProbe: false, now: self.t0).action
                 else { return self.failed("no retry") }

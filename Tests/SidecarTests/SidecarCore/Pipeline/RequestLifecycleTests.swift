@@ -52,7 +52,11 @@ import Testing
             """
 
         @discardableResult
-        func run(_ body: String, path: String = "/v1/chat/completions", headers: [(String, String)] = [])
+        func run(
+            _ body: String,
+            path: String = "/v1/chat/completions",
+            headers: [(String, String)] = []
+        )
             -> RequestLifecycle
         {
             let request = ProxyRequest(
@@ -95,7 +99,11 @@ import Testing
         #expect(fixture.sink.headers.first(name: "X-Query-Cost") == "0")
         #expect(fixture.sink.headers.first(name: "X-Request-Id") == "req-1")
         #expect(fixture.sink.text == Self.answer)
-        #expect(fixture.metrics.contains(#"llm_sidecar_requests_total{endpoint="chat_completions",model="small-local",status="200"} 1"#))
+        #expect(
+            fixture.metrics.contains(
+                #"llm_sidecar_requests_total{endpoint="chat_completions",model="small-local",status="200"} 1"#
+            )
+        )
     }
 
     @Test func aPinnedCloudModelCarriesTheUpstreamKeyAndIsPricedFromUsage() throws {

@@ -6,6 +6,7 @@ import NIOSSL
 import Synchronization
 
 @testable import SidecarCore
+
 /// Tiny scripted HTTP/1.1 server for the pool tests. Requests are decoded with NIO; responses are raw bytes chosen by
 /// a behaviour closure, so tests can send anything (close-delimited bodies, garbage, half responses, silence).
 final class WireTestServer: Sendable {
