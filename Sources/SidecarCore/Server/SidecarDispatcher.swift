@@ -99,8 +99,9 @@ private final class ResponderTask: InFlightRequest {
                 statusCode: response.status.code,
                 reasonPhrase: response.status.reasonPhrase
             )
+            let head = headers
             try? await eventLoop.submit {
-                sink.value.sendHead(status: status, headers: headers, contentLength: contentLength)
+                sink.value.sendHead(status: status, headers: head, contentLength: contentLength)
             }.get()
             let writer = LoopBoundBodyWriter(sink: sink, eventLoop: eventLoop)
             do {
