@@ -23,12 +23,7 @@ protocol ForwardOutput: AnyObject {
 final class ForwardExchange {
     private var machine: ForwardingStateMachine
     private let outgoing: OutgoingRequest
-    private let builder: UpstreamRequestBuilder
-    private let transport: any UpstreamTransport
-    private let resilience: ResilienceRegistry
-    private let metrics: SidecarMetrics
-    private let logger: Logger
-    private let eventLoop: any EventLoop
+    private let environment: ForwardEnvironment
     /// The client connection's first-byte timer (see ``CoalescedDeadlineTimer``).
     private let headTimer: CoalescedDeadlineTimer
     private var output: (any ForwardOutput)?
@@ -54,12 +49,7 @@ final class ForwardExchange {
             jitter: JitterSource(seed: UInt64(bitPattern: Int64(outgoing.request.requestID.hashValue)))
         )
         self.outgoing = outgoing
-        self.builder = environment.builder
-        self.transport = environment.transport
-        self.resilience = environment.resilience
-        self.metrics = environment.metrics
-        self.logger = environment.logger
-        self.eventLoop = environment.eventLoop
+        self.environment = environment
         self.headTimer = headTimer
         self.output = output
     }
@@ -192,7 +182,7 @@ final class ForwardExchange {
         if attempt.number == 1 { self.resilience.budgets[attempt.upstream]?.recordRequest() }
         let request: UpstreamWireRequest
         do {
-            request = try self.builder.request(for: self.outgoing, model: attempt.model, upstream: attempt.upstream)
+            request = try self.environment.builder.request(for: self.outgoing, model: attempt.model, upstream: attempt.upstream)
         } catch {
             return self.perform(self.machine.requestNotBuilt(SidecarError.mapped(error) ?? .internalError("\(error)")))
         }
@@ -203,7 +193,7 @@ final class ForwardExchange {
             guard self.generation == generation else { return }
             self.perform(self.machine.headTimedOut(now: .now))
         }
-        let call = self.transport.send(request, delegate: AttemptDelegate(exchange: self, generation: generation))
+        let call = self.environment.transport.send(request, delegate: AttemptDelegate(exchange: self, generation: generation))
         if self.generation == generation && self.machine.isAttemptInFlight {
             self.call = call
         }
@@ -264,20 +254,42 @@ final class ForwardExchange {
         return output
     }
 
+    private var resilience: ResilienceRegistry { self.environment.resilience }
+    private var metrics: SidecarMetrics { self.environment.metrics }
+    private var logger: Logger { self.environment.logger }
+    private var eventLoop: any EventLoop { self.environment.eventLoop }
+
     static func timeAmount(until instant: ContinuousClock.Instant) -> TimeAmount {
         let remaining = ContinuousClock.now.duration(to: instant)
         return remaining > .zero ? .nanoseconds(remaining.saturatingNanoseconds) : .zero
     }
 }
 
-/// What every forward phase of a runtime shares on one event loop.
-struct ForwardEnvironment {
-    var builder: UpstreamRequestBuilder
-    var transport: any UpstreamTransport
-    var resilience: ResilienceRegistry
-    var metrics: SidecarMetrics
-    var logger: Logger
-    var eventLoop: any EventLoop
+/// What every forward phase of a runtime shares on one event loop: built once per loop, so
+/// that a request takes one reference to it.
+final class ForwardEnvironment {
+    let builder: UpstreamRequestBuilder
+    let transport: any UpstreamTransport
+    let resilience: ResilienceRegistry
+    let metrics: SidecarMetrics
+    let logger: Logger
+    let eventLoop: any EventLoop
+
+    init(
+        builder: UpstreamRequestBuilder,
+        transport: any UpstreamTransport,
+        resilience: ResilienceRegistry,
+        metrics: SidecarMetrics,
+        logger: Logger,
+        eventLoop: any EventLoop
+    ) {
+        self.builder = builder
+        self.transport = transport
+        self.resilience = resilience
+        self.metrics = metrics
+        self.logger = logger
+        self.eventLoop = eventLoop
+    }
 }
 
 /// Routes one attempt's upstream events to the exchange; events of an abandoned attempt

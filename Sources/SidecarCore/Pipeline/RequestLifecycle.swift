@@ -19,7 +19,7 @@ import SidecarHTTP
 final class RequestLifecycle {
     private let phases: RequestPhases
     private let sink: any ClientResponseSink
-    private var context: RequestContext
+    private let context: RequestContext
     private var relay = ResponseRelay()
     private var exchange: ForwardExchange?
     /// The status of a relayed answer, recorded when it ends.
@@ -35,6 +35,7 @@ final class RequestLifecycle {
     /// Runs the request. Returns `false` when it is not this path's to answer (the local
     /// embedding model, answered in a task by the responder).
     func run(environment: ForwardEnvironment, headTimer: CoalescedDeadlineTimer) -> Bool {
+        let route: RoutePlan
         do {
             // 1. Decode: the OpenAI view of the body, validated (unknown fields stay in the bytes).
             guard let decoded = try self.phases.decoder.decode(self.context.request) else { return false }
@@ -47,16 +48,12 @@ final class RequestLifecycle {
             // 3. Score: how hard the prompt is, and the features behind the score.
             self.context.score = self.phases.scorer.score(decoded)
             // 4. Route: the model to ask, its fallbacks, the deadline and retry rules.
-            self.context.route = self.phases.router.route(
-                self.context.request,
-                decoded: decoded,
-                score: self.context.score
-            )
+            route = self.phases.router.route(self.context.request, decoded: decoded, score: self.context.score)
+            self.context.route = route.decision
         } catch {
             self.fail(SidecarError.mapped(error) ?? .internalError("The sidecar failed to read the request: \(error)"))
             return true
         }
-        guard let route = self.context.route else { return true }
         // 5. Forward: attempts with breakers, retries and fallbacks; the answer comes back below.
         let exchange = ForwardExchange(
             route.forwarding,

@@ -67,7 +67,7 @@ public final class RequestPhases: Sendable {
         self.recorder = RequestRecorder(metrics: metrics, logger: logger)
     }
 
-    /// What the forward phase needs on one event loop.
+    /// What the forward phase needs on one event loop (build it once per loop).
     func forwardEnvironment(transport: any UpstreamTransport, eventLoop: any EventLoop) -> ForwardEnvironment {
         ForwardEnvironment(
             builder: self.builder,

@@ -48,7 +48,7 @@ public enum SidecarApplication {
             prometheus: prometheus,
             logger: logger
         )
-        let dispatcher = SidecarDispatcher(phases: phases, responder: responder, pools: pools)
+        let dispatcher = SidecarDispatcher(phases: phases, responder: responder, pools: pools, group: group)
         let limits = ListenerLimits(maxBodyBytes: runtime.configuration.server.maxBodyBytes, logger: logger)
         return Application(
             responder: responder,

@@ -12,6 +12,28 @@ struct SidecarDispatcher: RequestDispatcher {
     let phases: RequestPhases
     let responder: SidecarResponder
     let pools: UpstreamConnectionPools
+    private let environments: [ObjectIdentifier: LoopBoundEnvironment]
+
+    init(phases: RequestPhases, responder: SidecarResponder, pools: UpstreamConnectionPools, group: any EventLoopGroup) {
+        self.phases = phases
+        self.responder = responder
+        self.pools = pools
+        var environments: [ObjectIdentifier: LoopBoundEnvironment] = [:]
+        for eventLoop in group.makeIterator() {
+            environments[ObjectIdentifier(eventLoop)] = LoopBoundEnvironment()
+        }
+        self.environments = environments
+    }
+
+    /// The forward environment of `eventLoop`, built on first use there (once per loop of the group).
+    private func environment(on eventLoop: any EventLoop) -> ForwardEnvironment {
+        let make = { self.phases.forwardEnvironment(transport: self.pools.pool(for: eventLoop), eventLoop: eventLoop) }
+        guard let slot = self.environments[ObjectIdentifier(eventLoop)] else { return make() }
+        if let environment = slot.environment { return environment }
+        let environment = make()
+        slot.environment = environment
+        return environment
+    }
 
     func dispatch(
         _ received: ReceivedRequest,
@@ -33,11 +55,7 @@ struct SidecarDispatcher: RequestDispatcher {
                 receivedAt: received.receivedAt
             )
             let lifecycle = RequestLifecycle(request, phases: self.phases, sink: sink)
-            let eventLoop = connection.channel.eventLoop
-            let environment = self.phases.forwardEnvironment(
-                transport: self.pools.pool(for: eventLoop),
-                eventLoop: eventLoop
-            )
+            let environment = self.environment(on: connection.channel.eventLoop)
             if lifecycle.run(environment: environment, headTimer: connection.headTimer) { return lifecycle }
         }
         return ResponderTask(
@@ -60,6 +78,11 @@ struct SidecarDispatcher: RequestDispatcher {
         self.phases.recorder.recordError(error)
         ErrorResponse.send(error, requestID: requestID, to: sink)
     }
+}
+
+/// One event loop's forward environment: set and read only on that loop.
+private final class LoopBoundEnvironment: @unchecked Sendable {
+    var environment: ForwardEnvironment?
 }
 
 /// A request the responder answers, in a task; its writes hop back to the event loop.

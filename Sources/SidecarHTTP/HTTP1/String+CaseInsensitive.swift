@@ -1,5 +1,6 @@
 extension String {
     /// ASCII case-insensitive equality with a lower-case literal.
+    @inlinable
     package func caseInsensitiveEquals(_ lowercase: String) -> Bool {
         guard self.utf8.count == lowercase.utf8.count else { return false }
         // Header names are native (or small) strings: compare their UTF-8 in place.
@@ -16,8 +17,8 @@ extension String {
     }
 
     /// `byte` equals the lower-case `expected`, ignoring ASCII case.
-    @inline(__always)
-    private static func asciiCaseInsensitiveEqual(_ byte: UInt8, _ expected: UInt8) -> Bool {
+    @inlinable @inline(__always)
+    package static func asciiCaseInsensitiveEqual(_ byte: UInt8, _ expected: UInt8) -> Bool {
         byte == expected || (byte &- UInt8(ascii: "A") < 26 && byte | 0x20 == expected)
     }
 }

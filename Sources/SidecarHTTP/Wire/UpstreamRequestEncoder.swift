@@ -63,7 +63,7 @@ package final class UpstreamRequestEncoder: ChannelOutboundHandler, RemovableCha
         default: buffer.writeStaticString(" HTTP/1.1\r\n")
         }
         var framing = Framing.none
-        for (name, value) in head.headers {
+        for (name, _) in head.headers {
             if name.caseInsensitiveEquals("content-length") {
                 framing = .length
             } else if name.caseInsensitiveEquals("transfer-encoding") {
