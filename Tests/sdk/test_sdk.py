@@ -80,7 +80,7 @@ def test_streaming_headers_through_raw_response(client):
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o", messages=[{"role": "user", "content": HARD_PROMPT}], stream=True)
     assert raw.headers["x-model-used"] == "gpt-4o"
-    assert raw.headers["trailer"].lower() == "x-query-cost"
+    assert raw.headers["trailer"].lower() == "x-query-cost, x-sidecar-cost-estimated"
     assert len(list(raw.parse())) == 4
 
 

@@ -23,7 +23,7 @@ extension ResilienceRegistry {
     public convenience init(
         configuration: SidecarConfiguration,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
-        onTransition: (@Sendable (String, CircuitBreakerTransition) -> Void)? = nil
+        onTransition: (@Sendable (ResilienceRegistry.BreakerKey, CircuitBreakerTransition) -> Void)? = nil
     ) {
         self.init(
             upstreams: configuration.upstreams.map(\.name),

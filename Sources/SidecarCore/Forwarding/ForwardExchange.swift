@@ -164,7 +164,12 @@ final class ForwardExchange {
     }
 
     private func acquire(_ candidate: UpstreamCandidate) {
-        guard let balancer = self.resilience.balancer(model: candidate.model, fallbackUpstream: candidate.upstream)
+        guard
+            let balancer = self.resilience.balancer(
+                model: candidate.model,
+                fallbackUpstream: candidate.upstream,
+                traffic: self.outgoing.traffic
+            )
         else {
             return self.perform(self.machine.unavailable(retryAfter: nil))
         }

@@ -285,12 +285,17 @@ struct ForwardingStateMachine {
         let code = Int(head.status.code)
         // A 429 says the caller is too fast, not that the upstream is unhealthy.
         let settle = Settlement(verdict: code == 429 ? .ignored : .failure, wasProbe: lease.isProbe, release: true)
-        self.lastFailure = .status(
+        let failure = Failure.status(
             code: code,
             message: ForwardingErrors.message(fromErrorBody: self.body),
             retryAfter: self.retryAfter,
             upstream: lease.upstream
         )
+        // The same 500 with the same message twice from one upstream is this request's own
+        // (a deterministic error, such as a server without embeddings): a third try is wasted.
+        let deterministic = code == 500 && self.attempt > 1 && failure == self.lastFailure
+        self.lastFailure = failure
+        if deterministic { return self.endCandidate().settling(settle, failure: "status_\(code)") }
         return self.retryOrMoveOn(.status(code), retryAfter: self.retryAfter, now: now)
             .settling(settle, failure: "status_\(code)")
     }

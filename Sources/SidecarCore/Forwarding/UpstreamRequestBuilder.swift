@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import SidecarHTTP
 import SidecarOpenAI
+import SidecarPolicy
 
 /// A client request as it is to be sent upstream, before a model and an upstream are chosen
 /// for an attempt.
@@ -20,6 +21,15 @@ struct OutgoingRequest: Sendable {
     var body: Body
     /// The whole request's deadline.
     var deadline: ContinuousClock.Instant
+
+    /// Which of the upstream's breakers guards this call.
+    var traffic: TrafficClass {
+        switch self.body {
+        case .completion: return .generation
+        case .unchanged: return .embeddings
+        case .passThrough: return .other
+        }
+    }
 }
 
 /// Builds the request for one attempt: the URL under the upstream's base, the client's headers

@@ -66,6 +66,8 @@ final class MetricHandles: Sendable {
         let promptTokens: Counter
         let completionTokens: Counter
         let cost: FloatingPointCounter
+        /// Dollars priced from estimated token counts (`source="estimate"`).
+        let estimatedCost: FloatingPointCounter
     }
 
     init(factory: any MetricsFactory) {
@@ -106,7 +108,11 @@ final class MetricHandles: Sendable {
             let created = ModelSeries(
                 promptTokens: self.counter("llm_sidecar_tokens_total", [("model", model), ("kind", "prompt")]),
                 completionTokens: self.counter("llm_sidecar_tokens_total", [("model", model), ("kind", "completion")]),
-                cost: self.floatingCounter("llm_sidecar_cost_usd_total", [("model", model)])
+                cost: self.floatingCounter("llm_sidecar_cost_usd_total", [("model", model), ("source", "usage")]),
+                estimatedCost: self.floatingCounter(
+                    "llm_sidecar_cost_usd_total",
+                    [("model", model), ("source", "estimate")]
+                )
             )
             all[model] = created
             return created

@@ -46,10 +46,12 @@ public struct SidecarMetrics: Sendable {
         series.completionTokens.increment(by: usage.completionTokens)
     }
 
-    /// `llm_sidecar_cost_usd_total{model}`.
-    func recordCost(model: String, dollars: Double) {
+    /// `llm_sidecar_cost_usd_total{model,source}`: `source` is `usage` (the upstream's token
+    /// counts) or `estimate` (estimated from the text, when the upstream reported none).
+    func recordCost(model: String, dollars: Double, estimated: Bool = false) {
         guard dollars > 0 else { return }
-        self.handles.series(model: model).cost.increment(by: dollars)
+        let series = self.handles.series(model: model)
+        (estimated ? series.estimatedCost : series.cost).increment(by: dollars)
     }
 
     /// `llm_sidecar_errors_total{code}`: requests answered with a sidecar error.
@@ -68,18 +70,21 @@ public struct SidecarMetrics: Sendable {
             .increment()
     }
 
-    /// `llm_sidecar_breaker_transitions_total{upstream,to}` and the state gauge
-    /// `llm_sidecar_breaker_state{upstream}` (0 closed, 1 half-open, 2 open).
-    func recordBreakerTransition(upstream: String, to state: CircuitBreakerState) {
-        self.handles.counter("llm_sidecar_breaker_transitions_total", [("upstream", upstream), ("to", state.label)])
-            .increment()
+    /// `llm_sidecar_breaker_transitions_total{upstream,traffic,to}` and the state gauge
+    /// `llm_sidecar_breaker_state{upstream,traffic}` (0 closed, 1 half-open, 2 open); `traffic` is
+    /// `generation`, `embeddings` or `other` (each has a breaker of its own).
+    func recordBreakerTransition(upstream: String, traffic: String, to state: CircuitBreakerState) {
+        self.handles.counter(
+            "llm_sidecar_breaker_transitions_total",
+            [("upstream", upstream), ("traffic", traffic), ("to", state.label)]
+        ).increment()
         let value: Double
         switch state {
         case .closed: value = 0
         case .halfOpen: value = 1
         case .open: value = 2
         }
-        self.handles.gauge("llm_sidecar_breaker_state", [("upstream", upstream)]).record(
+        self.handles.gauge("llm_sidecar_breaker_state", [("upstream", upstream), ("traffic", traffic)]).record(
             value
         )
     }

@@ -95,7 +95,12 @@ extension RequestLifecycle: ForwardOutput {
     func forwardDelivered(_ head: HTTPResponseHead, body: ByteBuffer, served: ForwardingStateMachine.Served) {
         self.context.served = served
         // 7. Price: from the answer's usage (before the relay: a whole answer's cost is a header).
-        self.context.cost = self.phases.pricer.price(wholeAnswer: body, status: head.status, model: served.model)
+        self.context.cost = self.phases.pricer.price(
+            wholeAnswer: body,
+            status: head.status,
+            model: served.model,
+            context: self.context
+        )
         // 6. Relay.
         self.relay.sendWhole(head, body: body, context: self.context, to: self.sink)
         // 8. Cache store.
@@ -116,9 +121,11 @@ extension RequestLifecycle: ForwardOutput {
     }
 
     func forwardEnded(failure: UpstreamError?) {
-        // 7. Price: from the usage the stream reported (an SSE stream's cost is its trailer).
-        if self.relay.relaysEvents, let model = self.context.served?.model {
-            self.context.cost = self.relay.streamUsage.map { self.phases.pricer.price($0, model: model) } ?? .zero
+        // 7. Price: from the usage the stream reported, else an estimate (an SSE stream's cost is its trailer).
+        if let (usage, estimated) = self.relay.streamUsage(estimatingPrompt: Pricer.estimatedPromptTokens(self.context)),
+            let model = self.context.served?.model
+        {
+            self.context.cost = self.phases.pricer.price(usage, model: model, estimated: estimated)
         }
         self.relay.endStream(failure: failure, cost: self.context.cost, to: self.sink)
         // 8. Cache store: streams are stored once the cache can replay them.

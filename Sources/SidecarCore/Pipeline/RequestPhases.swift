@@ -33,12 +33,13 @@ public final class RequestPhases: Sendable {
         self.logger = logger
         self.resilience = ResilienceRegistry(
             configuration: configuration,
-            onTransition: { upstream, transition in
-                metrics.recordBreakerTransition(upstream: upstream, to: transition.to)
+            onTransition: { key, transition in
+                metrics.recordBreakerTransition(upstream: key.upstream, traffic: key.traffic.rawValue, to: transition.to)
                 logger.warning(
                     "circuit breaker changed state",
                     metadata: [
-                        "upstream.name": "\(upstream)", "breaker.from": "\(transition.from.label)",
+                        "upstream.name": "\(key.upstream)", "breaker.traffic": "\(key.traffic.rawValue)",
+                        "breaker.from": "\(transition.from.label)",
                         "breaker.to": "\(transition.to.label)", "breaker.reason": "\(transition.reason.label)",
                     ]
                 )

@@ -6,6 +6,8 @@ import SidecarHTTP
 public enum SidecarHeaders {
     public static let modelUsed = constant("X-Model-Used")
     public static let queryCost = constant("X-Query-Cost")
+    /// `true` when `X-Query-Cost` was priced from estimated token counts (no usage upstream).
+    public static let costEstimated = constant("X-Sidecar-Cost-Estimated")
     public static let cache = constant("X-Sidecar-Cache")
     public static let complexity = constant("X-Sidecar-Complexity")
     public static let upstream = constant("X-Sidecar-Upstream")

@@ -1,21 +1,41 @@
 import Foundation
 import NIOCore
 import SidecarOpenAI
+import SidecarPolicy
 
 /// The tee on a streamed answer: passes SSE events through as they complete, reads `usage`
-/// from the chunk that carries it, and drops that chunk when the client did not ask for it.
+/// from the chunk that carries it, and drops that chunk when the client did not ask for it. It
+/// counts the generated text as it passes, for an estimate when the upstream reports no usage;
+/// a client that asked for usage then gets an estimated usage chunk before `[DONE]`.
 ///
 /// A pure state machine: `feed` and `finish` return the bytes to send; the shell writes them.
 struct StreamRelay {
+    /// The usage chunk to add before `[DONE]` when the client asked for usage and the upstream
+    /// sent none (llama.cpp's server ignores `stream_options.include_usage`).
+    struct UsageFill {
+        var id: String
+        /// `chat.completion.chunk` or `text_completion`.
+        var object: String
+        var model: String
+        var promptTokens: Int
+        var created: Int
+    }
+
     private var parser = ServerSentEventParser()
     private let dropUsageChunk: Bool
+    private let usageFill: UsageFill?
     private(set) var usage: OpenAIUsage?
     private(set) var eventCount = 0
     private(set) var sawDone = false
+    /// Bytes of generated text relayed (``GeneratedTextCounter``).
+    private(set) var generatedBytes = 0
 
-    /// - Parameter dropUsageChunk: the sidecar added `include_usage`; hide the usage-only chunk.
-    init(dropUsageChunk: Bool) {
+    /// - Parameters:
+    ///   - dropUsageChunk: the sidecar added `include_usage`; hide the usage-only chunk.
+    ///   - usageFill: the client asked for usage: what an estimated usage chunk says.
+    init(dropUsageChunk: Bool, usageFill: UsageFill? = nil) {
         self.dropUsageChunk = dropUsageChunk
+        self.usageFill = usageFill
     }
 
     /// The bytes to relay for this upstream chunk (possibly empty while an event is incomplete).
@@ -26,6 +46,10 @@ struct StreamRelay {
         for var event in events {
             self.eventCount += 1
             if self.keep(event) {
+                if event.data == "[DONE]", self.usage == nil, let fill = self.usageFill {
+                    var estimated = self.estimatedUsageChunk(fill)
+                    out.writeBuffer(&estimated)
+                }
                 out.writeBuffer(&event.raw)
             }
         }
@@ -43,6 +67,7 @@ struct StreamRelay {
             self.sawDone = true
             return true
         }
+        self.generatedBytes += GeneratedTextCounter.count(data)
         // Only chunks that mention usage need decoding.
         guard Self.mentionsUsage(data) else { return true }
         guard let probe = OpenAIUsageProbe(ByteBuffer(string: data)) else { return true }
@@ -68,6 +93,29 @@ struct StreamRelay {
             }
             return false
         }
+    }
+
+    /// The usage the stream reported, else an estimate from its prompt and the text relayed.
+    func usage(estimatingPrompt promptTokens: () -> Int) -> (usage: OpenAIUsage, estimated: Bool) {
+        if let usage = self.usage { return (usage, false) }
+        let completion = TokenEstimate.tokens(forBytes: self.generatedBytes)
+        return (OpenAIUsage(promptTokens: promptTokens(), completionTokens: completion), true)
+    }
+
+    private func estimatedUsageChunk(_ fill: UsageFill) -> ByteBuffer {
+        let completion = TokenEstimate.tokens(forBytes: self.generatedBytes)
+        var out = ByteBuffer(string: #"data: {"id":"#)
+        out.writeBytes(JSONString.encode(fill.id))
+        out.writeString(#","object":"#)
+        out.writeBytes(JSONString.encode(fill.object))
+        out.writeString(#","created":\#(fill.created),"model":"#)
+        out.writeBytes(JSONString.encode(fill.model))
+        out.writeString(
+            #","choices":[],"usage":{"prompt_tokens":\#(fill.promptTokens),"completion_tokens":\#(completion),"#
+                + #""total_tokens":\#(fill.promptTokens + completion)},"x_sidecar_usage_estimated":true}"#
+                + "\n\n"
+        )
+        return out
     }
 
     /// An OpenAI-style error event and the end marker, for an upstream that fails mid-stream.

@@ -11,11 +11,22 @@ enum HealthController {
     }
 
     /// 200 once the listener is up, with each upstream's breaker state; the sidecar stays ready
-    /// while breakers are open (it still answers, with fallbacks or clear errors).
+    /// while breakers are open (it still answers, with fallbacks or clear errors). `breaker` is
+    /// the state for chat and completions traffic; `breakers` lists every kind of traffic.
     static func readiness(_ readiness: ReadinessState, resilience: ResilienceRegistry) -> Response {
-        let upstreams = resilience.breakerStates.map { #""\#($0.upstream)":{"breaker":"\#($0.state.label)"}"# }
+        let states = resilience.breakerStates
+        let upstreams = states.map { upstream in
+            let generation = upstream.states.first { $0.traffic == .generation }?.state.label ?? "closed"
+            return #""\#(upstream.upstream)":{"breaker":"\#(generation)"}"#
+        }
+        let breakers = states.map { upstream in
+            let each = upstream.states.map { #""\#($0.traffic.rawValue)":"\#($0.state.label)""# }
+            return #""\#(upstream.upstream)":{\#(each.joined(separator: ","))}"#
+        }
         let status = readiness.isReady ? "ready" : "starting"
-        let body = #"{"status":"\#(status)","upstreams":{\#(upstreams.joined(separator: ","))}}"#
+        let body =
+            #"{"status":"\#(status)","upstreams":{\#(upstreams.joined(separator: ","))},"#
+            + #""breakers":{\#(breakers.joined(separator: ","))}}"#
         return self.json(readiness.isReady ? .ok : .serviceUnavailable, body)
     }
 

@@ -73,6 +73,8 @@ public struct CostCalculator: Sendable {
 package struct CostQuote: Sendable, Equatable {
     package var header: String
     package var dollars: Double
+    /// Priced from estimated token counts (the upstream reported no usage).
+    package var estimated = false
 
     package static let zero = CostQuote(header: "0", dollars: 0)
 }

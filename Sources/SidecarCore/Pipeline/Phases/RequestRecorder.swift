@@ -9,13 +9,16 @@ struct RequestRecorder: Sendable {
         let request = context.request
         let model = context.served?.model ?? ""
         self.metrics.recordRequest(endpoint: request.endpoint, model: model, status: status, since: request.receivedAt)
-        if let cost = context.cost { self.metrics.recordCost(model: model, dollars: cost.dollars) }
+        if let cost = context.cost {
+            self.metrics.recordCost(model: model, dollars: cost.dollars, estimated: cost.estimated)
+        }
         self.logger.debug(
             "request completed",
             metadata: [
                 "request.id": "\(request.requestID)", "endpoint": "\(request.endpoint.label)",
                 "model": "\(model)", "upstream.name": "\(context.served?.upstream ?? "")", "status": "\(status)",
-                "cost.usd": "\(context.cost?.header ?? "0")", "streamed": "\(streamed)",
+                "cost.usd": "\(context.cost?.header ?? "0")", "cost.estimated": "\(context.cost?.estimated ?? false)",
+                "streamed": "\(streamed)",
                 "cache": "\(context.cacheStatus)",
             ]
         )

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import SidecarHTTP
@@ -12,16 +13,19 @@ struct ResponseRelay {
     private var events: StreamRelay?
     private(set) var isStreaming = false
 
-    /// The usage a relayed SSE stream reported.
-    var streamUsage: OpenAIUsage? { self.events?.usage }
-
-    /// Whether the answer was relayed as SSE events (priced, with a cost trailer).
-    var relaysEvents: Bool { self.events != nil }
+    /// For an answer relayed as SSE events (priced, with a cost trailer): the usage the stream
+    /// reported, else an estimate from the prompt and the text relayed.
+    func streamUsage(estimatingPrompt promptTokens: @autoclosure () -> Int) -> (OpenAIUsage, estimated: Bool)? {
+        self.events.map { $0.usage(estimatingPrompt: promptTokens) }
+    }
 
     func sendWhole(_ head: HTTPResponseHead, body: ByteBuffer, context: RequestContext, to sink: any ClientResponseSink)
     {
         var headers = Self.headers(for: context, upstreamHeaders: head.headers)
-        if let cost = context.cost { headers.add(name: SidecarHeaders.queryCost.rawName, value: cost.header) }
+        if let cost = context.cost {
+            headers.add(name: SidecarHeaders.queryCost.rawName, value: cost.header)
+            if cost.estimated { headers.add(name: SidecarHeaders.costEstimated.rawName, value: "true") }
+        }
         sink.sendHead(status: head.status, headers: headers, contentLength: body.readableBytes)
         if body.readableBytes > 0 { sink.sendBody(body, flush: false) }
         sink.sendEnd(trailers: nil, abort: false)
@@ -38,8 +42,11 @@ struct ResponseRelay {
         var contentLength: Int?
         if isEventStream {
             let clientAskedForUsage = context.decoded?.completion?.streamOptions?.includeUsage == true
-            self.events = StreamRelay(dropUsageChunk: !clientAskedForUsage)
-            headers.add(name: SidecarHeaders.trailer.rawName, value: SidecarHeaders.queryCost.rawName)
+            self.events = StreamRelay(
+                dropUsageChunk: !clientAskedForUsage,
+                usageFill: clientAskedForUsage ? Self.usageFill(context) : nil
+            )
+            headers.add(name: SidecarHeaders.trailer.rawName, value: Self.trailerNames)
             if !headers.contains(name: "cache-control") { headers.add(name: "Cache-Control", value: "no-cache") }
         } else {
             contentLength = head.headers.first(name: "content-length").flatMap { Int($0) }
@@ -70,8 +77,23 @@ struct ResponseRelay {
             )
         }
         self.events = events
-        let trailers = HTTPHeaders([(SidecarHeaders.queryCost.rawName, (cost ?? .zero).header)])
+        var trailers = HTTPHeaders([(SidecarHeaders.queryCost.rawName, (cost ?? .zero).header)])
+        if cost?.estimated == true { trailers.add(name: SidecarHeaders.costEstimated.rawName, value: "true") }
         sink.sendEnd(trailers: trailers, abort: false)
+    }
+
+    /// The trailers a priced stream announces (the second only when the cost is an estimate).
+    static let trailerNames = "\(SidecarHeaders.queryCost.rawName), \(SidecarHeaders.costEstimated.rawName)"
+
+    /// What an estimated usage chunk says, for a client that asked for usage.
+    private static func usageFill(_ context: RequestContext) -> StreamRelay.UsageFill {
+        StreamRelay.UsageFill(
+            id: "chatcmpl-" + context.request.requestID,
+            object: context.request.endpoint == .completions ? "text_completion" : "chat.completion.chunk",
+            model: context.served?.model ?? "",
+            promptTokens: Pricer.estimatedPromptTokens(context),
+            created: Int(Date().timeIntervalSince1970)
+        )
     }
 
     /// The client's response headers: the upstream's relayable ones plus the sidecar's own.

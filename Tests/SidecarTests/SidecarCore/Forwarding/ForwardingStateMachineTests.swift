@@ -148,7 +148,7 @@ import Testing
         var machine = self.machine(candidates: [self.local, self.cloud])
         var step = self.sent(&machine)
         for _ in 1...6 {
-            _ = machine.headReceived(self.head(500), retryAfter: nil)
+            _ = machine.headReceived(self.head(502), retryAfter: nil)
             step = machine.finished(now: self.t0)
             if case .backOff = step.action { step = machine.backoffElapsed() }
             if case .acquire(let candidate) = step.action {
@@ -158,9 +158,39 @@ import Testing
         guard case .fail(let error) = step.action else { return failed("did not fail: \(step)") }
         #expect(machine.attempts == 6)
         #expect(error.status.code == 502)
-        #expect(error.code == "upstream_status_500")
-        #expect(error.message.contains("Tried in order: small-local (3 attempt(s)): ollama answered 500"))
-        #expect(error.message.contains("big-cloud (3 attempt(s)): cloud answered 500"))
+        #expect(error.code == "upstream_status_502")
+        #expect(error.message.contains("Tried in order: small-local (3 attempt(s)): ollama answered 502"))
+        #expect(error.message.contains("big-cloud (3 attempt(s)): cloud answered 502"))
+    }
+
+    @Test func theSame500TwiceIsDeterministicAndTheFallbackIsTriedAtOnce() {
+        var machine = self.machine()
+        _ = self.sent(&machine)
+        let error = ByteBuffer(string: #"{"error":{"message":"embeddings are not enabled"}}"#)
+        _ = machine.headReceived(self.head(500), retryAfter: nil)
+        _ = machine.bodyReceived(error, now: self.t0)
+        #expect(machine.finished(now: self.t0).action == .backOff(self.backoff(after: 1), upstream: "ollama", reason: "status_500"))
+        _ = machine.backoffElapsed()
+        _ = machine.leased(upstream: "ollama", isProbe: false, now: self.t0)
+        _ = machine.headReceived(self.head(500), retryAfter: nil)
+        _ = machine.bodyReceived(error, now: self.t0)
+        let second = machine.finished(now: self.t0)
+        // Still held against the upstream (this kind of traffic fails there), but not tried a third time.
+        #expect(second.settle == self.release)
+        #expect(second.action == .acquire(self.cloud))
+    }
+
+    @Test func differing500sAreRetriedAsUsual() {
+        var machine = self.machine()
+        _ = self.sent(&machine)
+        _ = machine.headReceived(self.head(500), retryAfter: nil)
+        _ = machine.bodyReceived(ByteBuffer(string: #"{"error":{"message":"one"}}"#), now: self.t0)
+        _ = machine.finished(now: self.t0)
+        _ = machine.backoffElapsed()
+        _ = machine.leased(upstream: "ollama", isProbe: false, now: self.t0)
+        _ = machine.headReceived(self.head(500), retryAfter: nil)
+        _ = machine.bodyReceived(ByteBuffer(string: #"{"error":{"message":"two"}}"#), now: self.t0)
+        #expect(machine.finished(now: self.t0).action == .backOff(self.backoff(after: 2), upstream: "ollama", reason: "status_500"))
     }
 
     @Test func a429HonoursRetryAfterAndIsNotHeldAgainstTheUpstream() {

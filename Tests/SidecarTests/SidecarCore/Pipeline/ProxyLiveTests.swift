@@ -169,7 +169,7 @@ import Testing
                         )
                     )
                     let costLine = text.split(separator: "\n").first {
-                        $0.hasPrefix(#"llm_sidecar_cost_usd_total{model="big-cloud"}"#)
+                        $0.hasPrefix(#"llm_sidecar_cost_usd_total{model="big-cloud",source="usage"}"#)
                     }
                     let cost = costLine.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
                     #expect(abs((cost ?? 0) - 0.008755) < 1e-12)

@@ -47,6 +47,10 @@ import Testing
             upstream = "cloud"
             input_usd_per_mtok = 2.50
             output_usd_per_mtok = 10.00
+            [[models]]
+            name = "embed-cloud"
+            upstream = "cloud"
+            input_usd_per_mtok = 0.02
             [routing]
             tiers = [ { max_score = 0.40, model = "small-local" }, { max_score = 1.01, model = "big-cloud" } ]
             """
@@ -224,5 +228,92 @@ import Testing
         #expect(fixture.sink.headers.first(name: "X-Sidecar-Cache") == "exact")
         #expect(fixture.sink.headers.first(name: "X-Query-Cost") == "0")
         #expect(fixture.sink.text == #"{"cached":true}"#)
+    }
+
+    // MARK: Answers without usage, and what a breaker protects
+
+    @Test func aStreamWithoutUsageIsPricedByEstimateAndSaysSo() throws {
+        let fixture = try Fixture()
+        // 40 bytes of prompt in one message: 10 + 4 + 3 = 17 tokens.
+        let prompt = String(repeating: "abcd", count: 10)
+        fixture.run(#"{"model":"pin/big-cloud","stream":true,"messages":[{"role":"user","content":"\#(prompt)"}]}"#)
+        let call = try #require(fixture.transport.last)
+        call.head(200, [("Content-Type", "text/event-stream")])
+        // 8 bytes of generated text: 2 tokens. llama.cpp's server sends no usage chunk.
+        call.chunk("data: {\"choices\": [{\"delta\": {\"content\": \"12345678\"}}]}\n\ndata: [DONE]\n\n")
+        call.end()
+        #expect(fixture.sink.headers.first(name: "Trailer") == "X-Query-Cost, X-Sidecar-Cost-Estimated")
+        // 17 x $2.50 + 2 x $10 per million tokens.
+        #expect(fixture.sink.trailers?.first(name: "X-Query-Cost") == "0.0000625")
+        #expect(fixture.sink.trailers?.first(name: "X-Sidecar-Cost-Estimated") == "true")
+        #expect(fixture.metrics.contains(#"llm_sidecar_cost_usd_total{model="big-cloud",source="estimate"} 6.25e-05"#))
+    }
+
+    @Test func aStreamThatAskedForUsageGetsAnEstimatedUsageChunk() throws {
+        let fixture = try Fixture()
+        fixture.run(
+            #"{"model":"pin/big-cloud","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#
+        )
+        let call = try #require(fixture.transport.last)
+        call.head(200, [("Content-Type", "text/event-stream")])
+        call.chunk("data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\ndata: [DONE]\n\n")
+        call.end()
+        #expect(fixture.sink.text.contains(#""usage":{"prompt_tokens":8,"completion_tokens":1,"total_tokens":9}"#))
+        #expect(fixture.sink.text.hasSuffix("data: [DONE]\n\n"))
+        #expect(fixture.sink.trailers?.first(name: "X-Sidecar-Cost-Estimated") == "true")
+    }
+
+    @Test func aWholeAnswerWithoutUsageIsPricedByEstimate() throws {
+        let fixture = try Fixture()
+        fixture.run(#"{"model":"pin/big-cloud","messages":[{"role":"user","content":"hi"}]}"#)
+        let call = try #require(fixture.transport.last)
+        call.answer(200, #"{"choices":[{"message":{"role":"assistant","content":"12345678"}}]}"#)
+        // 8 x $2.50 + 2 x $10 per million tokens.
+        #expect(fixture.sink.headers.first(name: "X-Query-Cost") == "0.00004")
+        #expect(fixture.sink.headers.first(name: "X-Sidecar-Cost-Estimated") == "true")
+    }
+
+    @Test func anAnswerWithUsageIsNotMarkedAsAnEstimate() throws {
+        let fixture = try Fixture()
+        fixture.run(#"{"model":"pin/big-cloud","messages":[{"role":"user","content":"hi"}]}"#)
+        try #require(fixture.transport.last).answer(200, Self.answer)
+        #expect(fixture.sink.headers.first(name: "X-Sidecar-Cost-Estimated") == nil)
+    }
+
+    @Test func failingEmbeddingsDoNotTakeTheUpstreamsChatTrafficAway() throws {
+        let fixture = try Fixture("[breaker]\nconsecutive_failures = 2\n" + Fixture.toml)
+        let unsupported = #"{"error":{"message":"Embeddings are not enabled","type":"server_error"}}"#
+        for _ in 1...2 {
+            let before = fixture.transport.calls.count
+            let sink = FakeClientSink()
+            let lifecycle = RequestLifecycle(
+                ProxyRequest(
+                    endpoint: .embeddings,
+                    method: .post,
+                    path: "/v1/embeddings",
+                    headers: HTTPHeaders(),
+                    body: ByteBuffer(string: #"{"model":"embed-cloud","input":"hi"}"#),
+                    requestID: "e"
+                ),
+                phases: fixture.phases,
+                sink: sink
+            )
+            let environment = fixture.phases.forwardEnvironment(transport: fixture.transport, eventLoop: fixture.loop)
+            _ = lifecycle.run(environment: environment, headTimer: fixture.headTimer)
+            while fixture.transport.calls.count > before, let call = fixture.transport.last, call.delegate != nil {
+                call.answer(500, unsupported)
+                fixture.loop.advanceTime(by: .seconds(10))
+            }
+            #expect(sink.status?.code == 502 || sink.status?.code == 503)
+        }
+        #expect(fixture.phases.resilience.breaker("cloud", .embeddings)?.state == .open)
+        #expect(fixture.phases.resilience.breaker("cloud", .generation)?.state == .closed)
+        // Chat traffic still goes to the cloud, not to a fallback.
+        fixture.run(#"{"model":"pin/big-cloud","messages":[{"role":"user","content":"hi"}]}"#)
+        let chat = try #require(fixture.transport.last)
+        #expect(chat.request.upstreamName == "cloud")
+        chat.answer(200, Self.answer)
+        #expect(fixture.sink.status == .ok)
+        #expect(fixture.sink.headers.first(name: "X-Sidecar-Fallback") == nil)
     }
 }

@@ -4,6 +4,7 @@ import Testing
 
 @testable import SidecarCore
 @testable import SidecarOpenAI
+@testable import SidecarPolicy
 
 struct StreamRelayTests {
     @Test func mentionsUsageAgreesWithASubstringSearch() {
@@ -26,5 +27,58 @@ struct StreamRelayTests {
         #expect(String(buffer: out) == #"data: {"choices":[{"delta":{"content":"hi"}}]}"# + "\n\ndata: [DONE]\n\n")
         #expect(relay.usage == OpenAIUsage(promptTokens: 3, completionTokens: 4))
         #expect(relay.sawDone)
+    }
+
+    @Test func generatedTextIsCountedAsItPasses() {
+        var relay = StreamRelay(dropUsageChunk: true)
+        _ = relay.feed(ByteBuffer(string: #"data: {"choices":[{"delta":{"role":"assistant","content":"Hello"}}]}"# + "\n\n"))
+        // Python's json.dumps puts a space after the colon (llama.cpp's server).
+        _ = relay.feed(ByteBuffer(string: #"data: {"choices": [{"delta": {"content": " world\n"}}]}"# + "\n\n"))
+        #expect(relay.generatedBytes == 12)
+        let (usage, estimated) = relay.usage(estimatingPrompt: { 20 })
+        #expect(estimated)
+        #expect(usage == OpenAIUsage(promptTokens: 20, completionTokens: 3))
+    }
+
+    @Test func reportedUsageIsNeverReplacedByAnEstimate() {
+        var relay = StreamRelay(dropUsageChunk: true)
+        _ = relay.feed(ByteBuffer(string: #"data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"# + "\n\n"))
+        let (usage, estimated) = relay.usage(estimatingPrompt: {
+            Issue.record("estimated although usage was reported")
+            return 0
+        })
+        #expect(!estimated)
+        #expect(usage == OpenAIUsage(promptTokens: 3, completionTokens: 4))
+    }
+
+    @Test func aClientThatAskedForUsageGetsAnEstimatedChunkWhenTheUpstreamSendsNone() throws {
+        let fill = StreamRelay.UsageFill(
+            id: "chatcmpl-1",
+            object: "chat.completion.chunk",
+            model: "m",
+            promptTokens: 10,
+            created: 1_700_000_000
+        )
+        var relay = StreamRelay(dropUsageChunk: false, usageFill: fill)
+        let out = relay.feed(
+            ByteBuffer(string: #"data: {"choices":[{"delta":{"content":"12345678"}}]}"# + "\n\ndata: [DONE]\n\n")
+        )
+        let events = String(buffer: out).components(separatedBy: "\n\n").filter { !$0.isEmpty }
+        #expect(events.count == 3)
+        #expect(events.last == "data: [DONE]")
+        let chunk = try #require(events.dropFirst().first).dropFirst("data: ".count)
+        let json = try JSONSerialization.jsonObject(with: Data(chunk.utf8)) as? [String: Any]
+        let usage = json?["usage"] as? [String: Int]
+        #expect(usage == ["prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12])
+        #expect(json?["model"] as? String == "m")
+        #expect(json?["x_sidecar_usage_estimated"] as? Bool == true)
+    }
+
+    @Test func noChunkIsAddedWhenTheUpstreamReportedUsage() {
+        let fill = StreamRelay.UsageFill(id: "c", object: "chat.completion.chunk", model: "m", promptTokens: 1, created: 0)
+        var relay = StreamRelay(dropUsageChunk: false, usageFill: fill)
+        let stream =
+            #"data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"# + "\n\ndata: [DONE]\n\n"
+        #expect(String(buffer: relay.feed(ByteBuffer(string: stream))) == stream)
     }
 }
