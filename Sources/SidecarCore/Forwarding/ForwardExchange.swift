@@ -177,7 +177,15 @@ final class ForwardExchange {
         case .leased(let lease):
             self.balancer = balancer
             self.lease = lease
-            self.perform(self.machine.leased(upstream: lease.id, isProbe: lease.isProbe, now: .now))
+            let clientCredential = self.environment.builder.directory.entry(lease.id)?.passClientAuthorization ?? false
+            self.perform(
+                self.machine.leased(
+                    upstream: lease.id,
+                    isProbe: lease.isProbe,
+                    clientCredential: clientCredential,
+                    now: .now
+                )
+            )
         case .unavailable(let wait):
             self.perform(self.machine.unavailable(retryAfter: wait))
         }
@@ -187,7 +195,11 @@ final class ForwardExchange {
         if attempt.number == 1 { self.resilience.budgets[attempt.upstream]?.recordRequest() }
         let request: UpstreamWireRequest
         do {
-            request = try self.environment.builder.request(for: self.outgoing, model: attempt.model, upstream: attempt.upstream)
+            request = try self.environment.builder.request(
+                for: self.outgoing,
+                model: attempt.model,
+                upstream: attempt.upstream
+            )
         } catch {
             return self.perform(self.machine.requestNotBuilt(SidecarError.mapped(error) ?? .internalError("\(error)")))
         }
@@ -198,7 +210,10 @@ final class ForwardExchange {
             guard self.generation == generation else { return }
             self.perform(self.machine.headTimedOut(now: .now))
         }
-        let call = self.environment.transport.send(request, delegate: AttemptDelegate(exchange: self, generation: generation))
+        let call = self.environment.transport.send(
+            request,
+            delegate: AttemptDelegate(exchange: self, generation: generation)
+        )
         if self.generation == generation && self.machine.isAttemptInFlight {
             self.call = call
         }

@@ -71,13 +71,14 @@ enum ForwardingErrors {
         }
     }
 
-    /// The message of an OpenAI-shaped error body, else the body's first 200 characters.
+    /// The message of an OpenAI-shaped error body, else the body's start: on one line and at most
+    /// 240 characters (an upstream's message can hold a traceback with its file paths).
     static func message(fromErrorBody body: ByteBuffer) -> String {
         guard body.readableBytes > 0 else { return "" }
-        guard let error = try? JSONDecoder().decode(OpenAIErrorBody.self, from: body) else {
-            return String(buffer: body).prefix(200).description
-        }
-        return error.error.message
+        let message =
+            (try? JSONDecoder().decode(OpenAIErrorBody.self, from: body))?.error.message ?? String(buffer: body)
+        let line = message.split(whereSeparator: \.isNewline).joined(separator: " ")
+        return line.count > 240 ? line.prefix(240) + "..." : line
     }
 
     /// `retry-after-ms` (OpenAI's, milliseconds) first, else `Retry-After` (seconds or date).

@@ -45,6 +45,8 @@ struct ForwardingStateMachine {
     private struct Lease {
         var upstream: String
         var isProbe: Bool
+        /// The upstream gets the client's own credential (`pass_client_authorization`).
+        var clientCredential: Bool
     }
 
     static let failedBodyLimit = 1 << 16
@@ -90,10 +92,16 @@ struct ForwardingStateMachine {
         self.nextCandidate()
     }
 
-    /// The balancer picked `upstream` for the current candidate.
-    mutating func leased(upstream: String, isProbe: Bool, now: ContinuousClock.Instant) -> Step {
+    /// The balancer picked `upstream` for the current candidate. `clientCredential`: the upstream
+    /// gets the client's own `Authorization` (else the sidecar's key, or none).
+    mutating func leased(
+        upstream: String,
+        isProbe: Bool,
+        clientCredential: Bool = false,
+        now: ContinuousClock.Instant
+    ) -> Step {
         guard self.state == .acquiring else { return .none }
-        self.lease = Lease(upstream: upstream, isProbe: isProbe)
+        self.lease = Lease(upstream: upstream, isProbe: isProbe, clientCredential: clientCredential)
         self.attempt += 1
         self.attempts += 1
         self.head = nil
@@ -131,7 +139,12 @@ struct ForwardingStateMachine {
         guard self.state == .awaitingHead else { return .none }
         self.head = head
         let code = Int(head.status.code)
-        if self.configuration.retriesStatuses && self.configuration.policy.retryableStatuses.contains(code) {
+        // 401/403 to the sidecar's own key say this upstream is unusable (a wrong or missing
+        // key in the configuration), not that the client erred: the fallback is tried instead.
+        let rejectsSidecarKey = (code == 401 || code == 403) && self.lease?.clientCredential == false
+        if self.configuration.retriesStatuses
+            && (self.configuration.policy.retryableStatuses.contains(code) || rejectsSidecarKey)
+        {
             self.retryAfter = retryAfter
             self.state = .readingFailedBody
             return .none
@@ -292,10 +305,14 @@ struct ForwardingStateMachine {
             upstream: lease.upstream
         )
         // The same 500 with the same message twice from one upstream is this request's own
-        // (a deterministic error, such as a server without embeddings): a third try is wasted.
+        // (a deterministic error: a parameter the server rejects, a server without embeddings).
+        // A third try is wasted, and the repeat says nothing more about the upstream's health.
         let deterministic = code == 500 && self.attempt > 1 && failure == self.lastFailure
         self.lastFailure = failure
-        if deterministic { return self.endCandidate().settling(settle, failure: "status_\(code)") }
+        if deterministic {
+            let ignored = Settlement(verdict: .ignored, wasProbe: lease.isProbe, release: true)
+            return self.endCandidate().settling(ignored, failure: "status_\(code)")
+        }
         return self.retryOrMoveOn(.status(code), retryAfter: self.retryAfter, now: now)
             .settling(settle, failure: "status_\(code)")
     }

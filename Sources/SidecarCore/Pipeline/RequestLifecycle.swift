@@ -122,7 +122,9 @@ extension RequestLifecycle: ForwardOutput {
 
     func forwardEnded(failure: UpstreamError?) {
         // 7. Price: from the usage the stream reported, else an estimate (an SSE stream's cost is its trailer).
-        if let (usage, estimated) = self.relay.streamUsage(estimatingPrompt: Pricer.estimatedPromptTokens(self.context)),
+        if let (usage, estimated) = self.relay.streamUsage(
+            estimatingPrompt: Pricer.estimatedPromptTokens(self.context)
+        ),
             let model = self.context.served?.model
         {
             self.context.cost = self.phases.pricer.price(usage, model: model, estimated: estimated)

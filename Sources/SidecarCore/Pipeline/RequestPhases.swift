@@ -34,7 +34,11 @@ public final class RequestPhases: Sendable {
         self.resilience = ResilienceRegistry(
             configuration: configuration,
             onTransition: { key, transition in
-                metrics.recordBreakerTransition(upstream: key.upstream, traffic: key.traffic.rawValue, to: transition.to)
+                metrics.recordBreakerTransition(
+                    upstream: key.upstream,
+                    traffic: key.traffic.rawValue,
+                    to: transition.to
+                )
                 logger.warning(
                     "circuit breaker changed state",
                     metadata: [

@@ -14,7 +14,8 @@ struct SidecarDispatcher: RequestDispatcher {
     let pools: UpstreamConnectionPools
     private let environments: [ObjectIdentifier: LoopBoundEnvironment]
 
-    init(phases: RequestPhases, responder: SidecarResponder, pools: UpstreamConnectionPools, group: any EventLoopGroup) {
+    init(phases: RequestPhases, responder: SidecarResponder, pools: UpstreamConnectionPools, group: any EventLoopGroup)
+    {
         self.phases = phases
         self.responder = responder
         self.pools = pools

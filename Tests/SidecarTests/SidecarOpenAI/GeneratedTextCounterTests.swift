@@ -4,7 +4,8 @@ import Testing
 
 @Suite struct GeneratedTextCounterTests {
     @Test func countsContentTextAndToolArgumentsButNotOtherStrings() {
-        let body = #"{"id":"x","model":"content","choices":[{"message":{"role":"assistant","content":"four"}},"#
+        let body =
+            #"{"id":"x","model":"content","choices":[{"message":{"role":"assistant","content":"four"}},"#
             + #"{"text":"ab"},{"function":{"name":"f","arguments":"{\"a\":1}"}}]}"#
         // "four" + "ab" + {"a":1} (7 characters, escapes counted once).
         #expect(GeneratedTextCounter.count(body) == 4 + 2 + 7)

@@ -15,7 +15,12 @@ struct Pricer: Sendable {
 
     /// The cost of a whole (non-streamed) answer: its `usage`, else an estimate. Answers that
     /// are not 2xx cost nothing.
-    func price(wholeAnswer body: ByteBuffer, status: HTTPResponseStatus, model: String, context: RequestContext)
+    func price(
+        wholeAnswer body: ByteBuffer,
+        status: HTTPResponseStatus,
+        model: String,
+        context: RequestContext
+    )
         -> CostQuote
     {
         guard (200..<300).contains(status.code) else { return .zero }

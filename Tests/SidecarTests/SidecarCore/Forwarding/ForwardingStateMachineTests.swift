@@ -169,14 +169,17 @@ import Testing
         let error = ByteBuffer(string: #"{"error":{"message":"embeddings are not enabled"}}"#)
         _ = machine.headReceived(self.head(500), retryAfter: nil)
         _ = machine.bodyReceived(error, now: self.t0)
-        #expect(machine.finished(now: self.t0).action == .backOff(self.backoff(after: 1), upstream: "ollama", reason: "status_500"))
+        #expect(
+            machine.finished(now: self.t0).action
+                == .backOff(self.backoff(after: 1), upstream: "ollama", reason: "status_500")
+        )
         _ = machine.backoffElapsed()
         _ = machine.leased(upstream: "ollama", isProbe: false, now: self.t0)
         _ = machine.headReceived(self.head(500), retryAfter: nil)
         _ = machine.bodyReceived(error, now: self.t0)
         let second = machine.finished(now: self.t0)
-        // Still held against the upstream (this kind of traffic fails there), but not tried a third time.
-        #expect(second.settle == self.release)
+        // Not tried a third time; the first 500 counted against the upstream, the repeat does not.
+        #expect(second.settle == .init(verdict: .ignored, wasProbe: false, release: true))
         #expect(second.action == .acquire(self.cloud))
     }
 
@@ -190,7 +193,39 @@ import Testing
         _ = machine.leased(upstream: "ollama", isProbe: false, now: self.t0)
         _ = machine.headReceived(self.head(500), retryAfter: nil)
         _ = machine.bodyReceived(ByteBuffer(string: #"{"error":{"message":"two"}}"#), now: self.t0)
-        #expect(machine.finished(now: self.t0).action == .backOff(self.backoff(after: 2), upstream: "ollama", reason: "status_500"))
+        #expect(
+            machine.finished(now: self.t0).action
+                == .backOff(self.backoff(after: 2), upstream: "ollama", reason: "status_500")
+        )
+    }
+
+    @Test func anUpstreamRejectingTheSidecarsKeyIsSkippedForTheFallback() {
+        var machine = self.machine()
+        _ = self.sent(&machine)
+        _ = machine.headReceived(self.head(401), retryAfter: nil)
+        _ = machine.bodyReceived(ByteBuffer(string: #"{"detail":"Invalid API key"}"#), now: self.t0)
+        let step = machine.finished(now: self.t0)
+        #expect(step.settle == self.release)
+        #expect(step.action == .acquire(self.cloud))
+    }
+
+    @Test func aRejectedClientCredentialIsTheClientsAnswer() {
+        var machine = self.machine()
+        #expect(machine.start().action == .acquire(self.local))
+        _ = machine.leased(upstream: "ollama", isProbe: false, clientCredential: true, now: self.t0)
+        _ = machine.headReceived(self.head(401), retryAfter: nil)
+        guard case .deliver(let head, _, _) = machine.finished(now: self.t0).action else {
+            return self.failed("not delivered")
+        }
+        #expect(head.status.code == 401)
+    }
+
+    @Test func anUpstreamTracebackIsCutToOneShortLine() {
+        let traceback = "1 validation error\n" + String(repeating: "File \"/srv/app.py\", line 376\n", count: 40)
+        let message = ForwardingErrors.message(fromErrorBody: ByteBuffer(string: traceback))
+        #expect(!message.contains("\n"))
+        #expect(message.count <= 243)
+        #expect(message.hasPrefix("1 validation error File"))
     }
 
     @Test func a429HonoursRetryAfterAndIsNotHeldAgainstTheUpstream() {

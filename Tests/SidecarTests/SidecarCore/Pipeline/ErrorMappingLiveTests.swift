@@ -80,12 +80,13 @@ import Testing
         try await FakeUpstream.run { _, port in
             try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
                 var headers = Self.json
-                headers[HTTPField.Name("x-fake-status")!] = "401"
+                // A client error (a 401 or 403 to the sidecar's own key fails over instead).
+                headers[HTTPField.Name("x-fake-status")!] = "422"
                 let body = SidecarHarness.chatBody("hi")
                 try await client.execute(uri: "/v1/chat/completions", method: .post, headers: headers, body: body) {
                     response in
-                    #expect(response.status == .unauthorized)
-                    #expect((Self.error(response)?["message"] as? String) == "scripted failure 401")
+                    #expect(response.status == .unprocessableContent)
+                    #expect((Self.error(response)?["message"] as? String) == "scripted failure 422")
                     #expect(response.headers[SidecarHeaders.modelUsed] == "small-local")
                     #expect(response.headers[SidecarHeaders.queryCost] == "0")
                 }

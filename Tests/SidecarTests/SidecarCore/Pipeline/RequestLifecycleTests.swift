@@ -134,7 +134,7 @@ import Testing
         #expect(fixture.sink.status == nil)  // held until the first chunk
         call.chunk("data: {\"choices\":[{\"delta\":{\"content\":\"4\"}}]}\n\n")
         #expect(fixture.sink.status == .ok)
-        #expect(fixture.sink.headers.first(name: "Trailer") == "X-Query-Cost")
+        #expect(fixture.sink.headers.first(name: "Trailer") == "X-Query-Cost, X-Sidecar-Cost-Estimated")
         #expect(fixture.sink.writes.count == 1)
         call.chunk("data: {\"choices\":[],\(Self.usage)}\n\ndata: [DONE]\n\n")
         call.end()

@@ -31,7 +31,9 @@ struct StreamRelayTests {
 
     @Test func generatedTextIsCountedAsItPasses() {
         var relay = StreamRelay(dropUsageChunk: true)
-        _ = relay.feed(ByteBuffer(string: #"data: {"choices":[{"delta":{"role":"assistant","content":"Hello"}}]}"# + "\n\n"))
+        _ = relay.feed(
+            ByteBuffer(string: #"data: {"choices":[{"delta":{"role":"assistant","content":"Hello"}}]}"# + "\n\n")
+        )
         // Python's json.dumps puts a space after the colon (llama.cpp's server).
         _ = relay.feed(ByteBuffer(string: #"data: {"choices": [{"delta": {"content": " world\n"}}]}"# + "\n\n"))
         #expect(relay.generatedBytes == 12)
@@ -42,7 +44,9 @@ struct StreamRelayTests {
 
     @Test func reportedUsageIsNeverReplacedByAnEstimate() {
         var relay = StreamRelay(dropUsageChunk: true)
-        _ = relay.feed(ByteBuffer(string: #"data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"# + "\n\n"))
+        _ = relay.feed(
+            ByteBuffer(string: #"data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"# + "\n\n")
+        )
         let (usage, estimated) = relay.usage(estimatingPrompt: {
             Issue.record("estimated although usage was reported")
             return 0
@@ -75,7 +79,13 @@ struct StreamRelayTests {
     }
 
     @Test func noChunkIsAddedWhenTheUpstreamReportedUsage() {
-        let fill = StreamRelay.UsageFill(id: "c", object: "chat.completion.chunk", model: "m", promptTokens: 1, created: 0)
+        let fill = StreamRelay.UsageFill(
+            id: "c",
+            object: "chat.completion.chunk",
+            model: "m",
+            promptTokens: 1,
+            created: 0
+        )
         var relay = StreamRelay(dropUsageChunk: false, usageFill: fill)
         let stream =
             #"data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"# + "\n\ndata: [DONE]\n\n"
