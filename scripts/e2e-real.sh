@@ -202,6 +202,7 @@ start_llama() {
   printf '%s\0' "${argv[@]}" >"$RUN_DIR/$name.argv"
   "${argv[@]}" >"$RUN_DIR/$name.log" 2>&1 &
   local pid=$!
+  disown "$pid"  # the failover test SIGKILLs it: no "Killed" job notice from bash
   PIDS+=("$pid")
   echo "$pid" >"$RUN_DIR/$name.pid"
   eval "${name^^}_PID=$pid"
@@ -255,25 +256,25 @@ cooldown_ms = 1000                     # short, so the restart test sees the bre
 half_open_probes = 1
 
 [[upstreams]]
-name = "local"
+name = "llama-local"                   # not "local": X-Sidecar-Upstream says "local" for in-process embeddings
 base_url = "http://127.0.0.1:$LOCAL_PORT/v1"
 api_key_env = ""
 
 [[upstreams]]
-name = "cloud"
+name = "llama-cloud"
 base_url = "http://127.0.0.1:$CLOUD_PORT/v1"
 api_key_env = "E2E_CLOUD_API_KEY"      # the cloud stand-in runs with --api_key
 
 [[models]]
 name = "smollm-local"
-upstream = "local"
+upstream = "llama-local"
 input_usd_per_mtok = 0.0
 output_usd_per_mtok = 0.0
 fallbacks = ["smollm-cloud"]
 
 [[models]]
 name = "smollm-cloud"
-upstream = "cloud"
+upstream = "llama-cloud"
 input_usd_per_mtok = 2.50
 output_usd_per_mtok = 10.00
 fallbacks = ["smollm-local"]
@@ -281,7 +282,7 @@ fallbacks = ["smollm-local"]
 [routing]
 tiers = [ { max_score = 0.40, model = "smollm-local" },
           { max_score = 1.01, model = "smollm-cloud" } ]
-default_upstream = "local"
+default_upstream = "llama-local"
 ollama_upstream = ""
 
 [embeddings]
@@ -316,9 +317,14 @@ export E2E_LOCAL_URL="http://127.0.0.1:$LOCAL_PORT" E2E_LOCAL_PID="$LOCAL_PID"
 export E2E_CLOUD_URL="http://127.0.0.1:$CLOUD_PORT" E2E_CLOUD_PID="$CLOUD_PID"
 export E2E_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0" E2E_MODELS_DIR="$MODELS_DIR"
 export PYTHONDONTWRITEBYTECODE=1
-set +e
+# In the background, so that a signal to this script runs the cleanup at once (bash defers traps
+# while a foreground child runs, and timeout puts pytest in its own process group).
 timeout -k 10 900 "$PY" -m pytest -p no:cacheprovider -c Tests/e2e_real/pytest.ini --rootdir Tests/e2e_real \
-  Tests/e2e_real ${PYTEST_ARGS[@]+"${PYTEST_ARGS[@]}"}
+  Tests/e2e_real ${PYTEST_ARGS[@]+"${PYTEST_ARGS[@]}"} &
+PYTEST_PID=$!
+PIDS+=("$PYTEST_PID")
+set +e
+wait "$PYTEST_PID"
 STATUS=$?
 set -e
 [ "$STATUS" -eq 0 ] && log "passed; logs: $RUN_DIR$([ "$KEEP_LOGS" -eq 1 ] || echo ' (removed)')"

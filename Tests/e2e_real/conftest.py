@@ -9,7 +9,6 @@ import os
 import pathlib
 import re
 import sys
-import tempfile
 from decimal import Decimal
 
 import pytest
@@ -71,7 +70,7 @@ def extra_sidecar():
     tests that would leave the main one's breakers open. Returns a function: (name) -> base URL."""
     started = []
 
-    def start(name, local_model_off=True):
+    def start(name, local_model_off=True, env_extra=None):
         port = h.free_port()
         config = pathlib.Path(h.env("E2E_CONFIG")).read_text()
         config = re.sub(r'^listen = ".*"$', f'listen = "127.0.0.1:{port}"', config, flags=re.M)
@@ -79,12 +78,16 @@ def extra_sidecar():
             config = re.sub(r'^local_model = ".*"$', 'local_model = ""', config, flags=re.M)
         path = h.run_dir() / f"{name}.conf"
         path.write_text(config)
-        proc = h.spawn(name, [h.env("E2E_SIDECAR_BIN"), "serve", "--config", str(path), "--log-level", "info"])
+        proc = h.spawn(name, [h.env("E2E_SIDECAR_BIN"), "serve", "--config", str(path), "--log-level", "info"],
+                       env_extra=env_extra)
         started.append(proc)
         url = f"http://127.0.0.1:{port}"
-        h.wait_until(lambda: proc.poll() is not None and RuntimeError(f"{name} exited") or h.http_ok(f"{url}/readyz"),
-                     30, what=f"{name} ready")
-        assert proc.poll() is None, f"{name} exited with {proc.returncode}"
+
+        def ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited with {proc.returncode}; see {h.run_dir() / (name + '.log')}")
+            return h.http_ok(f"{url}/readyz")
+        h.wait_until(ready, 30, what=f"{name} ready")
         return url
 
     yield start
@@ -99,8 +102,10 @@ def _money(d):
     return "-" if d is None else f"{d:.6f}"
 
 
-def summary_lines(records):
+def summary_lines(all_records):
     lines = []
+    records = [r for r in all_records if r.sidecar == "main"]
+    extra = [r for r in all_records if r.sidecar != "main"]
     n = len(records)
     streamed = sum(r.streamed for r in records)
     ok = sum(200 <= r.status < 300 for r in records)
@@ -122,11 +127,12 @@ def summary_lines(records):
     for r in sorted(records, key=lambda r: (h.TIER_OF.get(r.model, "~"), r.model, r.endpoint)):
         key = (h.TIER_OF.get(r.model, "-"), r.model, r.upstream, r.endpoint)
         by.setdefault(key, []).append(r)
-    header = ("TIER", "MODEL USED", "UPSTREAM", "ENDPOINT", "REQS", "STREAMS", "FALLBACKS", "CACHE HITS",
+    header = ("TIER", "MODEL USED", "UPSTREAM", "ENDPOINT", "REQS", "NON-2XX", "STREAMS", "FALLBACKS", "CACHE HITS",
               "COST USD", "ESTIMATED USD")
     rows = [header]
     for (tier, model, upstream, endpoint), rs in by.items():
-        rows.append((tier, model, upstream, endpoint, str(len(rs)), str(sum(r.streamed for r in rs)),
+        rows.append((tier, model, upstream, endpoint, str(len(rs)), str(sum(not 200 <= r.status < 300 for r in rs)),
+                     str(sum(r.streamed for r in rs)),
                      str(sum(r.fallback for r in rs)), str(sum(r.cache in ("exact", "semantic") for r in rs)),
                      _money(sum((r.cost or Decimal(0) for r in rs), Decimal(0))),
                      _money(sum((r.cost or Decimal(0) for r in rs if r.estimated), Decimal(0)))))
@@ -139,6 +145,11 @@ def summary_lines(records):
     lines.append(f"estimated costs (marked X-Sidecar-Cost-Estimated): ${_money(est_total)} over {len(estimated)} requests")
     lines.append(f"cloud streams priced 0 and not marked estimated: {len(unpriced)} "
                  f"(floor of their real cost, output tokens only: ${_money(floor)})")
+    if extra:
+        names = sorted({r.sidecar for r in extra})
+        lines.append(f"plus {len(extra)} requests to {len(names)} extra sidecars of single tests ({', '.join(names)}): "
+                     f"{sum(r.fallback for r in extra)} fallbacks, {sum(not 200 <= r.status < 300 for r in extra)} "
+                     f"non-2xx, cost ${_money(sum((r.cost or Decimal(0) for r in extra), Decimal(0)))}")
     return lines
 
 
@@ -152,8 +163,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             cost = h.metric_sum(sidecar, "llm_sidecar_cost_usd_total")
             reqs = h.metric_sum(sidecar, "llm_sidecar_requests_total")
             fb = h.metric_sum(sidecar, "llm_sidecar_fallbacks_total")
-            lines.append(f"main sidecar's /metrics: requests_total {reqs:.0f}, fallbacks_total {fb:.0f}, "
-                         f"cost_usd_total {cost:.6f} (extra sidecars of single tests not included)")
+            lines.append(f"main sidecar's own /metrics: requests_total {reqs:.0f}, fallbacks_total {fb:.0f}, "
+                         f"cost_usd_total {cost:.6f}")
         except OSError as e:
             lines.append(f"main sidecar's /metrics unavailable: {e}")
     for line in lines:

@@ -21,6 +21,8 @@ LOCAL_MODEL = "smollm-local"
 CLOUD_MODEL = "smollm-cloud"
 LOCAL_EMBEDDER = "all-MiniLM-L6-v2"
 PRICES = {LOCAL_MODEL: (Decimal("0"), Decimal("0")), CLOUD_MODEL: (Decimal("2.50"), Decimal("10.00"))}
+LOCAL_UPSTREAM = "llama-local"
+CLOUD_UPSTREAM = "llama-cloud"
 TIER_OF = {LOCAL_MODEL: "local", CLOUD_MODEL: "cloud", LOCAL_EMBEDDER: "in-process"}
 
 SIMPLE_PROMPT = "What is 2+2?"
@@ -70,6 +72,7 @@ class Record:
     cost: Decimal | None  # X-Query-Cost (header or trailer); None when absent
     estimated: bool  # the sidecar marked the cost as an estimate
     content_chunks: int = 0  # streams: chunks that carried text (one token each from llama.cpp)
+    sidecar: str = "main"  # "main", or the name of a test's extra sidecar
 
 
 RECORDS: list[Record] = []
@@ -77,7 +80,7 @@ _LOCK = threading.Lock()
 CURRENT_TEST = {"name": ""}
 
 
-def record(headers, endpoint, status=200, streamed=False, trailers=None, content_chunks=0):
+def record(headers, endpoint, status=200, streamed=False, trailers=None, content_chunks=0, sidecar="main"):
     """Notes one request that went through the sidecar. `headers` is any case-insensitive mapping
     (httpx.Headers) or a dict with lower-case keys."""
     trailers = trailers or {}
@@ -96,7 +99,8 @@ def record(headers, endpoint, status=200, streamed=False, trailers=None, content
         model=get("x-model-used") or "-", upstream=get("x-sidecar-upstream") or "-",
         fallback=(get("x-sidecar-fallback") or "").lower() == "true", cache=get("x-sidecar-cache") or "-",
         cost=Decimal(cost) if cost not in (None, "") else None,
-        estimated=(get("x-sidecar-cost-estimated") or "").lower() == "true", content_chunks=content_chunks)
+        estimated=(get("x-sidecar-cost-estimated") or "").lower() == "true", content_chunks=content_chunks,
+        sidecar=sidecar)
     with _LOCK:
         RECORDS.append(rec)
     return rec
@@ -303,6 +307,8 @@ def wait_until(predicate, timeout, interval=0.1, what="condition"):
             last = predicate()
             if last:
                 return last
+        except AssertionError:
+            raise
         except Exception as e:  # noqa: BLE001 - keep polling, report the last error
             last = e
         time.sleep(interval)

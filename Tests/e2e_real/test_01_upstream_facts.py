@@ -67,9 +67,10 @@ def test_legacy_completion_stream_has_no_role_chunk_and_ends_with_empty_text(loc
     assert chunks[-1]["choices"][0]["text"] == "" and chunks[-1]["choices"][0]["finish_reason"] == "length"
 
 
-def test_unknown_parameters_are_accepted_silently(local_url):
-    r = h.raw_request(local_url, body=dict(CHAT, frobnicate=7, store=True, metadata={"a": "b"}, max_tokens=2))
+def test_unknown_and_unsupported_parameters_are_ignored_silently(local_url):
+    r = h.raw_request(local_url, body=dict(CHAT, frobnicate=7, store=True, metadata={"a": "b"}, max_tokens=2, n=3))
     assert r.status == 200
+    assert len(r.json()["choices"]) == 1  # n is dropped: one choice, no error
 
 
 def test_validation_errors_are_500_with_a_server_traceback(local_url):
