@@ -177,7 +177,8 @@ final class ForwardExchange {
         case .leased(let lease):
             self.balancer = balancer
             self.lease = lease
-            let clientCredential = self.environment.builder.directory.entry(lease.id)?.passClientAuthorization ?? false
+            let passing = self.environment.builder.directory.passingClientAuthorization
+            let clientCredential = !passing.isEmpty && passing.contains(lease.id)
             self.perform(
                 self.machine.leased(
                     upstream: lease.id,

@@ -24,7 +24,18 @@ public enum SidecarHeaders {
     ]
 
     static func isHopByHop(_ name: String) -> Bool {
-        hopByHop.contains { name.caseInsensitiveEquals($0) }
+        // Compare only with the names of the same length (most header names match none).
+        switch name.utf8.count {
+        case 2: return name.caseInsensitiveEquals("te")
+        case 4: return name.caseInsensitiveEquals("host")
+        case 7: return name.caseInsensitiveEquals("trailer") || name.caseInsensitiveEquals("upgrade")
+        case 10: return name.caseInsensitiveEquals("connection") || name.caseInsensitiveEquals("keep-alive")
+        case 14: return name.caseInsensitiveEquals("content-length")
+        case 16: return name.caseInsensitiveEquals("proxy-connection")
+        case 17: return name.caseInsensitiveEquals("transfer-encoding")
+        case 19: return name.caseInsensitiveEquals("proxy-authorization")
+        default: return false
+        }
     }
 
     /// Not relayed to the client: hop-by-hop and framing headers, `Date` and `Server`.

@@ -5,27 +5,52 @@ import SidecarHTTP
 ///
 /// Built once per configuration; the environment is passed in (only the executable reads it).
 public struct UpstreamDirectory: Sendable {
-    /// One upstream, ready to address.
-    public struct Entry: Sendable {
-        public var name: String
+    /// One upstream, ready to address. A reference: the request path looks one up per attempt
+    /// and takes it with one retain rather than a copy of every field.
+    public final class Entry: Sendable {
+        public let name: String
         /// `base_url` without a trailing slash, e.g. `http://127.0.0.1:11434/v1`.
-        public var baseURL: String
+        public let baseURL: String
         /// The server root (base URL minus a trailing `/v1`), for Ollama's native `/api/*`.
-        public var rootURL: String
+        public let rootURL: String
         /// `Bearer <key>` from the environment variable the config names, if set.
-        public var authorization: String?
-        public var passClientAuthorization: Bool
+        public let authorization: String?
+        public let passClientAuthorization: Bool
         /// The config names a key variable that is unset or empty.
-        public var missingKeyVariable: String?
+        public let missingKeyVariable: String?
         /// Where to connect; `nil` when `base_url` is not an http(s) URL (requests fail 502).
-        var endpoint: UpstreamEndpoint?
+        let endpoint: UpstreamEndpoint?
         /// The path of `base_url` (e.g. `/v1`) and of the server root (e.g. ``), no trailing slash.
-        var basePath: String
-        var rootPath: String
+        let basePath: String
+        let rootPath: String
+
+        init(
+            name: String,
+            baseURL: String,
+            rootURL: String,
+            authorization: String?,
+            passClientAuthorization: Bool,
+            missingKeyVariable: String?,
+            endpoint: UpstreamEndpoint?,
+            basePath: String,
+            rootPath: String
+        ) {
+            self.name = name
+            self.baseURL = baseURL
+            self.rootURL = rootURL
+            self.authorization = authorization
+            self.passClientAuthorization = passClientAuthorization
+            self.missingKeyVariable = missingKeyVariable
+            self.endpoint = endpoint
+            self.basePath = basePath
+            self.rootPath = rootPath
+        }
     }
 
     private let entries: [String: Entry]
     public let names: [String]
+    /// Upstreams that get the client's own `Authorization` (`pass_client_authorization`).
+    public let passingClientAuthorization: Set<String>
 
     public init(configuration: SidecarConfiguration, environment: [String: String]) {
         var entries: [String: Entry] = [:]
@@ -57,6 +82,7 @@ public struct UpstreamDirectory: Sendable {
         }
         self.entries = entries
         self.names = configuration.upstreams.map(\.name)
+        self.passingClientAuthorization = Set(configuration.upstreams.filter(\.passClientAuthorization).map(\.name))
     }
 
     public func entry(_ name: String) -> Entry? {
