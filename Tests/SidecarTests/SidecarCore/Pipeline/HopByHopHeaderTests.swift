@@ -8,7 +8,9 @@ import Testing
             #expect(SidecarHeaders.isHopByHop(name))
             #expect(SidecarHeaders.isHopByHop(name.uppercased()))
         }
-        for other in ["content-type", "authorization", "x-request-id", "user-agent", "accept", "connectio", "hosts", ""] {
+        for other in [
+            "content-type", "authorization", "x-request-id", "user-agent", "accept", "connectio", "hosts", "",
+        ] {
             #expect(!SidecarHeaders.isHopByHop(other), "\(other)")
         }
     }
