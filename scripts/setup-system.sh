@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages llm-sidecar needs to build, test and benchmark (openssl: the
-# pool tests generate a TLS certificate).
+# pool tests generate a TLS certificate; redis-server: the real-server end-to-end suite).
 # Idempotent: installs only what is missing. Needs root (or sudo) on Debian 12.
 set -euo pipefail
 
-packages=(python3-venv curl ca-certificates pkg-config libopenblas-dev openssl)
+packages=(python3-venv curl ca-certificates pkg-config libopenblas-dev openssl redis-server)
 [ "${WITH_BENCH:-0}" = "1" ] && packages+=(wrk nginx-light)
 
 missing=()
