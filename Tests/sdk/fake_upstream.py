@@ -3,9 +3,13 @@
 
 It answers /v1/chat/completions (JSON and SSE), /v1/completions, /v1/embeddings and /v1/models
 with deterministic bodies that carry `usage`, and records every request it receives so tests
-can read what the sidecar forwarded (GET /_requests). Behaviour switches, by request header:
+can read what the sidecar forwarded (GET /_requests). Streams are framed the way real servers (OpenAI, llama.cpp's server) frame them: a role-only
+first chunk, the content chunks, a chunk with an empty delta and the finish_reason, the usage chunk
+when asked for, then `[DONE]`; `text/event-stream; charset=utf-8`; `logprobs: null` in choices.
+Behaviour switches, by request header:
   X-Fake-Status: N        answer with status N and an OpenAI-shaped error body
   X-Fake-Chunk-Delay: S   seconds between SSE chunks
+  X-Fake-Usage: none      never report usage (llama.cpp's server ignores stream_options.include_usage)
 Usage: fake_upstream.py PORT_FILE   (binds 127.0.0.1:0 and writes the port to PORT_FILE)
 """
 import json
@@ -66,10 +70,14 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(int(status), {"error": {"message": f"fake failure {status}",
                                                       "type": "server_error", "code": None}})
         model = (body or {}).get("model", "unknown")
+        no_usage = self.headers.get("X-Fake-Usage") == "none"
         if self.path == "/v1/chat/completions":
             if body.get("stream"):
-                return self._stream(model, body, float(self.headers.get("X-Fake-Chunk-Delay", "0")))
-            return self._json(200, chat_body(model))
+                return self._stream(model, body, float(self.headers.get("X-Fake-Chunk-Delay", "0")), no_usage)
+            answer = chat_body(model)
+            if no_usage:
+                del answer["usage"]
+            return self._json(200, answer)
         if self.path == "/v1/completions":
             return self._json(200, {
                 "id": "cmpl-fake", "object": "text_completion", "created": 1700000000, "model": model,
@@ -85,9 +93,9 @@ class Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 5 * len(inputs), "total_tokens": 5 * len(inputs)}})
         self._json(404, {"error": {"message": "not found", "type": "invalid_request_error", "code": None}})
 
-    def _stream(self, model, body, delay):
+    def _stream(self, model, body, delay, no_usage=False):
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
@@ -96,13 +104,18 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
 
+        def chunk(delta, finish=None):
+            send({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
+                  "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]})
+
+        chunk({"role": "assistant"})
         words = ["streamed", "answer", "from", model]
         for i, word in enumerate(words):
-            send({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
-                  "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]})
+            chunk({"content": word + " "})
             if delay:
                 time.sleep(delay)
-        if (body.get("stream_options") or {}).get("include_usage"):
+        chunk({}, finish="stop")
+        if (body.get("stream_options") or {}).get("include_usage") and not no_usage:
             send({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
                   "choices": [], "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
                                            "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS}})

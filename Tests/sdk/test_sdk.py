@@ -54,6 +54,27 @@ def test_design_prompt_goes_to_the_cloud_tier_priced_to_the_micro_dollar(client,
     assert last["headers"]["Authorization"] == "Bearer sk-test-upstream"
 
 
+def test_an_answer_without_usage_is_priced_by_a_marked_estimate(client):
+    """Like llama.cpp's server, the upstream reports no usage: the cost is estimated, never 0."""
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o", messages=[{"role": "user", "content": HARD_PROMPT}], extra_headers={"X-Fake-Usage": "none"})
+    assert raw.headers["x-model-used"] == "gpt-4o"
+    assert raw.headers["x-sidecar-cost-estimated"] == "true"
+    assert Decimal(raw.headers["x-query-cost"]) > 0
+
+
+def test_a_stream_without_usage_gets_an_estimated_usage_chunk(client):
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": HARD_PROMPT}], stream=True,
+        stream_options={"include_usage": True}, extra_headers={"X-Fake-Usage": "none"})
+    chunks = list(stream)
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    # "streamed answer from gpt-4o " is 28 bytes: 7 tokens at 4 bytes a token.
+    assert chunks[-1].usage.completion_tokens == 7
+    assert chunks[-1].usage.prompt_tokens > 100
+    assert chunks[-1].model_extra.get("x_sidecar_usage_estimated") is True
+
+
 def test_auto_alias_routes(client):
     raw = client.chat.completions.with_raw_response.create(
         model="auto", messages=[{"role": "user", "content": "Hello there"}])
@@ -81,7 +102,8 @@ def test_streaming_headers_through_raw_response(client):
         model="gpt-4o", messages=[{"role": "user", "content": HARD_PROMPT}], stream=True)
     assert raw.headers["x-model-used"] == "gpt-4o"
     assert raw.headers["trailer"].lower() == "x-query-cost, x-sidecar-cost-estimated"
-    assert len(list(raw.parse())) == 4
+    # The role chunk, four content chunks and the finish chunk (the usage chunk the sidecar asked for is hidden).
+    assert len(list(raw.parse())) == 6
 
 
 def test_stream_cost_arrives_as_an_http_trailer(sidecar):

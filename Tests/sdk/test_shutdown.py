@@ -35,7 +35,7 @@ def test_sigterm_drains_an_in_flight_stream_then_exits_zero(fake_upstream):
                 proc.send_signal(signal.SIGTERM)
                 rest = response.read().decode()
             assert rest.rstrip().endswith("data: [DONE]")
-            assert rest.count("data: ") == 4  # three more content chunks and [DONE]
+            assert rest.count("data: ") == 6  # the four content chunks, the finish chunk and [DONE]
             assert proc.wait(timeout=15) == 0
         finally:
             if proc.poll() is None:

@@ -28,11 +28,13 @@ struct SidecarDispatcher: RequestDispatcher {
 
     /// The forward environment of `eventLoop`, built on first use there (once per loop of the group).
     private func environment(on eventLoop: any EventLoop) -> ForwardEnvironment {
-        let make = { self.phases.forwardEnvironment(transport: self.pools.pool(for: eventLoop), eventLoop: eventLoop) }
-        guard let slot = self.environments[ObjectIdentifier(eventLoop)] else { return make() }
-        if let environment = slot.environment { return environment }
-        let environment = make()
-        slot.environment = environment
+        let slot = self.environments[ObjectIdentifier(eventLoop)]
+        if let environment = slot?.environment { return environment }
+        let environment = self.phases.forwardEnvironment(
+            transport: self.pools.pool(for: eventLoop),
+            eventLoop: eventLoop
+        )
+        slot?.environment = environment
         return environment
     }
 
