@@ -1,7 +1,8 @@
 /// Turns texts into fixed-size, L2-normalised sentence embeddings.
 ///
-/// This is the asynchronous seam the semantic cache depends on; the production implementation
-/// wraps ``MiniLMEmbedder`` and runs it off the cooperative pool, tests use a fake.
+/// This is the asynchronous seam the semantic cache will depend on; the implementation,
+/// ``LocalEmbedder``, wraps ``MiniLMEmbedder`` and runs it off the cooperative pool (the tests use
+/// the real model when it is installed, and skip otherwise).
 ///
 /// ```swift
 /// let vectors = try await embedder.embed(["What is the capital of France?"])

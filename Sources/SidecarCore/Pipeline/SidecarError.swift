@@ -4,7 +4,8 @@ import SidecarOpenAI
 
 /// An error the client sees, already in OpenAI's terms: HTTP status, `type`, `code`, message.
 ///
-/// Every failure is turned into one of these at exactly one place, the responder's boundary.
+/// Failures become one of these (``SidecarError/mapped(_:)``), and one of these becomes an
+/// OpenAI-shaped answer in one place, ``ErrorResponse``.
 public struct SidecarError: Error, Sendable, Equatable, CustomStringConvertible {
     public let status: HTTPResponse.Status
     public let type: String
