@@ -36,6 +36,28 @@ struct UpstreamCandidate: Sendable, Equatable {
 }
 
 extension ForwardingStateMachine {
+    /// Why the last attempt failed.
+    enum Failure: Equatable {
+        case error(UpstreamError)
+        case status(code: Int, message: String, retryAfter: Duration?, upstream: String)
+    }
+
+    /// The upstream leased for the current attempt.
+    struct Lease {
+        var upstream: String
+        var isProbe: Bool
+        /// The upstream gets the client's own credential (`pass_client_authorization`).
+        var clientCredential: Bool
+    }
+
+    static func verdict(_ head: HTTPResponseHead) -> BreakerVerdict {
+        (200..<400).contains(Int(head.status.code)) ? .success : .ignored
+    }
+
+    static func isEventStream(_ headers: HTTPHeaders) -> Bool {
+        headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
+    }
+
     /// What an event leads to: first what to record on the leased upstream, then what to do.
     struct Step: Equatable {
         /// The breaker verdict and lease release for the current lease, if any.

@@ -36,19 +36,6 @@ struct ForwardingStateMachine {
         case done
     }
 
-    /// Why the last attempt failed.
-    enum Failure: Equatable {
-        case error(UpstreamError)
-        case status(code: Int, message: String, retryAfter: Duration?, upstream: String)
-    }
-
-    private struct Lease {
-        var upstream: String
-        var isProbe: Bool
-        /// The upstream gets the client's own credential (`pass_client_authorization`).
-        var clientCredential: Bool
-    }
-
     static let failedBodyLimit = 1 << 16
 
     private let configuration: ForwardingConfiguration
@@ -409,13 +396,5 @@ struct ForwardingStateMachine {
             upstream: lease.upstream,
             fallbackFrom: self.candidateIndex > 0 ? self.configuration.candidates[0].model : nil
         )
-    }
-
-    private static func verdict(_ head: HTTPResponseHead) -> BreakerVerdict {
-        (200..<400).contains(Int(head.status.code)) ? .success : .ignored
-    }
-
-    static func isEventStream(_ headers: HTTPHeaders) -> Bool {
-        headers.first(name: "content-type")?.lowercased().hasPrefix("text/event-stream") ?? false
     }
 }
