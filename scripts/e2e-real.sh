@@ -259,11 +259,13 @@ half_open_probes = 1
 name = "llama-local"                   # not "local": X-Sidecar-Upstream says "local" for in-process embeddings
 base_url = "http://127.0.0.1:$LOCAL_PORT/v1"
 api_key_env = ""
+max_concurrent = 1                     # llama.cpp's server serves one request at a time (a second cuts a running stream)
 
 [[upstreams]]
 name = "llama-cloud"
 base_url = "http://127.0.0.1:$CLOUD_PORT/v1"
 api_key_env = "E2E_CLOUD_API_KEY"      # the cloud stand-in runs with --api_key
+max_concurrent = 1
 
 [[models]]
 name = "smollm-local"

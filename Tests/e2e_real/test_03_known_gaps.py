@@ -1,6 +1,6 @@
 """Where a real llama.cpp upstream differs from the repository's fake one, and what the sidecar does
-about it. Gaps 1-4 and 6 were found with this suite and are fixed in the sidecar (each test states
-the behaviour it holds the sidecar to); gap 5 is still open and marked xfail(strict=False)."""
+about it. Gaps 1-6 were found with this suite and are fixed in the sidecar (each test states the
+behaviour it holds the sidecar to; gap 5 with the upstream's `max_concurrent = 1`)."""
 from decimal import Decimal
 
 import concurrent.futures
@@ -100,12 +100,9 @@ def test_a_clients_invalid_parameter_does_not_open_every_breaker(extra_sidecar):
 
 
 @known_gap
-@pytest.mark.xfail(strict=False, reason="NEW GAP 5 (proposed): llama-cpp-python cuts a running stream when another "
-                   "request arrives (interrupt_requests, default on): `data: [DONE]`, no finish_reason, then the "
-                   "connection drops; the sidecar relays it as a complete stream (clean end, X-Query-Cost: 0 trailer); "
-                   "desired: streams to a one-at-a-time upstream are queued by the sidecar (per-upstream concurrency "
-                   "limit) or the cut is reported to the client (and such a stream is never cached)")
 def test_concurrent_streams_to_a_one_slot_upstream_all_finish(sidecar):
+    """Gap 5. llama.cpp's server cuts a running stream when a second request arrives; with
+    `max_concurrent = 1` on the upstream the sidecar keeps the others in line instead."""
     def one(i):
         r = h.raw_request(sidecar, body={"model": "auto", "stream": True, "max_tokens": 16, "temperature": 0,
                                          "messages": [{"role": "user", "content": f"List {i + 3} colours."}]})

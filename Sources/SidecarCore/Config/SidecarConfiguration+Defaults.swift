@@ -41,6 +41,7 @@ extension SidecarConfiguration {
         base_url = "http://127.0.0.1:11434/v1"
         api_key_env = ""                       # "" = send no key
         pass_client_authorization = false      # true = forward the client's own Authorization header
+        max_concurrent = 0                     # requests at once to this upstream (0 = no limit); more wait in line
 
         [[upstreams]]
         name = "openai"

@@ -63,7 +63,8 @@ extension SidecarConfiguration {
                     name: try upstream.string("name", default: ""),
                     baseURL: try upstream.string("base_url", default: ""),
                     apiKeyEnv: try upstream.string("api_key_env", default: ""),
-                    passClientAuthorization: try upstream.bool("pass_client_authorization", default: false)
+                    passClientAuthorization: try upstream.bool("pass_client_authorization", default: false),
+                    maxConcurrent: try upstream.int("max_concurrent", default: 0, range: 0...1_000_000)
                 )
             )
             try upstream.rejectUnknownKeys()

@@ -133,11 +133,22 @@ public struct UpstreamConfiguration: Sendable, Equatable {
     public var apiKeyEnv: String
     /// Forward the client's own `Authorization` header instead of injecting the key.
     public var passClientAuthorization: Bool
+    /// Requests sent to this upstream at once, across all event loops (0: no limit); more wait
+    /// in line. For servers that serve one request at a time (llama.cpp's cuts a running stream
+    /// when a second request arrives).
+    public var maxConcurrent: Int
 
-    public init(name: String, baseURL: String, apiKeyEnv: String = "", passClientAuthorization: Bool = false) {
+    public init(
+        name: String,
+        baseURL: String,
+        apiKeyEnv: String = "",
+        passClientAuthorization: Bool = false,
+        maxConcurrent: Int = 0
+    ) {
         self.name = name
         self.baseURL = baseURL
         self.apiKeyEnv = apiKeyEnv
+        self.maxConcurrent = maxConcurrent
         self.passClientAuthorization = passClientAuthorization
     }
 }

@@ -36,6 +36,10 @@ final class ForwardExchange {
     private var backoffTimer: Scheduled<Void>?
     private var deadlineTimer: Scheduled<Void>?
     private var readingPaused = false
+    /// The upstream whose `max_concurrent` permit this exchange holds, if any.
+    private var permit: String?
+    /// Waiting in line for a permit: the upstream, the ticket and the request to send then.
+    private var waiting: (upstream: String, ticket: UInt64, request: UpstreamWireRequest)?
 
     init(
         _ configuration: ForwardingConfiguration,
@@ -211,12 +215,57 @@ final class ForwardExchange {
             guard self.generation == generation else { return }
             self.perform(self.machine.headTimedOut(now: .now))
         }
+        if let limiter = self.environment.limiter, limiter.isLimited(attempt.upstream) {
+            let eventLoop = self.eventLoop
+            let exchange = NIOLoopBound(self, eventLoop: eventLoop)
+            let upstream = attempt.upstream
+            let waiter: ConcurrencyLimiter.Waiter = {
+                eventLoop.execute { exchange.value.permitGranted(upstream, generation: generation) }
+            }
+            switch limiter.acquire(attempt.upstream, waiter: waiter) {
+            case .granted:
+                self.permit = attempt.upstream
+            case .queued(let ticket):
+                // In line: the first-byte timer already runs, so a wait that long ends like a hang.
+                self.waiting = (attempt.upstream, ticket, request)
+                return
+            }
+        }
+        self.startCall(request, generation: generation)
+    }
+
+    private func startCall(_ request: UpstreamWireRequest, generation: Int) {
         let call = self.environment.transport.send(
             request,
             delegate: AttemptDelegate(exchange: self, generation: generation)
         )
         if self.generation == generation && self.machine.isAttemptInFlight {
             self.call = call
+        }
+    }
+
+    /// A permit came free: send the attempt waiting in line, or give it back if that attempt is over.
+    private func permitGranted(_ upstream: String, generation: Int) {
+        guard let waiting = self.waiting, generation == self.generation, self.machine.isAttemptInFlight else {
+            self.environment.limiter?.release(upstream)
+            return
+        }
+        self.waiting = nil
+        self.permit = waiting.upstream
+        self.startCall(waiting.request, generation: generation)
+    }
+
+    /// Gives back the permit held (or leaves the line) when the attempt ends.
+    private func releasePermit() {
+        guard let limiter = self.environment.limiter else { return }
+        if let waiting = self.waiting {
+            self.waiting = nil
+            // Already handed over: the grant then finds nothing waiting and gives the permit back.
+            _ = limiter.cancel(waiting.upstream, ticket: waiting.ticket)
+        }
+        if let permit = self.permit {
+            self.permit = nil
+            limiter.release(permit)
         }
     }
 
@@ -248,6 +297,7 @@ final class ForwardExchange {
         guard settle.release else { return }
         self.call?.cancel()
         self.call = nil
+        self.releasePermit()
         self.headTimer.clear(owner: self)
         self.balancer?.release(lease)
         self.lease = nil
@@ -266,6 +316,7 @@ final class ForwardExchange {
         self.deadlineTimer = nil
         self.call?.cancel()
         self.call = nil
+        self.releasePermit()
         if let lease = self.lease {
             self.balancer?.release(lease)
             self.lease = nil
@@ -292,6 +343,8 @@ final class ForwardEnvironment {
     let builder: UpstreamRequestBuilder
     let transport: any UpstreamTransport
     let resilience: ResilienceRegistry
+    /// `max_concurrent` per upstream; `nil` when no upstream has a limit.
+    let limiter: ConcurrencyLimiter?
     let metrics: SidecarMetrics
     let logger: Logger
     let eventLoop: any EventLoop
@@ -300,6 +353,7 @@ final class ForwardEnvironment {
         builder: UpstreamRequestBuilder,
         transport: any UpstreamTransport,
         resilience: ResilienceRegistry,
+        limiter: ConcurrencyLimiter?,
         metrics: SidecarMetrics,
         logger: Logger,
         eventLoop: any EventLoop
@@ -307,6 +361,7 @@ final class ForwardEnvironment {
         self.builder = builder
         self.transport = transport
         self.resilience = resilience
+        self.limiter = limiter
         self.metrics = metrics
         self.logger = logger
         self.eventLoop = eventLoop

@@ -24,6 +24,8 @@ public final class RequestPhases: Sendable {
     let builder: UpstreamRequestBuilder
     let pricer: Pricer
     let recorder: RequestRecorder
+    /// `max_concurrent` per upstream; `nil` when no upstream sets one.
+    let limiter: ConcurrencyLimiter?
 
     /// - Parameter cache: the cache phases' store (none until the cache lands).
     init(runtime: SidecarRuntime, metrics: SidecarMetrics, logger: Logger, cache: (any ResponseCache)? = nil) {
@@ -70,6 +72,11 @@ public final class RequestPhases: Sendable {
         self.builder = UpstreamRequestBuilder(directory: runtime.directory, pinHeader: configuration.routing.pinHeader)
         self.pricer = Pricer(costs: runtime.costs, metrics: metrics, logger: logger)
         self.recorder = RequestRecorder(metrics: metrics, logger: logger)
+        let limits = Dictionary(
+            configuration.upstreams.filter { $0.maxConcurrent > 0 }.map { ($0.name, $0.maxConcurrent) },
+            uniquingKeysWith: { first, _ in first }
+        )
+        self.limiter = limits.isEmpty ? nil : ConcurrencyLimiter(limits: limits)
     }
 
     /// What the forward phase needs on one event loop (build it once per loop).
@@ -78,6 +85,7 @@ public final class RequestPhases: Sendable {
             builder: self.builder,
             transport: transport,
             resilience: self.resilience,
+            limiter: self.limiter,
             metrics: self.metrics,
             logger: self.logger,
             eventLoop: eventLoop

@@ -316,4 +316,42 @@ import Testing
         #expect(fixture.sink.status == .ok)
         #expect(fixture.sink.headers.first(name: "X-Sidecar-Fallback") == nil)
     }
+
+    @Test func anUpstreamWithMaxConcurrentOneServesOneRequestAtATime() throws {
+        let toml = Fixture.toml.replacingOccurrences(
+            of: "base_url = \"http://127.0.0.1:11434/v1\"",
+            with: "base_url = \"http://127.0.0.1:11434/v1\"\nmax_concurrent = 1"
+        )
+        let fixture = try Fixture(toml)
+        let first = FakeClientSink()
+        let second = FakeClientSink()
+        let environment = fixture.phases.forwardEnvironment(transport: fixture.transport, eventLoop: fixture.loop)
+        for sink in [first, second] {
+            let request = ProxyRequest(
+                endpoint: .chatCompletions,
+                method: .post,
+                path: "/v1/chat/completions",
+                headers: HTTPHeaders(),
+                body: ByteBuffer(string: #"{"model":"pin/small-local","stream":true,"messages":[]}"#),
+                requestID: "r"
+            )
+            _ = RequestLifecycle(request, phases: fixture.phases, sink: sink)
+                .run(environment: environment, headTimer: fixture.headTimer)
+        }
+        // The second waits in line while the first streams.
+        #expect(fixture.transport.calls.count == 1)
+        let call = try #require(fixture.transport.last)
+        call.head(200, [("Content-Type", "text/event-stream")])
+        call.chunk("data: {}\n\n")
+        fixture.loop.run()
+        #expect(fixture.transport.calls.count == 1)
+        call.chunk("data: [DONE]\n\n")
+        call.end()
+        fixture.loop.run()
+        #expect(first.ended)
+        #expect(fixture.transport.calls.count == 2)
+        fixture.transport.last?.answer(200, Self.answer)
+        #expect(second.status == .ok)
+        #expect(fixture.phases.limiter?.inFlight("ollama") == 0)
+    }
 }
