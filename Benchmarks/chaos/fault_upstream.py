@@ -390,13 +390,17 @@ class FaultUpstream:
             await writer.drain()
             return not close_after
 
-        writer.write(response_head(200, "OK", [("Content-Type", "text/event-stream"),
+        # Framed as real servers (OpenAI, llama.cpp's) frame streams: a role-only first chunk, one
+        # HTTP chunk per event, logprobs, a charset on the content type.
+        writer.write(response_head(200, "OK", [("Content-Type", "text/event-stream; charset=utf-8"),
                                                ("Cache-Control", "no-cache"),
                                                ("X-Upstream-Name", self.name),
                                                ("Transfer-Encoding", "chunked")]
                                    + ([("Connection", "close")] if close_after else [])))
         await writer.drain()
         base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
+        writer.write(chunk(sse(dict(base, choices=[{"index": 0, "delta": {"role": "assistant"}, "logprobs": None,
+                                                    "finish_reason": None}]))))
         for i in range(n_chunks):
             if fault == "cut" and i == 2:
                 writer.transport.abort()
@@ -404,16 +408,16 @@ class FaultUpstream:
             if i > 0 or fault == "slow":
                 await asyncio.sleep(delay)
             delta = {"content": "tok%d " % i}
-            if i == 0:
-                delta["role"] = "assistant"
-            writer.write(chunk(sse(dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": None}]))))
+            writer.write(chunk(sse(dict(base, choices=[{"index": 0, "delta": delta, "logprobs": None,
+                                                        "finish_reason": None}]))))
             await writer.drain()
-        out = sse(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+        out = chunk(sse(dict(base, choices=[{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}])))
         if include_usage:
-            out += sse(dict(base, choices=[], usage={"prompt_tokens": prompt_tokens, "completion_tokens": n_chunks,
-                                                     "total_tokens": prompt_tokens + n_chunks}))
-        out += b"data: [DONE]\n\n"
-        writer.write(chunk(out) + b"0\r\n\r\n")
+            out += chunk(sse(dict(base, choices=[], usage={"prompt_tokens": prompt_tokens,
+                                                           "completion_tokens": n_chunks,
+                                                           "total_tokens": prompt_tokens + n_chunks})))
+        out += chunk(b"data: [DONE]\n\n")
+        writer.write(out + b"0\r\n\r\n")
         await writer.drain()
         return not close_after
 
