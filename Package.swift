@@ -32,12 +32,17 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibCrypto",
+            path: "Sources/CLibCrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(
             name: "CSidecarKernels",
             path: "Sources/CSidecarKernels"
         ),
         // The floors, bottom up; an arrow only points down (the compiler enforces it):
-        // llm-sidecar -> SidecarCore -> SidecarPolicy -> SidecarOpenAI
+        // llm-sidecar -> SidecarCore -> SidecarPolicy -> SidecarOpenAI, CLibCrypto, CSidecarKernels
         //                            -> SidecarHTTP, SidecarEmbedding -> CSidecarKernels, COpenBLAS
         .target(
             name: "SidecarEmbedding",
@@ -70,12 +75,13 @@ let package = Package(
         ),
         .target(
             name: "SidecarPolicy",
-            dependencies: ["SidecarOpenAI"],
+            dependencies: ["SidecarOpenAI", "CLibCrypto", "CSidecarKernels"],
             swiftSettings: strictSettings
         ),
         .target(
             name: "SidecarCore",
             dependencies: [
+                "CSidecarKernels",
                 "SidecarEmbedding",
                 "SidecarHTTP",
                 "SidecarOpenAI",

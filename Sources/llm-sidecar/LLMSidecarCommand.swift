@@ -11,7 +11,9 @@ struct LLMSidecarCommand: AsyncParsableCommand {
         commandName: "llm-sidecar",
         abstract: "A local OpenAI-compatible gateway: routes by complexity, prices every answer.",
         version: SidecarCoreVersion.string,
-        subcommands: [ServeCommand.self, CheckCommand.self, RouteCommand.self, EmbedCommand.self],
+        subcommands: [
+            ServeCommand.self, CheckCommand.self, RouteCommand.self, EmbedCommand.self, CacheProbeCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Logging
 import SidecarCore
@@ -42,6 +43,33 @@ enum LocalEmbedderLoading {
         case .failure(let error):
             return
                 "\(configuration.localModel): unavailable (\(configuration.modelDirectory): \(error)); run scripts/install-model.sh"
+        }
+    }
+
+    /// The model the semantic cache embeds prompts with (`[embeddings]`'s), loaded now.
+    static func cacheModel(_ configuration: EmbeddingConfiguration) throws -> MiniLMEmbedder {
+        guard !configuration.localModel.isEmpty else {
+            throw ValidationError("[embeddings] local_model is \"\": the semantic cache needs the model")
+        }
+        return try MiniLMEmbedder(
+            modelDirectory: URL(fileURLWithPath: configuration.modelDirectory),
+            modelName: configuration.localModel
+        )
+    }
+
+    /// For `serve`: the semantic cache's model when the cache wants one, else `nil` (logged).
+    static func cacheModel(_ configuration: SidecarConfiguration, logger: Logger) -> MiniLMEmbedder? {
+        guard configuration.cache.enabled, configuration.cache.semantic else { return nil }
+        do {
+            let model = try Self.cacheModel(configuration.embeddings)
+            logger.info("semantic cache ready", metadata: ["embedding.model": "\(model.modelName)"])
+            return model
+        } catch {
+            logger.warning(
+                "semantic cache off: its embedding model did not load; exact caching only",
+                metadata: ["error": "\(error)"]
+            )
+            return nil
         }
     }
 

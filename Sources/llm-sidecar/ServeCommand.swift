@@ -49,6 +49,7 @@ struct ServeCommand: AsyncParsableCommand {
             listen: configuration.server.listen,
             metricsFactory: MetricsSystem.factory,
             prometheus: registry,
+            semanticModel: LocalEmbedderLoading.cacheModel(configuration, logger: logger),
             logger: logger
         )
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])

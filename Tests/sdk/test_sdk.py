@@ -21,8 +21,12 @@ GPT4O_COST = Decimal(11) * Decimal("2.50") / 1_000_000 + Decimal(7) * Decimal("1
 
 
 @pytest.fixture
-def client(sidecar):
-    return openai.OpenAI(base_url=f"{sidecar}/v1", api_key="sk-client-key", max_retries=0)
+def client(sidecar, request):
+    # Each test has a cache namespace of its own: an answer another test stored is never served
+    # here (tests/sdk/test_cache.py is about the cache itself).
+    return openai.OpenAI(
+        base_url=f"{sidecar}/v1", api_key="sk-client-key", max_retries=0,
+        default_headers={"X-Sidecar-Cache-Namespace": request.node.name})
 
 
 def forwarded(fake_upstream):

@@ -89,6 +89,23 @@ void sidecar_add_layer_norm(
     const float *input, const float *bias, float *residual,
     const float *scale, const float *shift, size_t rows, size_t width, float epsilon);
 
+
+// ---- Semantic cache search -------------------------------------------------------------
+// Sign-bit codes: each vector is `words` 64-bit words (bit i set when component i > 0). The
+// search keeps the `k` codes nearest to `query` in Hamming distance; uses POPCNT when the CPU
+// has it (checked once), portable code otherwise.
+
+/// Writes up to `k` indices of the codes nearest `query` (ascending distance) to `indices` and
+/// their distances to `distances`; returns how many were written (min(k, count)). `k` <= 64.
+size_t sidecar_hamming_nearest(const uint64_t *codes, size_t count, size_t words, const uint64_t *query,
+                               size_t k, uint32_t *indices, uint32_t *distances);
+
+/// The dot product of an int8 vector (scaled by `scale`) with a float vector.
+float sidecar_dot_i8_f32(const int8_t *vector, float scale, const float *query, size_t dims);
+
+/// Gives the calling thread the lowest CPU priority (nice 19, Linux: per thread). 0 on success.
+int sidecar_lower_thread_priority(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -103,6 +103,27 @@ extension SidecarConfiguration {
                 default: config.cache.ttlSeconds,
                 range: 0...31_536_000
             )
+            var c = config.cache
+            c.enabled = try cache.bool("enabled", default: c.enabled)
+            c.redisTimeoutMilliseconds = try cache.int(
+                "redis_timeout_ms", default: c.redisTimeoutMilliseconds, range: 1...60_000)
+            c.maxEntries = try cache.int("max_entries", default: c.maxEntries, range: 0...100_000_000)
+            c.maxMegabytes = try cache.int("max_megabytes", default: c.maxMegabytes, range: 0...1_048_576)
+            c.shared = try cache.bool("shared", default: c.shared)
+            if let temperature = try cache.double("max_temperature") { c.maxTemperature = temperature }
+            c.semantic = try cache.bool("semantic", default: c.semantic)
+            if let threshold = try cache.double("semantic_threshold") {
+                guard (0...1).contains(threshold) else {
+                    throw cache.error("semantic_threshold", "expected a similarity between 0 and 1, found \(threshold)")
+                }
+                c.semanticThreshold = threshold
+            }
+            c.semanticMaxEntries = try cache.int(
+                "semantic_max_entries", default: c.semanticMaxEntries, range: 0...10_000_000)
+            c.semanticBudgetMilliseconds = try cache.int(
+                "semantic_budget_ms", default: c.semanticBudgetMilliseconds, range: 0...10_000)
+            c.semanticWithTools = try cache.bool("semantic_with_tools", default: c.semanticWithTools)
+            config.cache = c
             try cache.rejectUnknownKeys()
         }
 

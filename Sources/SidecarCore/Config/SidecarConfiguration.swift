@@ -153,16 +153,36 @@ public struct UpstreamConfiguration: Sendable, Equatable {
     }
 }
 
-/// `[cache]`: response cache settings (used by the cache stage).
+/// `[cache]`: the response cache (exact and semantic; in memory or shared through Redis).
 public struct CacheConfiguration: Sendable, Equatable {
     public enum Backend: String, Sendable, Equatable, CaseIterable {
         case memory
         case redis
     }
 
+    /// Off: every answer says `X-Sidecar-Cache: bypass`.
+    public var enabled = true
     public var backend: Backend
     public var redisURL: String
+    /// How long Redis may take (connect or command) before the request goes on uncached.
+    public var redisTimeoutMilliseconds = 250
     public var ttlSeconds: Int
+    /// The in-memory store's bounds (with Redis: the local copy of hot entries).
+    public var maxEntries = 10_000
+    public var maxMegabytes = 256
+    /// Share entries between client credentials (by default each credential has its own).
+    public var shared = false
+    /// Requests with a higher `temperature` are not cached (`nil`: any).
+    public var maxTemperature: Double?
+    /// Semantic lookups (the last user message, compared by meaning).
+    public var semantic = true
+    /// The cosine similarity a semantic hit needs (before its guards).
+    public var semanticThreshold: Double = 0.90
+    public var semanticMaxEntries = 100_000
+    /// How long a request may wait for its embedding; beyond it, no semantic lookup.
+    public var semanticBudgetMilliseconds = 30
+    /// Semantic lookups for requests with tools (exact ones always happen).
+    public var semanticWithTools = false
 
     public init(backend: Backend = .memory, redisURL: String = "redis://127.0.0.1:6379/0", ttlSeconds: Int = 86400) {
         self.backend = backend

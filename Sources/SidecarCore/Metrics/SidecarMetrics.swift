@@ -89,6 +89,43 @@ public struct SidecarMetrics: Sendable {
         )
     }
 
+    /// `llm_sidecar_cache_lookups_total{result}`: `exact`, `semantic`, `miss` or `bypass`.
+    func recordCacheLookup(_ result: String) {
+        self.handles.counter("llm_sidecar_cache_lookups_total", [("result", result)]).increment()
+    }
+
+    /// `llm_sidecar_cache_saved_usd_total{model}`: what the answers served from the cache cost
+    /// when they were made.
+    func recordCacheSaving(model: String, dollars: Double) {
+        guard dollars > 0 else { return }
+        self.handles.floatingCounter("llm_sidecar_cache_saved_usd_total", [("model", model)]).increment(by: dollars)
+    }
+
+    /// `llm_sidecar_cache_stores_total{kind}`: `whole` or `stream` answers stored.
+    func recordCacheStore(kind: String) {
+        self.handles.counter("llm_sidecar_cache_stores_total", [("kind", kind)]).increment()
+    }
+
+    /// `llm_sidecar_cache_semantic_skipped_total{reason}`: requests that got no semantic lookup
+    /// (`busy`: the embedder's queue was over the latency budget; `late`, `too_long`, `failed`).
+    func recordSemanticSkip(reason: String) {
+        self.handles.counter("llm_sidecar_cache_semantic_skipped_total", [("reason", reason)]).increment()
+    }
+
+    /// `llm_sidecar_cache_backend_errors_total{backend,operation}`: a shared store that failed or
+    /// timed out (the request went on uncached).
+    func recordCacheBackendError(backend: String, operation: String) {
+        self.handles.counter(
+            "llm_sidecar_cache_backend_errors_total",
+            [("backend", backend), ("operation", operation)]
+        ).increment()
+    }
+
+    /// `llm_sidecar_cache_backend_up{backend}`: 1 while the shared store answers.
+    func recordCacheBackendUp(backend: String, up: Bool) {
+        self.handles.gauge("llm_sidecar_cache_backend_up", [("backend", backend)]).record(up ? 1 : 0)
+    }
+
     private static func nanoseconds(since start: ContinuousClock.Instant) -> Int64 {
         (ContinuousClock.now - start).saturatingNanoseconds
     }

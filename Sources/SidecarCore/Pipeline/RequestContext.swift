@@ -1,8 +1,8 @@
 import SidecarPolicy
 
-/// What the phases of one request share, filled in as they run: the parsed view, the score
-/// and its features, the route, who answered and what it cost. (The request's embedding joins
-/// it when the semantic cache lands: computed once, read by the cache and the router.)
+/// What the phases of one request share, filled in as they run: the parsed view, the cache's
+/// plan and the prompt's embedding (computed once, for the semantic cache and the router), the
+/// score and its features, the route, who answered and what it cost.
 ///
 /// A reference, so that handing it to a phase costs one retain, not a copy of every field.
 /// Event-loop confined, like the lifecycle that owns it.
@@ -18,8 +18,12 @@ final class RequestContext {
     var served: ForwardingStateMachine.Served?
     /// Price: the answer's cost (`nil` for pass-through calls, which are not priced).
     var cost: CostQuote?
-    /// Cache lookup: `miss` until the cache lands.
+    /// Cache lookup: `miss`, `exact`, `semantic` or `bypass` (`X-Sidecar-Cache`).
     var cacheStatus = "miss"
+    /// Cache lookup: the keys, and whether the answer may be stored.
+    var cachePlan: CachePlan?
+    /// Cache lookup: the last user message's embedding, when the semantic cache made one.
+    var embedding: [Float]?
 
     init(request: ProxyRequest) {
         self.request = request

@@ -35,25 +35,41 @@ final class RequestLifecycle {
     /// Runs the request. Returns `false` when it is not this path's to answer (the local
     /// embedding model, answered in a task by the responder).
     func run(environment: ForwardEnvironment, headTimer: CoalescedDeadlineTimer) -> Bool {
-        let route: RoutePlan
         do {
             // 1. Decode: the OpenAI view of the body, validated (unknown fields stay in the bytes).
             guard let decoded = try self.phases.decoder.decode(self.context.request) else { return false }
             self.context.decoded = decoded
-            // 2. Cache lookup: a hit is answered from the cache at cost 0.
-            if let hit = self.phases.cache.lookup(self.context) {
-                self.answerFromCache(hit)
-                return true
-            }
-            // 3. Score: how hard the prompt is, and the features behind the score.
-            self.context.score = self.phases.scorer.score(decoded)
-            // 4. Route: the model to ask, its fallbacks, the deadline and retry rules.
-            route = self.phases.router.route(self.context.request, decoded: decoded, score: self.context.score)
-            self.context.route = route.decision
         } catch {
             self.fail(SidecarError.mapped(error) ?? .internalError("The sidecar failed to read the request: \(error)"))
             return true
         }
+        // 2. Cache lookup: exact in memory at once; a shared store or a semantic lookup later.
+        switch self.phases.cache.lookup(self.context, on: environment.eventLoop) {
+        case .hit(let hit):
+            self.answerFromCache(hit)
+        case .miss:
+            self.forward(environment: environment, headTimer: headTimer)
+        case .pending(let lookup):
+            lookup.assumeIsolated().whenSuccess { [self] result in
+                guard !self.ended else { return }
+                self.context.embedding = result.embedding
+                if let hit = result.hit {
+                    self.answerFromCache(hit)
+                } else {
+                    self.forward(environment: environment, headTimer: headTimer)
+                }
+            }
+        }
+        return true
+    }
+
+    private func forward(environment: ForwardEnvironment, headTimer: CoalescedDeadlineTimer) {
+        guard let decoded = self.context.decoded else { return }
+        // 3. Score: how hard the prompt is, and the features behind the score.
+        self.context.score = self.phases.scorer.score(decoded)
+        // 4. Route: the model to ask, its fallbacks, the deadline and retry rules.
+        let route = self.phases.router.route(self.context.request, decoded: decoded, score: self.context.score)
+        self.context.route = route.decision
         // 5. Forward: attempts with breakers, retries and fallbacks; the answer comes back below.
         let exchange = ForwardExchange(
             route.forwarding,
@@ -64,16 +80,19 @@ final class RequestLifecycle {
         )
         self.exchange = exchange
         exchange.start()
-        return true
     }
 
     private func answerFromCache(_ hit: CachedAnswer) {
         self.context.cacheStatus = hit.kind
         self.context.cost = .zero
-        var head = HTTPResponseHead(version: .http1_1, status: .ok)
-        head.headers.add(name: "Content-Type", value: "application/json")
-        self.relay.sendWhole(head, body: hit.body, context: self.context, to: self.sink)
-        self.end(status: 200)
+        self.context.served = .init(model: hit.answer.model, upstream: hit.answer.upstream, fallbackFrom: nil)
+        self.phases.recorder.recordCacheHit(hit)
+        let streaming = self.context.decoded?.completion?.isStreaming ?? false
+        guard let status = CacheReplay.send(hit.answer, streaming: streaming, context: self.context, to: self.sink)
+        else {
+            return self.fail(.internalError("The cached answer could not be read."))
+        }
+        self.end(status: status)
     }
 
     private func fail(_ error: SidecarError) {
@@ -104,7 +123,7 @@ extension RequestLifecycle: ForwardOutput {
         // 6. Relay.
         self.relay.sendWhole(head, body: body, context: self.context, to: self.sink)
         // 8. Cache store.
-        if head.status == .ok { self.phases.cache.store(self.context, body: body) }
+        if head.status == .ok { self.phases.cache.store(self.context, answer: .whole(Array(buffer: body))) }
         self.end(status: Int(head.status.code))
     }
 
@@ -130,7 +149,10 @@ extension RequestLifecycle: ForwardOutput {
             self.context.cost = self.phases.pricer.price(usage, model: model, estimated: estimated)
         }
         self.relay.endStream(failure: failure, cost: self.context.cost, to: self.sink)
-        // 8. Cache store: streams are stored once the cache can replay them.
+        // 8. Cache store: a stream that completed cleanly, as its events.
+        if failure == nil, self.status == 200, let events = self.relay.capturedEvents {
+            self.phases.cache.store(self.context, answer: .events(events))
+        }
         self.end(status: self.status)
     }
 

@@ -27,7 +27,8 @@ public final class RequestPhases: Sendable {
     /// `max_concurrent` per upstream; `nil` when no upstream sets one.
     let limiter: ConcurrencyLimiter?
 
-    /// - Parameter cache: the cache phases' store (none until the cache lands).
+    /// - Parameter cache: the cache phases' store; by default the configured one, in memory,
+    ///   without semantic lookups (``SidecarApplication`` adds the embedder and Redis).
     init(runtime: SidecarRuntime, metrics: SidecarMetrics, logger: Logger, cache: (any ResponseCache)? = nil) {
         let configuration = runtime.configuration
         self.runtime = runtime
@@ -57,7 +58,16 @@ public final class RequestPhases: Sendable {
             ollamaUpstream: ollama,
             ollamaUpstreamConfigured: !ollama.isEmpty && runtime.directory.entry(ollama) != nil
         )
-        self.cache = cache ?? DisabledResponseCache()
+        self.cache =
+            cache
+            ?? (configuration.cache.enabled
+                ? SidecarResponseCache(
+                    configuration: configuration.cache,
+                    embedder: nil,
+                    shared: nil,
+                    metrics: metrics,
+                    logger: logger
+                ) : DisabledResponseCache())
         self.scorer = RequestScorer(scorer: runtime.scorer)
         self.router = RoutePlanner(
             selector: runtime.selector,

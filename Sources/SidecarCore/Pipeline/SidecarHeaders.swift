@@ -9,6 +9,10 @@ public enum SidecarHeaders {
     /// `true` when `X-Query-Cost` was priced from estimated token counts (no usage upstream).
     public static let costEstimated = constant("X-Sidecar-Cost-Estimated")
     public static let cache = constant("X-Sidecar-Cache")
+    /// Request: seconds to keep this answer in the cache (`0`: do not store it).
+    public static let cacheTTL = constant("X-Sidecar-Cache-TTL")
+    /// Request: a namespace that keeps these entries apart from every other.
+    public static let cacheNamespace = constant("X-Sidecar-Cache-Namespace")
     public static let complexity = constant("X-Sidecar-Complexity")
     public static let upstream = constant("X-Sidecar-Upstream")
     public static let requestID = constant("X-Request-Id")

@@ -29,13 +29,20 @@ struct StreamRelay {
     private(set) var sawDone = false
     /// Bytes of generated text relayed (``GeneratedTextCounter``).
     private(set) var generatedBytes = 0
+    /// The `data` of every event, for the cache (`nil` when not wanted or over the limit).
+    private(set) var captured: [[UInt8]]?
+    private var capturedBytes = 0
+    private let captureLimit: Int
 
     /// - Parameters:
     ///   - dropUsageChunk: the sidecar added `include_usage`; hide the usage-only chunk.
     ///   - usageFill: the client asked for usage: what an estimated usage chunk says.
-    init(dropUsageChunk: Bool, usageFill: UsageFill? = nil) {
+    ///   - captureLimit: keep each event's `data` (for the cache) up to this many bytes; 0: none.
+    init(dropUsageChunk: Bool, usageFill: UsageFill? = nil, captureLimit: Int = 0) {
         self.dropUsageChunk = dropUsageChunk
         self.usageFill = usageFill
+        self.captureLimit = captureLimit
+        self.captured = captureLimit > 0 ? [] : nil
     }
 
     /// The bytes to relay for this upstream chunk (possibly empty while an event is incomplete).
@@ -45,6 +52,14 @@ struct StreamRelay {
         var out = ByteBuffer()
         for var event in events {
             self.eventCount += 1
+            if self.captured != nil, let data = event.data, data != "[DONE]" {
+                self.capturedBytes += data.utf8.count
+                if self.capturedBytes > self.captureLimit {
+                    self.captured = nil
+                } else {
+                    self.captured?.append(Array(data.utf8))
+                }
+            }
             if self.keep(event) {
                 if event.data == "[DONE]", self.usage == nil, let fill = self.usageFill {
                     var estimated = self.estimatedUsageChunk(fill)

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
+import SidecarEmbedding
 import SidecarHTTP
 import SidecarPolicy
 
@@ -20,12 +21,14 @@ public enum SidecarApplication {
     ///   - runtime: the loaded configuration and what is derived from it.
     ///   - listen: address to bind (`port` 0 picks a free port).
     ///   - metricsFactory: where metrics go; `prometheus` is what `/metrics` shows.
+    ///   - semanticModel: the embedding model of the semantic cache (`nil`: exact caching only).
     public static func make(
         runtime: SidecarRuntime,
         listen: ListenAddress,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         prometheus: PrometheusCollectorRegistry? = nil,
         readiness: ReadinessState = ReadinessState(),
+        semanticModel: MiniLMEmbedder? = nil,
         logger: Logger
     ) -> some ApplicationProtocol {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -37,11 +40,20 @@ public enum SidecarApplication {
                 idleTimeout: .nanoseconds(timeouts.idle.saturatingNanoseconds)
             )
         )
-        let phases = RequestPhases(
-            runtime: runtime,
-            metrics: SidecarMetrics(factory: metricsFactory),
-            logger: logger
-        )
+        let metrics = SidecarMetrics(factory: metricsFactory)
+        let cacheConfiguration = runtime.configuration.cache
+        let cache: any ResponseCache =
+            cacheConfiguration.enabled
+            ? SidecarResponseCache(
+                configuration: cacheConfiguration,
+                embedder: semanticModel.map {
+                    CacheEmbedder(model: $0, budgetMilliseconds: cacheConfiguration.semanticBudgetMilliseconds)
+                },
+                shared: nil,
+                metrics: metrics,
+                logger: logger
+            ) : DisabledResponseCache()
+        let phases = RequestPhases(runtime: runtime, metrics: metrics, logger: logger, cache: cache)
         let responder = SidecarResponder(
             phases: phases,
             readiness: readiness,

@@ -24,6 +24,12 @@ struct RequestRecorder: Sendable {
         )
     }
 
+    /// A request answered from the cache: the hit, and what the answer cost when it was made.
+    func recordCacheHit(_ hit: CachedAnswer) {
+        self.metrics.recordCacheLookup(hit.kind)
+        self.metrics.recordCacheSaving(model: hit.answer.model, dollars: Double(hit.answer.cost) ?? 0)
+    }
+
     /// A request answered with a sidecar error.
     func recordError(_ error: SidecarError) {
         self.metrics.recordError(code: error.code, status: error.status.code)

@@ -1,24 +1,56 @@
 import NIOCore
+import SidecarPolicy
 
-/// The cache lookup and cache store phases. The cache is not built yet:
-/// ``DisabledResponseCache`` finds nothing and keeps nothing, and every answer says
-/// `X-Sidecar-Cache: miss`.
+/// The cache lookup and cache store phases (``SidecarResponseCache``; ``DisabledResponseCache``
+/// when `[cache] enabled = false`).
 protocol ResponseCache: Sendable {
-    /// A stored answer for this request, if any.
-    func lookup(_ context: RequestContext) -> CachedAnswer?
-    /// Offers a complete answer (its body as the client received it) for storing.
-    func store(_ context: RequestContext, body: ByteBuffer)
+    /// Decides whether the request is looked up and stored (``RequestContext/cachePlan``,
+    /// ``RequestContext/cacheStatus``), then looks it up: at once in memory, or later when a
+    /// shared store or the embedder is asked (the future completes on `eventLoop`).
+    func lookup(_ context: RequestContext, on eventLoop: any EventLoop) -> CacheLookup
+    /// Offers a complete 200 answer for storing (nothing happens unless the plan says so).
+    func store(_ context: RequestContext, answer: @autoclosure () -> StoredAnswer.Body)
+}
+
+enum CacheLookup {
+    case hit(CachedAnswer)
+    case miss
+    /// The answer comes later: a shared store or the embedder is asked.
+    case pending(EventLoopFuture<CacheLookupResult>)
+}
+
+/// A lookup that finished later: the hit, if any, and the prompt's embedding, if one was made
+/// (kept in the context for the cache store and the router).
+struct CacheLookupResult: Sendable {
+    var hit: CachedAnswer?
+    var embedding: [Float]?
 }
 
 /// A stored answer, replayed in place of forwarding.
 struct CachedAnswer: Sendable {
-    var body: ByteBuffer
+    var answer: StoredAnswer
     /// `exact` or `semantic`, for `X-Sidecar-Cache`.
     var kind: String
 }
 
-/// No cache: every lookup misses, nothing is stored.
+/// What the cache decided for one request.
+struct CachePlan: Sendable {
+    var key: CacheKey
+    /// The semantic context (everything but the prompt) when a semantic lookup applies.
+    var context: CacheKey?
+    /// The prompt a semantic lookup compares (the last user message).
+    var prompt: String
+    var lookup: Bool
+    var store: Bool
+    var ttlSeconds: Int
+}
+
+/// No cache: every lookup is a bypass, nothing is stored.
 struct DisabledResponseCache: ResponseCache {
-    func lookup(_ context: RequestContext) -> CachedAnswer? { nil }
-    func store(_ context: RequestContext, body: ByteBuffer) {}
+    func lookup(_ context: RequestContext, on eventLoop: any EventLoop) -> CacheLookup {
+        if case .completion? = context.decoded { context.cacheStatus = "bypass" }
+        return .miss
+    }
+
+    func store(_ context: RequestContext, answer: @autoclosure () -> StoredAnswer.Body) {}
 }

@@ -13,6 +13,9 @@ struct ResponseRelay {
     private var events: StreamRelay?
     private(set) var isStreaming = false
 
+    /// The events of a relayed SSE stream, when the cache asked for them (``StreamRelay``).
+    var capturedEvents: [[UInt8]]? { self.events?.captured }
+
     /// For an answer relayed as SSE events (priced, with a cost trailer): the usage the stream
     /// reported, else an estimate from the prompt and the text relayed.
     func streamUsage(estimatingPrompt promptTokens: @autoclosure () -> Int) -> (OpenAIUsage, estimated: Bool)? {
@@ -44,7 +47,8 @@ struct ResponseRelay {
             let clientAskedForUsage = context.decoded?.completion?.streamOptions?.includeUsage == true
             self.events = StreamRelay(
                 dropUsageChunk: !clientAskedForUsage,
-                usageFill: clientAskedForUsage ? Self.usageFill(context) : nil
+                usageFill: clientAskedForUsage ? Self.usageFill(context) : nil,
+                captureLimit: context.cachePlan?.store == true ? Self.captureLimit : 0
             )
             headers.add(name: SidecarHeaders.trailer.rawName, value: Self.trailerNames)
             if !headers.contains(name: "cache-control") { headers.add(name: "Cache-Control", value: "no-cache") }
@@ -81,6 +85,9 @@ struct ResponseRelay {
         if cost?.estimated == true { trailers.add(name: SidecarHeaders.costEstimated.rawName, value: "true") }
         sink.sendEnd(trailers: trailers, abort: false)
     }
+
+    /// The largest stream kept for the cache (bytes of event data).
+    static let captureLimit = 4 << 20
 
     /// The trailers a priced stream announces (the second only when the cost is an estimate).
     static let trailerNames = "\(SidecarHeaders.queryCost.rawName), \(SidecarHeaders.costEstimated.rawName)"

@@ -1,0 +1,124 @@
+import CSidecarKernels
+import Foundation
+import NIOCore
+import NIOPosix
+import SidecarEmbedding
+import SidecarPolicy
+import Synchronization
+
+/// Embeds prompts for the semantic cache off the event loops, and never makes a request wait
+/// behind a queue: a request is admitted only when the work queued ahead of it should finish
+/// within the latency budget; otherwise it goes on without a semantic lookup (counted).
+///
+/// One worker thread, at the lowest CPU priority (`nice 19`): embedding uses the CPU the proxy
+/// leaves idle, so under full load it slows down, the queue estimate grows, and requests skip
+/// the semantic lookup rather than the proxy losing throughput. Concurrent requests are
+/// embedded together in one batch. The search of the index runs on the worker too, right after
+/// the embedding.
+final class CacheEmbedder: Sendable {
+    /// Why a prompt got no embedding.
+    enum Skip: String, Error, Sendable {
+        /// The queue ahead would take longer than the budget.
+        case busy
+        /// Longer than the model's 256 tokens: exact caching only.
+        case tooLong = "too_long"
+        /// The model failed (logged).
+        case failed
+    }
+
+    typealias Completion = @Sendable (Result<[Float], Skip>) -> Void
+
+    private struct Job {
+        var text: String
+        var completion: Completion
+    }
+
+    private struct State {
+        var queue: [Job] = []
+        var draining = false
+        /// Seconds per prompt, a moving average (starts pessimistic until measured).
+        var secondsPerPrompt = 0.004
+        var running = 0
+    }
+
+    let model: MiniLMEmbedder
+    private let pool: NIOThreadPool
+    private let budget: Double
+    private let state = Mutex(State())
+    static let maxBatch = 32
+
+    init(model: MiniLMEmbedder, budgetMilliseconds: Int) {
+        self.model = model
+        self.budget = Double(budgetMilliseconds) / 1000
+        self.pool = NIOThreadPool(numberOfThreads: 1)
+        self.pool.start()
+        self.pool.submit { _ in
+            // This thread embeds at the lowest priority (Linux: nice applies per thread).
+            _ = sidecar_lower_thread_priority()
+        }
+    }
+
+    /// Queues `text`; `completion` runs on the worker thread, or at once with `.busy`.
+    func embed(_ text: String, then completion: @escaping Completion) {
+        let admitted = self.state.withLock { state -> (admitted: Bool, start: Bool) in
+            let ahead = Double(state.queue.count + state.running + 1)
+            guard ahead * state.secondsPerPrompt <= self.budget else { return (false, false) }
+            state.queue.append(Job(text: text, completion: completion))
+            let start = !state.draining
+            state.draining = true
+            return (true, start)
+        }
+        guard admitted.admitted else { return completion(.failure(.busy)) }
+        if admitted.start { self.pool.submit { _ in self.drain() } }
+    }
+
+    /// Embeds queued prompts in batches until the queue is empty.
+    private func drain() {
+        while true {
+            let batch = self.state.withLock { state -> [Job] in
+                let batch = Array(state.queue.prefix(Self.maxBatch))
+                state.queue.removeFirst(batch.count)
+                state.running = batch.count
+                if batch.isEmpty { state.draining = false }
+                return batch
+            }
+            if batch.isEmpty { return }
+            let started = DispatchTime.now().uptimeNanoseconds
+            var accepted: [Job] = []
+            for job in batch {
+                if self.model.tokenize(job.text).count > MiniLMEmbedder.maxSequenceLength {
+                    job.completion(.failure(.tooLong))
+                } else {
+                    accepted.append(job)
+                }
+            }
+            let vectors = (try? self.model.embedBlocking(accepted.map(\.text))) ?? []
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            self.state.withLock { state in
+                state.running = 0
+                state.secondsPerPrompt = 0.8 * state.secondsPerPrompt + 0.2 * seconds / Double(max(1, batch.count))
+            }
+            for (index, job) in accepted.enumerated() {
+                if index < vectors.count {
+                    job.completion(.success(Self.normalized(vectors[index])))
+                } else {
+                    job.completion(.failure(.failed))
+                }
+            }
+        }
+    }
+
+    /// Embeds `texts` at once on the calling thread (`cache-probe`).
+    func embedNow(_ texts: [String]) throws -> [[Float]] {
+        try self.model.embedBlocking(texts).map(Self.normalized)
+    }
+
+    static func normalized(_ vector: [Float]) -> [Float] {
+        let norm = vector.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+        return norm > 0 ? vector.map { $0 / norm } : vector
+    }
+
+    func shutdown() {
+        try? self.pool.syncShutdownGracefully()
+    }
+}

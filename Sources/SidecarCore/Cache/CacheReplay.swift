@@ -1,0 +1,47 @@
+import NIOCore
+import NIOHTTP1
+import SidecarHTTP
+import SidecarPolicy
+
+/// Writes a cached answer to the client in the shape it asked for, at cost 0: a whole JSON
+/// body with `X-Query-Cost: 0`, or an SSE stream (the stored chunks, `[DONE]`, and the cost
+/// trailer), with the sidecar's headers (`X-Sidecar-Cache: exact|semantic`, `X-Model-Used`:
+/// the model that made the answer).
+enum CacheReplay {
+    /// The status sent, or `nil` when the stored answer could not be read (nothing was sent).
+    static func send(
+        _ answer: StoredAnswer,
+        streaming: Bool,
+        context: RequestContext,
+        to sink: any ClientResponseSink
+    ) -> Int? {
+        if streaming {
+            let includeUsage = context.decoded?.completion?.streamOptions?.includeUsage == true
+            guard let events = AnswerShaper.events(answer, includeUsage: includeUsage) else { return nil }
+            var headers = ResponseRelay.headers(
+                for: context,
+                upstreamHeaders: ["Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"]
+            )
+            headers.add(name: SidecarHeaders.trailer.rawName, value: SidecarHeaders.queryCost.rawName)
+            var body = ByteBuffer()
+            body.reserveCapacity(events.reduce(16) { $0 + $1.count + 8 })
+            for event in events {
+                body.writeString("data: ")
+                body.writeBytes(event)
+                body.writeString("\n\n")
+            }
+            body.writeString("data: [DONE]\n\n")
+            sink.sendHead(status: .ok, headers: headers, contentLength: nil)
+            sink.sendBody(body, flush: false)
+            sink.sendEnd(trailers: [SidecarHeaders.queryCost.rawName: "0"], abort: false)
+            return 200
+        }
+        guard let body = AnswerShaper.wholeBody(answer) else { return nil }
+        var headers = ResponseRelay.headers(for: context, upstreamHeaders: ["Content-Type": "application/json"])
+        headers.add(name: SidecarHeaders.queryCost.rawName, value: "0")
+        sink.sendHead(status: .ok, headers: headers, contentLength: body.count)
+        sink.sendBody(ByteBuffer(bytes: body), flush: false)
+        sink.sendEnd(trailers: nil, abort: false)
+        return 200
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import SidecarOpenAI
+import SidecarPolicy
+
+/// The response cache: an exact lookup by the request's canonical key, then a semantic one
+/// among entries whose everything-but-the-prompt matches exactly.
+///
+/// - Keys: SHA-256 over the tenant (namespace header, and the client credential's hash unless
+///   `shared`), the endpoint and the canonical body (``CanonicalJSON``; `stream`,
+///   `stream_options`, `user`, `metadata` and `store` left out, since they change the answer's
+///   shape, not the answer).
+/// - Stores: memory (an LRU bounded by entries and bytes) and, with `backend = "redis"`, the
+///   fleet's shared store behind it (``SharedAnswerStore``).
+/// - Semantic: the last user message is embedded off the event loop (``CacheEmbedder``, within
+///   the latency budget) and searched in the ``SemanticIndex``; a hit needs the similarity
+///   threshold and the ``SemanticGuard``.
+/// - Control per request: `Cache-Control: no-cache` (no lookup), `no-store` (no storing),
+///   `X-Sidecar-Cache-TTL`, `X-Sidecar-Cache-Namespace`.
+final class SidecarResponseCache: ResponseCache {
+    static let droppedMembers: Set<String> = ["stream", "stream_options", "user", "metadata", "store"]
+
+    let configuration: CacheConfiguration
+    let memory: MemoryCacheStore
+    let index: SemanticIndex?
+    let embedder: CacheEmbedder?
+    let shared: (any SharedAnswerStore)?
+    let guardRule: SemanticGuard
+    let metrics: SidecarMetrics
+    let logger: Logger
+
+    init(
+        configuration: CacheConfiguration,
+        embedder: CacheEmbedder?,
+        shared: (any SharedAnswerStore)?,
+        metrics: SidecarMetrics,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.memory = MemoryCacheStore(
+            limits: .init(maxEntries: configuration.maxEntries, maxBytes: configuration.maxMegabytes << 20)
+        )
+        let semantic = configuration.semantic ? embedder : nil
+        self.embedder = semantic
+        self.index = semantic.map {
+            SemanticIndex(dimensions: $0.model.dimensions, maxEntries: configuration.semanticMaxEntries)
+        }
+        self.shared = shared
+        self.guardRule = SemanticGuard(threshold: Float(configuration.semanticThreshold))
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    static var now: Int64 { Int64(Date().timeIntervalSince1970) }
+
+    // MARK: Lookup
+
+    func lookup(_ context: RequestContext, on eventLoop: any EventLoop) -> CacheLookup {
+        guard let plan = self.plan(context) else {
+            if context.decoded.map({ if case .passThrough = $0 { return false } else { return true } }) == true {
+                context.cacheStatus = "bypass"
+                self.metrics.recordCacheLookup("bypass")
+            }
+            return .miss
+        }
+        context.cachePlan = plan
+        guard plan.lookup else {
+            context.cacheStatus = "bypass"
+            self.metrics.recordCacheLookup("bypass")
+            return .miss
+        }
+        if let answer = self.memory.get(plan.key, now: Self.now) {
+            return .hit(CachedAnswer(answer: answer, kind: "exact"))
+        }
+        guard self.shared != nil || plan.context != nil else {
+            self.metrics.recordCacheLookup("miss")
+            return .miss
+        }
+        let exact: EventLoopFuture<StoredAnswer?> =
+            self.shared.map { $0.get(plan.key, on: eventLoop) } ?? eventLoop.makeSucceededFuture(nil)
+        return .pending(
+            exact.flatMap { answer -> EventLoopFuture<CacheLookupResult> in
+                if let answer {
+                    self.memory.set(plan.key, answer)
+                    return eventLoop.makeSucceededFuture(CacheLookupResult(hit: CachedAnswer(answer: answer, kind: "exact")))
+                }
+                return self.semanticLookup(plan, on: eventLoop)
+            }
+        )
+    }
+
+    /// The plan for a request, or `nil` when it is not cacheable.
+    func plan(_ context: RequestContext) -> CachePlan? {
+        let request = context.request
+        let view: OpenAIRequestView?
+        switch context.decoded {
+        case .completion(let completion, _)?: view = completion
+        case .embeddings?: view = nil
+        default: return nil
+        }
+        let control = request.headers[canonicalForm: "cache-control"].map { $0.lowercased() }
+        let noCache = control.contains("no-cache")
+        let noStore = control.contains("no-store")
+        if noCache && noStore { return nil }
+        if !self.isCacheable(request.body) { return nil }
+        var ttl = self.configuration.ttlSeconds
+        if let text = request.headers.first(name: SidecarHeaders.cacheTTL.rawName), let seconds = Int(text), seconds >= 0 {
+            ttl = min(seconds, 31_536_000)
+        }
+        // The prompt a semantic lookup compares: the last user message, text only.
+        var prompt = ""
+        if let view, self.index != nil, view.toolCount == 0 || self.configuration.semanticWithTools {
+            if let last = view.messages?.last(where: { $0.role == "user" }), let content = last.content,
+                content.nonTextPartCount == 0
+            {
+                prompt = content.text
+            } else if view.messages == nil, case .text(let text)? = view.prompt {
+                prompt = text
+            }
+        }
+        let semantic = !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        guard
+            let canonical = request.body.withUnsafeReadableBytes({ raw in
+                CanonicalJSON.canonicalize(
+                    raw.bindMemory(to: UInt8.self),
+                    dropping: Self.droppedMembers,
+                    maskingPrompt: semantic
+                )
+            })
+        else { return nil }
+        let tenant = self.tenant(request.headers)
+        let endpoint = Array(request.endpoint.label.utf8)
+        guard let key = CacheKey(hashing: [Array("llm-sidecar/1".utf8), tenant, endpoint, canonical.context, canonical.prompt])
+        else { return nil }
+        let contextKey =
+            semantic && canonical.maskedPrompt
+            ? CacheKey(hashing: [Array("llm-sidecar/1/semantic".utf8), tenant, endpoint, canonical.context]) : nil
+        return CachePlan(
+            key: key,
+            context: contextKey,
+            prompt: prompt,
+            lookup: !noCache,
+            store: !noStore && ttl > 0,
+            ttlSeconds: ttl
+        )
+    }
+
+    /// `n` above 1 and a `temperature` above `max_temperature` are not cached.
+    private func isCacheable(_ body: ByteBuffer) -> Bool {
+        guard let members = JSONObjectScanner.members(in: body) else { return false }
+        for member in members where member.key == "n" || member.key == "temperature" {
+            let text = body.getString(
+                at: body.readerIndex + member.valueRange.lowerBound,
+                length: member.valueRange.count
+            )
+            guard let value = text.flatMap({ Double($0) }) else { continue }
+            if member.key == "n" && value > 1 { return false }
+            if member.key == "temperature", let limit = self.configuration.maxTemperature, value > limit {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// The namespace header and, unless entries are shared, the credential's hash.
+    private func tenant(_ headers: HTTPHeaders) -> [UInt8] {
+        var tenant = Array((headers.first(name: SidecarHeaders.cacheNamespace.rawName) ?? "").utf8)
+        tenant.append(0)
+        if !self.configuration.shared {
+            let credential = headers.first(name: "authorization") ?? ""
+            tenant.append(contentsOf: CacheKey.sha256(Array(credential.utf8)) ?? [])
+        }
+        return tenant
+    }
+
+    private func semanticLookup(_ plan: CachePlan, on eventLoop: any EventLoop) -> EventLoopFuture<CacheLookupResult> {
+        guard let context = plan.context, let embedder = self.embedder, let index = self.index else {
+            self.metrics.recordCacheLookup("miss")
+            return eventLoop.makeSucceededFuture(CacheLookupResult())
+        }
+        let promise = eventLoop.makePromise(of: (SemanticIndex.SearchResult?, [Float]?).self)
+        let guardRule = self.guardRule
+        let threshold = Float(self.configuration.semanticThreshold)
+        let prompt = plan.prompt
+        embedder.embed(prompt) { result in
+            switch result {
+            case .success(let vector):
+                let found = index.search(context: context, vector: vector, threshold: threshold, now: Self.now) {
+                    cached, similarity in guardRule.admits(cached: cached, incoming: prompt, similarity: similarity)
+                }
+                promise.succeed((found, vector))
+            case .failure(let skip):
+                self.metrics.recordSemanticSkip(reason: skip.rawValue)
+                promise.succeed((nil, nil))
+            }
+        }
+        // Never wait past the budget (twice the estimate's): go on without the lookup.
+        let budget = TimeAmount.milliseconds(Int64(max(1, self.configuration.semanticBudgetMilliseconds * 2)))
+        let late = eventLoop.scheduleTask(in: budget) {
+            self.metrics.recordSemanticSkip(reason: "late")
+            promise.succeed((nil, nil))
+        }
+        return promise.futureResult.flatMap { found, vector -> EventLoopFuture<CacheLookupResult> in
+            late.cancel()
+            guard let match = found?.match else {
+                self.metrics.recordCacheLookup("miss")
+                return eventLoop.makeSucceededFuture(CacheLookupResult(embedding: vector))
+            }
+            if let answer = self.memory.get(match.key, now: Self.now) {
+                return eventLoop.makeSucceededFuture(
+                    CacheLookupResult(hit: CachedAnswer(answer: answer, kind: "semantic"), embedding: vector)
+                )
+            }
+            let remote = self.shared.map { $0.get(match.key, on: eventLoop) } ?? eventLoop.makeSucceededFuture(nil)
+            return remote.map { answer in
+                guard let answer else {
+                    self.metrics.recordCacheLookup("miss")
+                    return CacheLookupResult(embedding: vector)
+                }
+                self.memory.set(match.key, answer)
+                return CacheLookupResult(hit: CachedAnswer(answer: answer, kind: "semantic"), embedding: vector)
+            }
+        }
+    }
+
+    // MARK: Store
+
+    func store(_ context: RequestContext, answer makeBody: @autoclosure () -> StoredAnswer.Body) {
+        guard let plan = context.cachePlan, plan.store, let served = context.served else { return }
+        let body = makeBody()
+        let expiresAt = Self.now + Int64(plan.ttlSeconds)
+        let answer = StoredAnswer(
+            body: body,
+            model: served.model,
+            upstream: served.upstream,
+            cost: context.cost?.header ?? "0",
+            expiresAt: expiresAt
+        )
+        self.memory.set(plan.key, answer)
+        var entry: SemanticIndex.Entry?
+        if let semanticContext = plan.context, let vector = context.embedding, let index = self.index {
+            let made = SemanticIndex.Entry(
+                context: semanticContext,
+                key: plan.key,
+                vector: vector,
+                prompt: plan.prompt,
+                expiresAt: expiresAt
+            )
+            index.insert(made)
+            entry = made
+        }
+        self.shared?.set(plan.key, answer, ttlSeconds: plan.ttlSeconds, semantic: entry)
+        if case .events = body {
+            self.metrics.recordCacheStore(kind: "stream")
+        } else {
+            self.metrics.recordCacheStore(kind: "whole")
+        }
+    }
+}
+
+/// The fleet's shared store (Redis): answers by key, and the semantic entries every sidecar
+/// adds to its own index. Failures never fail a request: a `get` that fails or times out
+/// yields `nil` (counted and logged by the store).
+protocol SharedAnswerStore: Sendable {
+    func get(_ key: CacheKey, on eventLoop: any EventLoop) -> EventLoopFuture<StoredAnswer?>
+    func set(_ key: CacheKey, _ answer: StoredAnswer, ttlSeconds: Int, semantic: SemanticIndex.Entry?)
+}

@@ -1,0 +1,435 @@
+/// The canonical form of a request body, for cache keys: equal requests give equal bytes
+/// whatever their key order, white space, string escapes or number spelling.
+///
+/// - Objects: members sorted by key (bytewise, after unescaping); a repeated key keeps its last
+///   value, as JSON parsers do.
+/// - Strings: unescaped, then written with the minimal escapes (`\"`, `\\`, `\b \f \n \r \t`,
+///   `\u00XX` for other control characters); everything else as raw UTF-8.
+/// - Numbers: an integral value below 2^53 as plain digits (`1`, `1.0` and `1e0` are one
+///   number), any other as the shortest decimal that reads back as the same `Double`.
+/// - `true`, `false`, `null` as they are; no white space anywhere.
+///
+/// Top-level members named in `dropping` (the ones that change the shape of an answer, not
+/// the answer: `stream`, `stream_options`, `user`...) are left out. With `maskingPrompt`, the
+/// prompt a semantic lookup compares (the `content` of the last `user` message, or a
+/// completion's `prompt`) is cut out: a `0x01` byte (never part of JSON) marks its place in
+/// ``Result/context`` and its canonical form goes to ``Result/prompt``. Everything else in the
+/// request must then match exactly for a semantic hit.
+///
+/// Returns `nil` for anything that is not a valid JSON object or nests deeper than
+/// ``maximumDepth``: such a request is not cached.
+package enum CanonicalJSON {
+    package struct Result: Equatable, Sendable {
+        /// The canonical document (with the prompt's place marked when it was masked).
+        package var context: [UInt8]
+        /// The canonical masked prompt (empty when nothing was masked).
+        package var prompt: [UInt8]
+        package var maskedPrompt: Bool
+    }
+
+    package static let maximumDepth = 64
+    /// Marks the masked prompt's place in ``Result/context``.
+    package static let promptMarker: UInt8 = 0x01
+
+    package static func canonicalize(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        dropping: Set<String> = [],
+        maskingPrompt: Bool = false
+    ) -> Result? {
+        var writer = Writer(input: bytes)
+        let start = writer.skipSpace(0)
+        guard start < bytes.count, bytes[start] == UInt8(ascii: "{") else { return nil }
+        guard let end = writer.topLevel(at: start, dropping: dropping, maskingPrompt: maskingPrompt),
+            writer.skipSpace(end) == bytes.count
+        else { return nil }
+        return Result(context: writer.output, prompt: writer.prompt, maskedPrompt: writer.masked)
+    }
+
+    package static func canonicalize(_ bytes: [UInt8], dropping: Set<String> = [], maskingPrompt: Bool = false)
+        -> Result?
+    {
+        bytes.withUnsafeBufferPointer { self.canonicalize($0, dropping: dropping, maskingPrompt: maskingPrompt) }
+    }
+}
+
+extension CanonicalJSON {
+    fileprivate struct Member {
+        var key: [UInt8]
+        var value: Range<Int>
+    }
+
+    fileprivate struct Writer {
+        let input: UnsafeBufferPointer<UInt8>
+        var output: [UInt8] = []
+        var prompt: [UInt8] = []
+        var masked = false
+
+        init(input: UnsafeBufferPointer<UInt8>) {
+            self.input = input
+            self.output.reserveCapacity(input.count)
+        }
+
+        func skipSpace(_ index: Int) -> Int {
+            var index = index
+            while index < self.input.count {
+                switch self.input[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return index
+                }
+            }
+            return index
+        }
+
+        // MARK: The top level and the prompt mask
+
+        mutating func topLevel(at start: Int, dropping: Set<String>, maskingPrompt: Bool) -> Int? {
+            guard let (members, end) = self.members(at: start) else { return nil }
+            self.output.append(UInt8(ascii: "{"))
+            var first = true
+            for member in members {
+                let name = String(decoding: member.key, as: UTF8.self)
+                if dropping.contains(name) { continue }
+                if !first { self.output.append(UInt8(ascii: ",")) }
+                first = false
+                self.writeString(member.key)
+                self.output.append(UInt8(ascii: ":"))
+                if maskingPrompt, name == "messages", self.input[member.value.lowerBound] == UInt8(ascii: "[") {
+                    guard self.messages(member.value) else { return nil }
+                } else if maskingPrompt, name == "prompt", self.input[member.value.lowerBound] == UInt8(ascii: "\"") {
+                    guard self.mask(member.value) else { return nil }
+                } else {
+                    guard self.value(at: member.value.lowerBound, depth: 1) != nil else { return nil }
+                }
+            }
+            self.output.append(UInt8(ascii: "}"))
+            return end
+        }
+
+        /// The `messages` array, with the last `user` message's `content` masked.
+        mutating func messages(_ range: Range<Int>) -> Bool {
+            guard let elements = self.elements(at: range.lowerBound) else { return false }
+            var lastUser: Int?
+            for (index, element) in elements.enumerated() where self.input[element.lowerBound] == UInt8(ascii: "{") {
+                guard let (members, _) = self.members(at: element.lowerBound) else { return false }
+                if let role = members.last(where: { $0.key == Array("role".utf8) }),
+                    self.decodedString(role.value) == Array("user".utf8)
+                {
+                    lastUser = index
+                }
+            }
+            self.output.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { self.output.append(UInt8(ascii: ",")) }
+                if index == lastUser {
+                    guard let (members, _) = self.members(at: element.lowerBound) else { return false }
+                    self.output.append(UInt8(ascii: "{"))
+                    for (position, member) in members.enumerated() {
+                        if position > 0 { self.output.append(UInt8(ascii: ",")) }
+                        self.writeString(member.key)
+                        self.output.append(UInt8(ascii: ":"))
+                        if member.key == Array("content".utf8) {
+                            guard self.mask(member.value) else { return false }
+                        } else {
+                            guard self.value(at: member.value.lowerBound, depth: 3) != nil else { return false }
+                        }
+                    }
+                    self.output.append(UInt8(ascii: "}"))
+                } else {
+                    guard self.value(at: element.lowerBound, depth: 2) != nil else { return false }
+                }
+            }
+            self.output.append(UInt8(ascii: "]"))
+            return true
+        }
+
+        /// Writes the marker in the document and the value's canonical form to `prompt`.
+        mutating func mask(_ range: Range<Int>) -> Bool {
+            var inner = Writer(input: self.input)
+            guard inner.value(at: range.lowerBound, depth: 3) != nil else { return false }
+            self.prompt = inner.output
+            self.masked = true
+            self.output.append(CanonicalJSON.promptMarker)
+            return true
+        }
+
+        // MARK: Values
+
+        /// Writes the canonical value starting at `index`; returns the index after it.
+        mutating func value(at index: Int, depth: Int) -> Int? {
+            guard depth <= CanonicalJSON.maximumDepth, index < self.input.count else { return nil }
+            switch self.input[index] {
+            case UInt8(ascii: "{"):
+                guard let (members, end) = self.members(at: index) else { return nil }
+                self.output.append(UInt8(ascii: "{"))
+                for (position, member) in members.enumerated() {
+                    if position > 0 { self.output.append(UInt8(ascii: ",")) }
+                    self.writeString(member.key)
+                    self.output.append(UInt8(ascii: ":"))
+                    guard self.value(at: member.value.lowerBound, depth: depth + 1) != nil else { return nil }
+                }
+                self.output.append(UInt8(ascii: "}"))
+                return end
+            case UInt8(ascii: "["):
+                self.output.append(UInt8(ascii: "["))
+                var cursor = self.skipSpace(index + 1)
+                guard cursor < self.input.count else { return nil }
+                if self.input[cursor] == UInt8(ascii: "]") {
+                    self.output.append(UInt8(ascii: "]"))
+                    return cursor + 1
+                }
+                var first = true
+                while true {
+                    if !first { self.output.append(UInt8(ascii: ",")) }
+                    first = false
+                    guard let end = self.value(at: cursor, depth: depth + 1) else { return nil }
+                    cursor = self.skipSpace(end)
+                    guard cursor < self.input.count else { return nil }
+                    if self.input[cursor] == UInt8(ascii: "]") { break }
+                    guard self.input[cursor] == UInt8(ascii: ",") else { return nil }
+                    cursor = self.skipSpace(cursor + 1)
+                }
+                self.output.append(UInt8(ascii: "]"))
+                return cursor + 1
+            case UInt8(ascii: "\""):
+                var decoded: [UInt8] = []
+                guard let end = self.string(at: index, into: &decoded) else { return nil }
+                self.writeString(decoded)
+                return end
+            case UInt8(ascii: "t"): return self.literal("true", at: index)
+            case UInt8(ascii: "f"): return self.literal("false", at: index)
+            case UInt8(ascii: "n"): return self.literal("null", at: index)
+            default: return self.number(at: index)
+            }
+        }
+
+        mutating func literal(_ word: StaticString, at index: Int) -> Int? {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= self.input.count else { return nil }
+            let bytes = UnsafeBufferPointer(start: word.utf8Start, count: count)
+            for offset in 0..<count where self.input[index + offset] != bytes[offset] { return nil }
+            self.output.append(contentsOf: bytes)
+            return index + count
+        }
+
+        mutating func number(at index: Int) -> Int? {
+            var cursor = index
+            var integral = true
+            if cursor < self.input.count, self.input[cursor] == UInt8(ascii: "-") { cursor += 1 }
+            let digitsStart = cursor
+            while cursor < self.input.count {
+                let byte = self.input[cursor]
+                if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                    cursor += 1
+                } else if byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
+                    || byte == UInt8(ascii: "+") || (byte == UInt8(ascii: "-") && cursor > digitsStart)
+                {
+                    integral = false
+                    cursor += 1
+                } else {
+                    break
+                }
+            }
+            guard cursor > digitsStart else { return nil }
+            let text = String(decoding: UnsafeBufferPointer(rebasing: self.input[index..<cursor]), as: UTF8.self)
+            if integral, let value = Int64(text) {
+                self.output.append(contentsOf: Array(String(value).utf8))
+                return cursor
+            }
+            guard let value = Double(text), value.isFinite else { return nil }
+            if value == value.rounded(), abs(value) < 9_007_199_254_740_992 {
+                self.output.append(contentsOf: Array(String(Int64(value)).utf8))
+            } else {
+                self.output.append(contentsOf: Array("\(value)".utf8))
+            }
+            return cursor
+        }
+
+        // MARK: Scanning
+
+        /// An object's members, sorted by key, the last of a repeated key kept.
+        func members(at index: Int) -> ([Member], Int)? {
+            var members: [Member] = []
+            var cursor = self.skipSpace(index + 1)
+            guard cursor < self.input.count else { return nil }
+            if self.input[cursor] != UInt8(ascii: "}") {
+                while true {
+                    guard cursor < self.input.count, self.input[cursor] == UInt8(ascii: "\"") else { return nil }
+                    var key: [UInt8] = []
+                    guard let keyEnd = self.string(at: cursor, into: &key) else { return nil }
+                    cursor = self.skipSpace(keyEnd)
+                    guard cursor < self.input.count, self.input[cursor] == UInt8(ascii: ":") else { return nil }
+                    let valueStart = self.skipSpace(cursor + 1)
+                    guard let valueEnd = self.skip(at: valueStart, depth: 1) else { return nil }
+                    members.append(Member(key: key, value: valueStart..<valueEnd))
+                    cursor = self.skipSpace(valueEnd)
+                    guard cursor < self.input.count else { return nil }
+                    if self.input[cursor] == UInt8(ascii: "}") { break }
+                    guard self.input[cursor] == UInt8(ascii: ",") else { return nil }
+                    cursor = self.skipSpace(cursor + 1)
+                }
+            }
+            // Stable sort, then keep the last of equal keys.
+            let sorted = members.enumerated().sorted { lhs, rhs in
+                lhs.element.key.lexicographicallyPrecedes(rhs.element.key)
+                    || (lhs.element.key == rhs.element.key && lhs.offset < rhs.offset)
+            }.map(\.element)
+            var unique: [Member] = []
+            unique.reserveCapacity(sorted.count)
+            for member in sorted {
+                if let last = unique.last, last.key == member.key {
+                    unique[unique.count - 1] = member
+                } else {
+                    unique.append(member)
+                }
+            }
+            return (unique, cursor + 1)
+        }
+
+        /// An array's element ranges.
+        func elements(at index: Int) -> [Range<Int>]? {
+            var elements: [Range<Int>] = []
+            var cursor = self.skipSpace(index + 1)
+            guard cursor < self.input.count else { return nil }
+            if self.input[cursor] == UInt8(ascii: "]") { return elements }
+            while true {
+                guard let end = self.skip(at: cursor, depth: 2) else { return nil }
+                elements.append(cursor..<end)
+                cursor = self.skipSpace(end)
+                guard cursor < self.input.count else { return nil }
+                if self.input[cursor] == UInt8(ascii: "]") { return elements }
+                guard self.input[cursor] == UInt8(ascii: ",") else { return nil }
+                cursor = self.skipSpace(cursor + 1)
+            }
+        }
+
+        /// The end of the value at `index` (structure only: the writing pass validates the rest).
+        func skip(at index: Int, depth: Int) -> Int? {
+            guard depth <= CanonicalJSON.maximumDepth, index < self.input.count else { return nil }
+            switch self.input[index] {
+            case UInt8(ascii: "\""):
+                var cursor = index + 1
+                while cursor < self.input.count {
+                    switch self.input[cursor] {
+                    case UInt8(ascii: "\""): return cursor + 1
+                    case UInt8(ascii: "\\"): cursor += 2
+                    default: cursor += 1
+                    }
+                }
+                return nil
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let close = self.input[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                var cursor = self.skipSpace(index + 1)
+                guard cursor < self.input.count else { return nil }
+                if self.input[cursor] == close { return cursor + 1 }
+                while true {
+                    if close == UInt8(ascii: "}") {
+                        guard let keyEnd = self.skip(at: cursor, depth: depth + 1) else { return nil }
+                        cursor = self.skipSpace(keyEnd)
+                        guard cursor < self.input.count, self.input[cursor] == UInt8(ascii: ":") else { return nil }
+                        cursor = self.skipSpace(cursor + 1)
+                    }
+                    guard let end = self.skip(at: cursor, depth: depth + 1) else { return nil }
+                    cursor = self.skipSpace(end)
+                    guard cursor < self.input.count else { return nil }
+                    if self.input[cursor] == close { return cursor + 1 }
+                    guard self.input[cursor] == UInt8(ascii: ",") else { return nil }
+                    cursor = self.skipSpace(cursor + 1)
+                }
+            default:
+                var cursor = index
+                while cursor < self.input.count {
+                    switch self.input[cursor] {
+                    case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D:
+                        return cursor > index ? cursor : nil
+                    default: cursor += 1
+                    }
+                }
+                return cursor > index ? cursor : nil
+            }
+        }
+
+        func decodedString(_ range: Range<Int>) -> [UInt8]? {
+            guard self.input[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
+            var decoded: [UInt8] = []
+            return self.string(at: range.lowerBound, into: &decoded) == nil ? nil : decoded
+        }
+
+        /// Unescapes the string starting at the quote at `index`; returns the index after it.
+        func string(at index: Int, into decoded: inout [UInt8]) -> Int? {
+            var cursor = index + 1
+            while cursor < self.input.count {
+                let byte = self.input[cursor]
+                if byte == UInt8(ascii: "\"") { return cursor + 1 }
+                if byte < 0x20 { return nil }
+                if byte != UInt8(ascii: "\\") {
+                    decoded.append(byte)
+                    cursor += 1
+                    continue
+                }
+                guard cursor + 1 < self.input.count else { return nil }
+                let escape = self.input[cursor + 1]
+                cursor += 2
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): decoded.append(escape)
+                case UInt8(ascii: "b"): decoded.append(0x08)
+                case UInt8(ascii: "f"): decoded.append(0x0C)
+                case UInt8(ascii: "n"): decoded.append(0x0A)
+                case UInt8(ascii: "r"): decoded.append(0x0D)
+                case UInt8(ascii: "t"): decoded.append(0x09)
+                case UInt8(ascii: "u"):
+                    guard var scalar = self.hex4(at: cursor) else { return nil }
+                    cursor += 4
+                    if (0xD800..<0xDC00).contains(scalar), cursor + 6 <= self.input.count,
+                        self.input[cursor] == UInt8(ascii: "\\"), self.input[cursor + 1] == UInt8(ascii: "u"),
+                        let low = self.hex4(at: cursor + 2), (0xDC00..<0xE000).contains(low)
+                    {
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        cursor += 6
+                    }
+                    // A lone surrogate becomes U+FFFD, as a decoder would read it.
+                    let value = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+                    decoded.append(contentsOf: Array(String(Character(value)).utf8))
+                default: return nil
+                }
+            }
+            return nil
+        }
+
+        func hex4(at index: Int) -> UInt32? {
+            guard index + 4 <= self.input.count else { return nil }
+            var value: UInt32 = 0
+            for offset in 0..<4 {
+                let byte = self.input[index + offset]
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: return nil
+                }
+                value = value << 4 | UInt32(digit)
+            }
+            return value
+        }
+
+        mutating func writeString(_ decoded: [UInt8]) {
+            self.output.append(UInt8(ascii: "\""))
+            for byte in decoded {
+                switch byte {
+                case UInt8(ascii: "\""): self.output.append(contentsOf: [0x5C, 0x22])
+                case UInt8(ascii: "\\"): self.output.append(contentsOf: [0x5C, 0x5C])
+                case 0x08: self.output.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+                case 0x0C: self.output.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+                case 0x0A: self.output.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+                case 0x0D: self.output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+                case 0x09: self.output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    self.output.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+                default: self.output.append(byte)
+                }
+            }
+            self.output.append(UInt8(ascii: "\""))
+        }
+    }
+}
