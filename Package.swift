@@ -33,6 +33,11 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .systemLibrary(
+            name: "CHiredis",
+            path: "Sources/CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .systemLibrary(
             name: "CLibCrypto",
             path: "Sources/CLibCrypto",
             providers: [.apt(["libssl-dev"])]
@@ -43,7 +48,8 @@ let package = Package(
         ),
         // The floors, bottom up; an arrow only points down (the compiler enforces it):
         // llm-sidecar -> SidecarCore -> SidecarPolicy -> SidecarOpenAI, CLibCrypto, CSidecarKernels
-        //                            -> SidecarHTTP, SidecarEmbedding -> CSidecarKernels, COpenBLAS
+        //                            -> SidecarHTTP, SidecarRedis -> CHiredis
+        //                            -> SidecarEmbedding -> CSidecarKernels, COpenBLAS
         .target(
             name: "SidecarEmbedding",
             dependencies: [
@@ -62,6 +68,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SidecarRedis",
+            dependencies: [
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -86,6 +102,7 @@ let package = Package(
                 "SidecarHTTP",
                 "SidecarOpenAI",
                 "SidecarPolicy",
+                "SidecarRedis",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -129,6 +146,7 @@ let package = Package(
                 "SidecarHTTP",
                 "SidecarOpenAI",
                 "SidecarPolicy",
+                "SidecarRedis",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages llm-sidecar needs to build, test and benchmark (openssl: the
-# pool tests generate a TLS certificate; redis-server: the real-server end-to-end suite).
+# pool tests generate a TLS certificate; libssl-dev: SHA-256 cache keys; libhiredis-dev and
+# redis-server: the Redis cache backend and its tests).
 # Idempotent: installs only what is missing. Needs root (or sudo) on Debian 12.
 set -euo pipefail
 
-packages=(python3-venv curl ca-certificates pkg-config libopenblas-dev openssl redis-server)
+packages=(python3-venv curl ca-certificates pkg-config libopenblas-dev openssl libssl-dev libhiredis-dev redis-server)
 [ "${WITH_BENCH:-0}" = "1" ] && packages+=(wrk nginx-light)
 
 missing=()

@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 
 echo "== swift test"
 swift build --build-tests
-swift test --skip-build
+# The Redis client's outage tests time real failures (a killed or paused redis-server): they run
+# on their own, not beside the other suites' load.
+swift test --skip-build --skip "RedisClient"
+swift test --skip-build --filter "RedisClient" --no-parallel
 
 echo "== openai SDK end to end"
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import openai, pytest" 2>/dev/null; then

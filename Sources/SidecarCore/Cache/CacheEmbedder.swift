@@ -55,6 +55,8 @@ final class CacheEmbedder: Sendable {
         self.pool.submit { _ in
             // This thread embeds at the lowest priority (Linux: nice applies per thread).
             _ = sidecar_lower_thread_priority()
+            // The first pass through the model is slow (buffers, BLAS threads): pay it now.
+            _ = try? model.embedBlocking(["warm up"])
         }
     }
 

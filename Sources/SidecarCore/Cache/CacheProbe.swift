@@ -63,7 +63,9 @@ public struct CacheProbe: Sendable {
         guard let second = Self.context(pair.asked), let lookup = cache.plan(second) else {
             return Outcome(hit: false, similarity: 0)
         }
-        if cache.memory.get(lookup.key, now: SidecarResponseCache.now) != nil { return Outcome(hit: true, similarity: 1) }
+        if cache.memory.get(lookup.key, now: SidecarResponseCache.now) != nil {
+            return Outcome(hit: true, similarity: 1)
+        }
         guard let context = lookup.context, let index = cache.index else { return Outcome(hit: false, similarity: 0) }
         let result = index.search(
             context: context,

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import SidecarOpenAI
 import SidecarPolicy
 
@@ -51,6 +52,15 @@ final class SidecarResponseCache: ResponseCache {
         self.guardRule = SemanticGuard(threshold: Float(configuration.semanticThreshold))
         self.metrics = metrics
         self.logger = logger
+        if let shared, let index = self.index {
+            shared.follow(into: index, on: MultiThreadedEventLoopGroup.singleton.any())
+        }
+    }
+
+    /// Stops following the shared store, closes it, and stops the embedder.
+    func shutdown() async {
+        await self.shared?.shutdown()
+        self.embedder?.shutdown()
     }
 
     static var now: Int64 { Int64(Date().timeIntervalSince1970) }
@@ -84,7 +94,9 @@ final class SidecarResponseCache: ResponseCache {
             exact.flatMap { answer -> EventLoopFuture<CacheLookupResult> in
                 if let answer {
                     self.memory.set(plan.key, answer)
-                    return eventLoop.makeSucceededFuture(CacheLookupResult(hit: CachedAnswer(answer: answer, kind: "exact")))
+                    return eventLoop.makeSucceededFuture(
+                        CacheLookupResult(hit: CachedAnswer(answer: answer, kind: "exact"))
+                    )
                 }
                 return self.semanticLookup(plan, on: eventLoop)
             }
@@ -106,7 +118,9 @@ final class SidecarResponseCache: ResponseCache {
         if noCache && noStore { return nil }
         if !self.isCacheable(request.body) { return nil }
         var ttl = self.configuration.ttlSeconds
-        if let text = request.headers.first(name: SidecarHeaders.cacheTTL.rawName), let seconds = Int(text), seconds >= 0 {
+        if let text = request.headers.first(name: SidecarHeaders.cacheTTL.rawName), let seconds = Int(text),
+            seconds >= 0
+        {
             ttl = min(seconds, 31_536_000)
         }
         // The prompt a semantic lookup compares: the last user message, text only.
@@ -132,7 +146,10 @@ final class SidecarResponseCache: ResponseCache {
         else { return nil }
         let tenant = self.tenant(request.headers)
         let endpoint = Array(request.endpoint.label.utf8)
-        guard let key = CacheKey(hashing: [Array("llm-sidecar/1".utf8), tenant, endpoint, canonical.context, canonical.prompt])
+        guard
+            let key = CacheKey(hashing: [
+                Array("llm-sidecar/1".utf8), tenant, endpoint, canonical.context, canonical.prompt,
+            ])
         else { return nil }
         let contextKey =
             semantic && canonical.maskedPrompt
@@ -143,7 +160,8 @@ final class SidecarResponseCache: ResponseCache {
             prompt: prompt,
             lookup: !noCache,
             store: !noStore && ttl > 0,
-            ttlSeconds: ttl
+            ttlSeconds: ttl,
+            lateEmbedding: contextKey == nil ? nil : LateEmbedding()
         )
     }
 
@@ -176,6 +194,14 @@ final class SidecarResponseCache: ResponseCache {
     }
 
     private func semanticLookup(_ plan: CachePlan, on eventLoop: any EventLoop) -> EventLoopFuture<CacheLookupResult> {
+        self.semanticLookup(plan, late: plan.lateEmbedding ?? LateEmbedding(), on: eventLoop)
+    }
+
+    private func semanticLookup(
+        _ plan: CachePlan,
+        late: LateEmbedding,
+        on eventLoop: any EventLoop
+    ) -> EventLoopFuture<CacheLookupResult> {
         guard let context = plan.context, let embedder = self.embedder, let index = self.index else {
             self.metrics.recordCacheLookup("miss")
             return eventLoop.makeSucceededFuture(CacheLookupResult())
@@ -187,8 +213,10 @@ final class SidecarResponseCache: ResponseCache {
         embedder.embed(prompt) { result in
             switch result {
             case .success(let vector):
+                late.set(vector)
                 let found = index.search(context: context, vector: vector, threshold: threshold, now: Self.now) {
-                    cached, similarity in guardRule.admits(cached: cached, incoming: prompt, similarity: similarity)
+                    cached,
+                    similarity in guardRule.admits(cached: cached, incoming: prompt, similarity: similarity)
                 }
                 promise.succeed((found, vector))
             case .failure(let skip):
@@ -198,12 +226,12 @@ final class SidecarResponseCache: ResponseCache {
         }
         // Never wait past the budget (twice the estimate's): go on without the lookup.
         let budget = TimeAmount.milliseconds(Int64(max(1, self.configuration.semanticBudgetMilliseconds * 2)))
-        let late = eventLoop.scheduleTask(in: budget) {
+        let timer = eventLoop.scheduleTask(in: budget) {
             self.metrics.recordSemanticSkip(reason: "late")
             promise.succeed((nil, nil))
         }
         return promise.futureResult.flatMap { found, vector -> EventLoopFuture<CacheLookupResult> in
-            late.cancel()
+            timer.cancel()
             guard let match = found?.match else {
                 self.metrics.recordCacheLookup("miss")
                 return eventLoop.makeSucceededFuture(CacheLookupResult(embedding: vector))
@@ -240,7 +268,9 @@ final class SidecarResponseCache: ResponseCache {
         )
         self.memory.set(plan.key, answer)
         var entry: SemanticIndex.Entry?
-        if let semanticContext = plan.context, let vector = context.embedding, let index = self.index {
+        if let semanticContext = plan.context, let vector = context.embedding ?? plan.lateEmbedding?.value,
+            let index = self.index
+        {
             let made = SemanticIndex.Entry(
                 context: semanticContext,
                 key: plan.key,
@@ -266,4 +296,7 @@ final class SidecarResponseCache: ResponseCache {
 protocol SharedAnswerStore: Sendable {
     func get(_ key: CacheKey, on eventLoop: any EventLoop) -> EventLoopFuture<StoredAnswer?>
     func set(_ key: CacheKey, _ answer: StoredAnswer, ttlSeconds: Int, semantic: SemanticIndex.Entry?)
+    /// Adds the fleet's semantic entries to `index`, now and as they come.
+    func follow(into index: SemanticIndex, on eventLoop: any EventLoop)
+    func shutdown() async
 }

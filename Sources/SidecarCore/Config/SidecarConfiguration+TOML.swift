@@ -106,7 +106,10 @@ extension SidecarConfiguration {
             var c = config.cache
             c.enabled = try cache.bool("enabled", default: c.enabled)
             c.redisTimeoutMilliseconds = try cache.int(
-                "redis_timeout_ms", default: c.redisTimeoutMilliseconds, range: 1...60_000)
+                "redis_timeout_ms",
+                default: c.redisTimeoutMilliseconds,
+                range: 1...60_000
+            )
             c.maxEntries = try cache.int("max_entries", default: c.maxEntries, range: 0...100_000_000)
             c.maxMegabytes = try cache.int("max_megabytes", default: c.maxMegabytes, range: 0...1_048_576)
             c.shared = try cache.bool("shared", default: c.shared)
@@ -119,9 +122,15 @@ extension SidecarConfiguration {
                 c.semanticThreshold = threshold
             }
             c.semanticMaxEntries = try cache.int(
-                "semantic_max_entries", default: c.semanticMaxEntries, range: 0...10_000_000)
+                "semantic_max_entries",
+                default: c.semanticMaxEntries,
+                range: 0...10_000_000
+            )
             c.semanticBudgetMilliseconds = try cache.int(
-                "semantic_budget_ms", default: c.semanticBudgetMilliseconds, range: 0...10_000)
+                "semantic_budget_ms",
+                default: c.semanticBudgetMilliseconds,
+                range: 0...10_000
+            )
             c.semanticWithTools = try cache.bool("semantic_with_tools", default: c.semanticWithTools)
             config.cache = c
             try cache.rejectUnknownKeys()

@@ -177,7 +177,7 @@ public struct CacheConfiguration: Sendable, Equatable {
     /// Semantic lookups (the last user message, compared by meaning).
     public var semantic = true
     /// The cosine similarity a semantic hit needs (before its guards).
-    public var semanticThreshold: Double = 0.90
+    public var semanticThreshold: Double = 0.87
     public var semanticMaxEntries = 100_000
     /// How long a request may wait for its embedding; beyond it, no semantic lookup.
     public var semanticBudgetMilliseconds = 30

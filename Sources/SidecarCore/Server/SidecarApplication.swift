@@ -42,17 +42,29 @@ public enum SidecarApplication {
         )
         let metrics = SidecarMetrics(factory: metricsFactory)
         let cacheConfiguration = runtime.configuration.cache
-        let cache: any ResponseCache =
-            cacheConfiguration.enabled
-            ? SidecarResponseCache(
+        var services: [any Service] = [UpstreamClientService(pools: pools)]
+        var cache: any ResponseCache = DisabledResponseCache()
+        if cacheConfiguration.enabled {
+            var shared: RedisAnswerStore?
+            if cacheConfiguration.backend == .redis {
+                do {
+                    shared = try RedisAnswerStore(configuration: cacheConfiguration, metrics: metrics, logger: logger)
+                } catch {
+                    logger.error("redis cache unusable; caching in memory only", metadata: ["error": "\(error)"])
+                }
+            }
+            let responseCache = SidecarResponseCache(
                 configuration: cacheConfiguration,
                 embedder: semanticModel.map {
                     CacheEmbedder(model: $0, budgetMilliseconds: cacheConfiguration.semanticBudgetMilliseconds)
                 },
-                shared: nil,
+                shared: shared,
                 metrics: metrics,
                 logger: logger
-            ) : DisabledResponseCache()
+            )
+            services.append(CacheService(cache: responseCache))
+            cache = responseCache
+        }
         let phases = RequestPhases(runtime: runtime, metrics: metrics, logger: logger, cache: cache)
         let responder = SidecarResponder(
             phases: phases,
@@ -69,7 +81,7 @@ public enum SidecarApplication {
                 address: .hostname(listen.host, port: listen.port),
                 serverName: nil
             ),
-            services: [UpstreamClientService(pools: pools)],
+            services: services,
             onServerRunning: { channel in
                 readiness.markListening()
                 logger.info(

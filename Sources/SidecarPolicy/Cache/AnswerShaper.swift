@@ -136,7 +136,10 @@ package enum AnswerShaper {
                 for piece in Self.pieces(choice["text"] as? String ?? "") {
                     chunk(["index": index, "text": piece, "finish_reason": NSNull(), "logprobs": NSNull()])
                 }
-                chunk(["index": index, "text": "", "finish_reason": choice["finish_reason"] ?? "stop", "logprobs": NSNull()])
+                chunk([
+                    "index": index, "text": "", "finish_reason": choice["finish_reason"] ?? "stop",
+                    "logprobs": NSNull(),
+                ])
                 continue
             }
             let message = choice["message"] as? [String: Any] ?? [:]
@@ -197,7 +200,8 @@ package enum AnswerShaper {
     static func isUsageOnlyChunk(_ event: [UInt8]) -> Bool {
         let needle = Array("\"usage\"".utf8)
         guard event.count >= needle.count,
-            (0...(event.count - needle.count)).contains(where: { event[$0..<($0 + needle.count)].elementsEqual(needle) })
+            (0...(event.count - needle.count)).contains(where: { event[$0..<($0 + needle.count)].elementsEqual(needle) }
+            )
         else { return false }
         guard let chunk = try? JSONSerialization.jsonObject(with: Data(event)) as? [String: Any] else { return false }
         let choices = chunk["choices"] as? [Any] ?? []

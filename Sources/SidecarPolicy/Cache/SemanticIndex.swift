@@ -84,7 +84,9 @@ package final class SemanticIndex: Sendable {
         let code = Self.code(entry.vector, words: self.words)
         let (quantized, scale) = Self.quantize(entry.vector)
         self.state.withLock { state in
-            if state.rows[entry.key] != nil { Self.remove(entry.key, from: &state, words: self.words, dims: self.dimensions) }
+            if state.rows[entry.key] != nil {
+                Self.remove(entry.key, from: &state, words: self.words, dims: self.dimensions)
+            }
             var group = state.groups.removeValue(forKey: entry.context) ?? Group()
             group.codes.append(contentsOf: code)
             group.vectors.append(contentsOf: quantized)
@@ -131,8 +133,13 @@ package final class SemanticIndex: Sendable {
             let found = group.codes.withUnsafeBufferPointer { codes in
                 query.withUnsafeBufferPointer { query in
                     sidecar_hamming_nearest(
-                        codes.baseAddress, group.keys.count, self.words, query.baseAddress,
-                        Self.candidates, &indices, &distances
+                        codes.baseAddress,
+                        group.keys.count,
+                        self.words,
+                        query.baseAddress,
+                        Self.candidates,
+                        &indices,
+                        &distances
                     )
                 }
             }
@@ -143,7 +150,10 @@ package final class SemanticIndex: Sendable {
                         let row = Int(index)
                         guard group.expiries[row] > now, let base = vectors.baseAddress else { continue }
                         let similarity = sidecar_dot_i8_f32(
-                            base + row * self.dimensions, group.scales[row], query.baseAddress, self.dimensions
+                            base + row * self.dimensions,
+                            group.scales[row],
+                            query.baseAddress,
+                            self.dimensions
                         )
                         scored.append((row, similarity))
                     }

@@ -1,5 +1,6 @@
 import NIOCore
 import SidecarPolicy
+import Synchronization
 
 /// The cache lookup and cache store phases (``SidecarResponseCache``; ``DisabledResponseCache``
 /// when `[cache] enabled = false`).
@@ -43,6 +44,20 @@ struct CachePlan: Sendable {
     var lookup: Bool
     var store: Bool
     var ttlSeconds: Int
+    /// An embedding that arrived after the lookup gave up waiting: still good for storing.
+    var lateEmbedding: LateEmbedding?
+}
+
+/// Where an embedding that missed the lookup's budget lands (written by the embedder's thread,
+/// read by the cache store).
+final class LateEmbedding: Sendable {
+    private let vector = Mutex<[Float]?>(nil)
+
+    var value: [Float]? { self.vector.withLock { $0 } }
+
+    func set(_ vector: [Float]) {
+        self.vector.withLock { $0 = vector }
+    }
 }
 
 /// No cache: every lookup is a bypass, nothing is stored.

@@ -7,6 +7,7 @@ import Testing
 
 @testable import SidecarCore
 @testable import SidecarHTTP
+@testable import SidecarPolicy
 
 /// A request's whole lifecycle, phase by phase, with the upstream and the client in memory:
 /// no socket, and time moves only when the embedded event loop is told to.
@@ -217,10 +218,17 @@ import Testing
 
     @Test func aCacheHitIsAnsweredWithoutForwardingAtNoCost() throws {
         struct OneAnswerCache: ResponseCache {
-            func lookup(_ context: RequestContext) -> CachedAnswer? {
-                CachedAnswer(body: ByteBuffer(string: #"{"cached":true}"#), kind: "exact")
+            func lookup(_ context: RequestContext, on eventLoop: any EventLoop) -> CacheLookup {
+                let answer = StoredAnswer(
+                    body: .whole(Array(#"{"cached":true}"#.utf8)),
+                    model: "big-cloud",
+                    upstream: "cloud",
+                    cost: "0.01",
+                    expiresAt: .max
+                )
+                return .hit(CachedAnswer(answer: answer, kind: "exact"))
             }
-            func store(_ context: RequestContext, body: ByteBuffer) {}
+            func store(_ context: RequestContext, answer: @autoclosure () -> StoredAnswer.Body) {}
         }
         let fixture = try Fixture(cache: OneAnswerCache())
         fixture.run(#"{"model":"auto","messages":[]}"#)
@@ -228,6 +236,7 @@ import Testing
         #expect(fixture.sink.headers.first(name: "X-Sidecar-Cache") == "exact")
         #expect(fixture.sink.headers.first(name: "X-Query-Cost") == "0")
         #expect(fixture.sink.text == #"{"cached":true}"#)
+        #expect(fixture.sink.headers.first(name: "X-Model-Used") == "big-cloud")
     }
 
     // MARK: Answers without usage, and what a breaker protects

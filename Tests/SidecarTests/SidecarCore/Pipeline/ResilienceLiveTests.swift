@@ -38,6 +38,8 @@ import Testing
                 base_delay_ms = 10
                 max_delay_ms = 50
                 \(extra)
+                [cache]
+                enabled = false
                 """,
             file: "resilience.conf"
         )

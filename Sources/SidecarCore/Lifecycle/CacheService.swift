@@ -1,0 +1,11 @@
+import ServiceLifecycle
+
+/// Closes the response cache's Redis connections and stops its embedder on graceful shutdown.
+struct CacheService: Service {
+    let cache: SidecarResponseCache
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await self.cache.shutdown()
+    }
+}

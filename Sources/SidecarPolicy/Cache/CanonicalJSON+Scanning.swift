@@ -1,0 +1,167 @@
+extension CanonicalJSON.Writer {
+    /// An object's members, sorted by key, the last of a repeated key kept.
+    func members(at index: Int) -> ([CanonicalJSON.Member], Int)? {
+        var members: [CanonicalJSON.Member] = []
+        var cursor = self.skipSpace(index + 1)
+        guard cursor < self.input.count else { return nil }
+        if self.input[cursor] != UInt8(ascii: "}") {
+            while true {
+                guard cursor < self.input.count, self.input[cursor] == UInt8(ascii: "\"") else { return nil }
+                var key: [UInt8] = []
+                guard let keyEnd = self.string(at: cursor, into: &key) else { return nil }
+                cursor = self.skipSpace(keyEnd)
+                guard cursor < self.input.count, self.input[cursor] == UInt8(ascii: ":") else { return nil }
+                let valueStart = self.skipSpace(cursor + 1)
+                guard let valueEnd = self.skip(at: valueStart, depth: 1) else { return nil }
+                members.append(CanonicalJSON.Member(key: key, value: valueStart..<valueEnd))
+                cursor = self.skipSpace(valueEnd)
+                guard cursor < self.input.count else { return nil }
+                if self.input[cursor] == UInt8(ascii: "}") { break }
+                guard self.input[cursor] == UInt8(ascii: ",") else { return nil }
+                cursor = self.skipSpace(cursor + 1)
+            }
+        }
+        // Stable sort, then keep the last of equal keys.
+        let sorted = members.enumerated().sorted { lhs, rhs in
+            lhs.element.key.lexicographicallyPrecedes(rhs.element.key)
+                || (lhs.element.key == rhs.element.key && lhs.offset < rhs.offset)
+        }.map(\.element)
+        var unique: [CanonicalJSON.Member] = []
+        unique.reserveCapacity(sorted.count)
+        for member in sorted {
+            if let last = unique.last, last.key == member.key {
+                unique[unique.count - 1] = member
+            } else {
+                unique.append(member)
+            }
+        }
+        return (unique, cursor + 1)
+    }
+
+    /// An array's element ranges.
+    func elements(at index: Int) -> [Range<Int>]? {
+        var elements: [Range<Int>] = []
+        var cursor = self.skipSpace(index + 1)
+        guard cursor < self.input.count else { return nil }
+        if self.input[cursor] == UInt8(ascii: "]") { return elements }
+        while true {
+            guard let end = self.skip(at: cursor, depth: 2) else { return nil }
+            elements.append(cursor..<end)
+            cursor = self.skipSpace(end)
+            guard cursor < self.input.count else { return nil }
+            if self.input[cursor] == UInt8(ascii: "]") { return elements }
+            guard self.input[cursor] == UInt8(ascii: ",") else { return nil }
+            cursor = self.skipSpace(cursor + 1)
+        }
+    }
+
+    /// The end of the value at `index` (structure only: the writing pass validates the rest).
+    func skip(at index: Int, depth: Int) -> Int? {
+        guard depth <= CanonicalJSON.maximumDepth, index < self.input.count else { return nil }
+        switch self.input[index] {
+        case UInt8(ascii: "\""):
+            var cursor = index + 1
+            while cursor < self.input.count {
+                switch self.input[cursor] {
+                case UInt8(ascii: "\""): return cursor + 1
+                case UInt8(ascii: "\\"): cursor += 2
+                default: cursor += 1
+                }
+            }
+            return nil
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            let close = self.input[index] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            var cursor = self.skipSpace(index + 1)
+            guard cursor < self.input.count else { return nil }
+            if self.input[cursor] == close { return cursor + 1 }
+            while true {
+                if close == UInt8(ascii: "}") {
+                    guard let keyEnd = self.skip(at: cursor, depth: depth + 1) else { return nil }
+                    cursor = self.skipSpace(keyEnd)
+                    guard cursor < self.input.count, self.input[cursor] == UInt8(ascii: ":") else { return nil }
+                    cursor = self.skipSpace(cursor + 1)
+                }
+                guard let end = self.skip(at: cursor, depth: depth + 1) else { return nil }
+                cursor = self.skipSpace(end)
+                guard cursor < self.input.count else { return nil }
+                if self.input[cursor] == close { return cursor + 1 }
+                guard self.input[cursor] == UInt8(ascii: ",") else { return nil }
+                cursor = self.skipSpace(cursor + 1)
+            }
+        default:
+            var cursor = index
+            while cursor < self.input.count {
+                switch self.input[cursor] {
+                case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D:
+                    return cursor > index ? cursor : nil
+                default: cursor += 1
+                }
+            }
+            return cursor > index ? cursor : nil
+        }
+    }
+
+    func decodedString(_ range: Range<Int>) -> [UInt8]? {
+        guard self.input[range.lowerBound] == UInt8(ascii: "\"") else { return nil }
+        var decoded: [UInt8] = []
+        return self.string(at: range.lowerBound, into: &decoded) == nil ? nil : decoded
+    }
+
+    /// Unescapes the string starting at the quote at `index`; returns the index after it.
+    func string(at index: Int, into decoded: inout [UInt8]) -> Int? {
+        var cursor = index + 1
+        while cursor < self.input.count {
+            let byte = self.input[cursor]
+            if byte == UInt8(ascii: "\"") { return cursor + 1 }
+            if byte < 0x20 { return nil }
+            if byte != UInt8(ascii: "\\") {
+                decoded.append(byte)
+                cursor += 1
+                continue
+            }
+            guard cursor + 1 < self.input.count else { return nil }
+            let escape = self.input[cursor + 1]
+            cursor += 2
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): decoded.append(escape)
+            case UInt8(ascii: "b"): decoded.append(0x08)
+            case UInt8(ascii: "f"): decoded.append(0x0C)
+            case UInt8(ascii: "n"): decoded.append(0x0A)
+            case UInt8(ascii: "r"): decoded.append(0x0D)
+            case UInt8(ascii: "t"): decoded.append(0x09)
+            case UInt8(ascii: "u"):
+                guard var scalar = self.hex4(at: cursor) else { return nil }
+                cursor += 4
+                if (0xD800..<0xDC00).contains(scalar), cursor + 6 <= self.input.count,
+                    self.input[cursor] == UInt8(ascii: "\\"), self.input[cursor + 1] == UInt8(ascii: "u"),
+                    let low = self.hex4(at: cursor + 2), (0xDC00..<0xE000).contains(low)
+                {
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    cursor += 6
+                }
+                // A lone surrogate becomes U+FFFD, as a decoder would read it.
+                let value = Unicode.Scalar(scalar) ?? "\u{FFFD}"
+                decoded.append(contentsOf: Array(String(Character(value)).utf8))
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    func hex4(at index: Int) -> UInt32? {
+        guard index + 4 <= self.input.count else { return nil }
+        var value: UInt32 = 0
+        for offset in 0..<4 {
+            let byte = self.input[index + offset]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt32(digit)
+        }
+        return value
+    }
+}

@@ -1,0 +1,153 @@
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import SidecarRedis
+
+/// A real `redis-server` that dies, stalls, comes back, or is absent; and shutting down.
+@Suite(.timeLimit(.minutes(1)))
+struct RedisClientOutageTests {
+    private static let fastBackoff = RedisConfiguration.Backoff(
+        initial: .milliseconds(50),
+        maximum: .milliseconds(200)
+    )
+
+    @Test func serverKilledMidCallFailsFastThenTheClientReconnectsByItself() async throws {
+        let server = try await RedisTestServer()
+        var configuration = try RedisConfiguration(url: server.url())
+        configuration.commandTimeout = .seconds(1)
+        configuration.reconnectBackoff = Self.fastBackoff
+        let states = StateRecorder()
+        try await withRedisClient(configuration, states: states) { client in
+            for index in 0..<8 {
+                #expect(try await client.command(["SET", "k\(index)", "v"]) == .status("OK"))
+            }
+            // Pause the server so that the next calls are in flight when it dies.
+            try await server.pauseClients(milliseconds: 5000)
+            let loop = MultiThreadedEventLoopGroup.singleton.any()
+            let start = ContinuousClock.now
+            let inFlight = (0..<6).map { client.command(["GET", "k\($0)"], on: loop) }
+            try await Task.sleep(for: .milliseconds(100))
+            server.kill()
+            for call in inFlight {
+                let failure = await redisFailure { try await call.get() }
+                #expect(failure.code == .unavailable)
+            }
+            // Killed at 100 ms: each failed on the broken connection, well before the 1 s timeout.
+            #expect(ContinuousClock.now - start < .milliseconds(800))
+            #expect(client.state == .down)
+
+            let whileDown = await redisFailure { try await client.command(["GET", "k0"]) }
+            #expect(whileDown.code == .unavailable)
+            // Failed by the down state, without trying to connect.
+            #expect(whileDown.message.contains("redis is down"))
+            #expect(whileDown.elapsed < .seconds(1))  // no connect attempt (a loaded machine is slow)
+            #expect(states.recorded == [.down])
+
+            try await server.start()
+            #expect(try await eventually(within: .seconds(3)) { client.isAvailable })
+            #expect(try await client.command(["SET", "after", "restart"]) == .status("OK"))
+            #expect(try await client.command(["GET", "after"]) == .bulk("restart"))
+            #expect(states.recorded == [.down, .up])
+        }
+    }
+
+    @Test func aStalledServerFailsTheCallWithinTheCommandTimeout() async throws {
+        let server = try await RedisTestServer()
+        let states = StateRecorder()
+        try await withRedisClient(try RedisConfiguration(url: server.url()), states: states) { client in
+            #expect(try await client.command(["SET", "k", "v"]) == .status("OK"))
+            try await server.pauseClients(milliseconds: 3000)
+            let stalled = await redisFailure { try await client.command(["GET", "k"]) }
+            #expect(stalled.code == .timeout)
+            #expect(stalled.elapsed >= .milliseconds(200))
+            #expect(stalled.elapsed < .milliseconds(2500))
+            #expect(client.state == .down)
+            let whileDown = await redisFailure { try await client.command(["GET", "k"]) }
+            #expect(whileDown.code == .unavailable)
+            // Failed by the down state, without trying to connect.
+            #expect(whileDown.message.contains("redis is down"))
+            #expect(whileDown.elapsed < .seconds(1))  // no connect attempt (a loaded machine is slow)
+            // The reconnect probe sends PING, so the client stays down until the pause ends.
+            #expect(try await eventually(within: .seconds(8)) { client.isAvailable })
+            #expect(try await client.command(["GET", "k"]) == .bulk("v"))
+            #expect(states.recorded == [.down, .up])
+        }
+    }
+
+    @Test func noServerAtStartFailsOnceThenFailsFastUntilTheServerAppears() async throws {
+        let server = try await RedisTestServer()
+        server.kill()
+        var configuration = try RedisConfiguration(url: server.url())
+        configuration.reconnectBackoff = Self.fastBackoff
+        let states = StateRecorder()
+        try await withRedisClient(configuration, states: states) { client in
+            #expect(client.isAvailable)
+            let refused = await redisFailure { try await client.command(["PING"]) }
+            #expect(refused.code == .unavailable)
+            #expect(refused.elapsed < .seconds(1))
+            let whileDown = await redisFailure { try await client.command(["PING"]) }
+            #expect(whileDown.code == .unavailable)
+            // Failed by the down state, without trying to connect.
+            #expect(whileDown.message.contains("redis is down"))
+            #expect(whileDown.elapsed < .seconds(1))  // no connect attempt (a loaded machine is slow)
+            // Several failed reconnect attempts report nothing more.
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(states.recorded == [.down])
+
+            try await server.start()
+            #expect(try await eventually(within: .seconds(3)) { client.isAvailable })
+            #expect(try await client.command(["PING"]) == .status("PONG"))
+            #expect(states.recorded == [.down, .up])
+        }
+    }
+
+    @Test func shutdownFailsWaitersFinishesRunningCallsAndRefusesLaterOnes() async throws {
+        let server = try await RedisTestServer()
+        var configuration = try RedisConfiguration(url: server.url())
+        configuration.poolSize = 1
+        configuration.commandTimeout = .seconds(1)
+        let states = StateRecorder()
+        let client = try RedisClient(configuration: configuration, onStateChange: states.record)
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let running = client.command(["BLPOP", "nothing", "0.2"], on: loop)
+        let waiting = client.command(["PING"], on: loop)
+        // Let the BLPOP start on its thread: work not started when the pool stops is cancelled.
+        try await Task.sleep(for: .milliseconds(100))
+
+        let start = ContinuousClock.now
+        try await client.shutdown()
+        #expect(ContinuousClock.now - start < .milliseconds(900))
+        #expect(try await running.get() == .null)
+        let waiter = await redisFailure { try await waiting.get() }
+        #expect(waiter.code == .shutdown)
+        let later = await redisFailure { try await client.command(["PING"]) }
+        #expect(later.code == .shutdown)
+        #expect(!client.isAvailable)
+        #expect(client.state == .shutdown)
+        try await client.shutdown()
+        try client.syncShutdown()
+        #expect(states.recorded == [.shutdown])
+    }
+
+    @Test func syncShutdownOfAnIdleClientFreesItsConnections() async throws {
+        let server = try await RedisTestServer()
+        let client = try RedisClient(configuration: try RedisConfiguration(url: server.url()))
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        // Four calls at once open the four connections of the pool.
+        let futures = (0..<4).map { _ in client.command(["BLPOP", "nothing", "0.05"], on: loop) }
+        for future in futures {
+            #expect(try await future.get() == .null)
+        }
+        try await withRedisClient(try RedisConfiguration(url: server.url())) { observer in
+            let before = try #require(try await observer.command(["CLIENT", "LIST"]).string)
+            #expect(before.split(separator: "\n").count == 5)
+            try client.syncShutdown()
+            let closed = try await eventually(within: .seconds(2)) {
+                let list = try? await observer.command(["CLIENT", "LIST"]).string
+                return list?.split(separator: "\n").count == 1
+            }
+            #expect(closed)
+        }
+    }
+}
