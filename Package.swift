@@ -137,6 +137,12 @@ let package = Package(
             path: "Benchmarks/Embedding",
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "cache-bench",
+            dependencies: ["SidecarPolicy"],
+            path: "Benchmarks/Cache",
+            swiftSettings: strictSettings
+        ),
         // One test target; its folders mirror Sources/<target>/<folder>.
         .testTarget(
             name: "SidecarTests",

@@ -8,6 +8,7 @@
 --   BENCH_MODEL=gpt-4o    the "model" field sent
 --   BENCH_LONG_EVERY=2    one request in N carries the long prompt (the rest are short)
 --   BENCH_COUNT=0         do not define response() (cheaper client; see below)
+--   BENCH_DISTINCT=16     only 16 distinct prompts per thread, repeated (cache hits after the first)
 --
 -- response() counts statuses, X-Model-Used, X-Sidecar-Cache, X-Query-Cost (header or trailer)
 -- and 2xx bodies that lack the expected marker; done() prints one line "WRKJSON {...}".
@@ -73,8 +74,11 @@ else
               '{"role":"user","content":"%s"}],"temperature":0.2}'
 end
 
+local distinct = tonumber(os.getenv("BENCH_DISTINCT") or "0") or 0
+
 function request()
    counter = counter + 1
+   if distinct > 0 then counter = (counter % distinct) + 1 end
    local prompt
    if counter % long_every == 0 then
       prompt = string.format(long_prompt, tid, counter)

@@ -8,6 +8,9 @@
 #   c      llm-sidecar serve -> stub (JSON), new prompt per request, short/long mix
 #   d      llm-sidecar serve -> stub's SSE location, "stream": true
 #   e      LiteLLM proxy (1 worker) -> stub (JSON); only with --litellm or --only ...,e
+#   c-off  as c, with the response cache off ([cache] enabled = false): what the cache costs a miss
+#   c-sem  as c, with the semantic cache on (the MiniLM model embeds every prompt it can)
+#   h      llm-sidecar answering from its cache: 16 prompts per wrk thread, repeated (exact hits)
 #
 # --latency also runs latency.py after the targets above (--only none: only it):
 #   SSE inter-chunk gaps, 200 streams x 40 chunks 50 ms apart, fake upstream direct vs through
@@ -50,7 +53,7 @@ LATENCY_ARGS=${LATENCY_ARGS:-}
 WAIT_LOAD=${WAIT_LOAD:-0}          # wait for the 1-min load average to drop below this (0: never)
 WAIT_LOAD_POLL_S=${WAIT_LOAD_POLL_S:-20}
 WAIT_LOAD_MAX_S=${WAIT_LOAD_MAX_S:-900}
-ALL_TARGETS=(a a-sse b b-sse c d e)
+ALL_TARGETS=(a a-sse b b-sse c d e c-off c-sem h)
 
 usage() {
     sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -261,7 +264,8 @@ duration_ms() { # 1m2.345s -> 62345
 
 # ---------------------------------------------------------------------------------------------
 # Ports and nginx instances.
-read -r STUB_PORT PROXY_PORT SC_PORT_C SC_PORT_D LITELLM_PORT < <(python3 "$HERE/helper.py" ports 5)
+read -r STUB_PORT PROXY_PORT SC_PORT_C SC_PORT_D LITELLM_PORT SC_PORT_OFF SC_PORT_SEM SC_PORT_H \
+    < <(python3 "$HERE/helper.py" ports 8)
 [[ -n $LITELLM_PORT ]] || die "could not pick free ports"
 
 start_nginx() { # name template port [upstream_port]; sets NGINX_PID_<name>
@@ -315,8 +319,12 @@ if (( NEED_SIDECAR )); then
     fi
 fi
 
-write_sidecar_config() { # path listen_port base_url
+write_sidecar_config() { # path listen_port base_url [variant: off|semantic]
     sed -e "s#@PORT@#$2#g" -e "s#@BASE@#$3#g" "$HERE/sidecar.conf.in" > "$1"
+    case ${4:-} in
+        off) sed -i 's#^backend = "memory"#enabled = false#' "$1" ;;
+        semantic) sed -i "s#^local_model = \"\"#local_model = \"all-MiniLM-L6-v2\"\nmodels_dir = \"$ROOT/models\"#" "$1" ;;
+    esac
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -422,7 +430,7 @@ bench_nginx_target() { # target url stream pid name
 
 bench_sidecar_target() { # target port base_url stream
     local t=$1 port=$2 base=$3 stream=$4 cfg="$TMP/sidecar-$1.toml" pid ready rc idle hwm after
-    write_sidecar_config "$cfg" "$port" "$base"
+    write_sidecar_config "$cfg" "$port" "$base" "${VARIANT:-}"
     T0_US=${EPOCHREALTIME/./}
     "$BIN" serve --config "$cfg" --listen "127.0.0.1:$port" >"$TMP/sidecar-$t.log" 2>&1 &
     pid=$!
@@ -536,6 +544,9 @@ for t in "${SELECTED[@]}"; do
         c)     bench_sidecar_target c "$SC_PORT_C" "$STUB/v1" 0 ;;
         d)     bench_sidecar_target d "$SC_PORT_D" "$STUB/sse/v1" 1 ;;
         e)     bench_litellm_target e "$LITELLM_PORT" "$STUB/v1" ;;
+        c-off) VARIANT=off bench_sidecar_target c-off "$SC_PORT_OFF" "$STUB/v1" 0 ;;
+        c-sem) VARIANT=semantic bench_sidecar_target c-sem "$SC_PORT_SEM" "$STUB/v1" 0 ;;
+        h)     BENCH_DISTINCT=16 bench_sidecar_target h "$SC_PORT_H" "$STUB/v1" 0 ;;
     esac
 done
 

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SidecarHTTP
 import SidecarOpenAI
 import SidecarPolicy
 
@@ -112,11 +113,14 @@ final class SidecarResponseCache: ResponseCache {
         case .embeddings?: view = nil
         default: return nil
         }
-        let control = request.headers[canonicalForm: "cache-control"].map { $0.lowercased() }
-        let noCache = control.contains("no-cache")
-        let noStore = control.contains("no-store")
+        var noCache = false
+        var noStore = false
+        for (name, value) in request.headers where name.caseInsensitiveEquals("cache-control") {
+            let value = value.lowercased()
+            noCache = noCache || value.contains("no-cache")
+            noStore = noStore || value.contains("no-store")
+        }
         if noCache && noStore { return nil }
-        if !self.isCacheable(request.body) { return nil }
         var ttl = self.configuration.ttlSeconds
         if let text = request.headers.first(name: SidecarHeaders.cacheTTL.rawName), let seconds = Int(text),
             seconds >= 0
@@ -134,7 +138,7 @@ final class SidecarResponseCache: ResponseCache {
                 prompt = text
             }
         }
-        let semantic = !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        let semantic = prompt.utf8.contains { $0 > 0x20 }
         guard
             let canonical = request.body.withUnsafeReadableBytes({ raw in
                 CanonicalJSON.canonicalize(
@@ -144,6 +148,11 @@ final class SidecarResponseCache: ResponseCache {
                 )
             })
         else { return nil }
+        // `n` above 1 and a `temperature` above `max_temperature` are not cached.
+        if let n = canonical.n, n > 1 { return nil }
+        if let limit = self.configuration.maxTemperature, let temperature = canonical.temperature, temperature > limit {
+            return nil
+        }
         let tenant = self.tenant(request.headers)
         let endpoint = Array(request.endpoint.label.utf8)
         guard
@@ -165,31 +174,12 @@ final class SidecarResponseCache: ResponseCache {
         )
     }
 
-    /// `n` above 1 and a `temperature` above `max_temperature` are not cached.
-    private func isCacheable(_ body: ByteBuffer) -> Bool {
-        guard let members = JSONObjectScanner.members(in: body) else { return false }
-        for member in members where member.key == "n" || member.key == "temperature" {
-            let text = body.getString(
-                at: body.readerIndex + member.valueRange.lowerBound,
-                length: member.valueRange.count
-            )
-            guard let value = text.flatMap({ Double($0) }) else { continue }
-            if member.key == "n" && value > 1 { return false }
-            if member.key == "temperature", let limit = self.configuration.maxTemperature, value > limit {
-                return false
-            }
-        }
-        return true
-    }
-
     /// The namespace header and, unless entries are shared, the credential's hash.
     private func tenant(_ headers: HTTPHeaders) -> [UInt8] {
         var tenant = Array((headers.first(name: SidecarHeaders.cacheNamespace.rawName) ?? "").utf8)
         tenant.append(0)
-        if !self.configuration.shared {
-            let credential = headers.first(name: "authorization") ?? ""
-            tenant.append(contentsOf: CacheKey.sha256(Array(credential.utf8)) ?? [])
-        }
+        // The credential itself goes into the key's digest (never stored: only the digest is).
+        if !self.configuration.shared { tenant.append(contentsOf: (headers.first(name: "authorization") ?? "").utf8) }
         return tenant
     }
 

@@ -1,4 +1,17 @@
 extension CanonicalJSON.Writer {
+    /// The end of the string at `index` (after its closing quote) when it holds no escape and
+    /// no control character; `nil` otherwise (then ``string(at:into:)`` reads it).
+    func plainStringEnd(at index: Int) -> Int? {
+        var cursor = index + 1
+        while cursor < self.input.count {
+            let byte = self.input[cursor]
+            if byte == UInt8(ascii: "\"") { return cursor + 1 }
+            if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
+            cursor += 1
+        }
+        return nil
+    }
+
     /// An object's members, sorted by key, the last of a repeated key kept.
     func members(at index: Int) -> ([CanonicalJSON.Member], Int)? {
         var members: [CanonicalJSON.Member] = []
@@ -8,7 +21,14 @@ extension CanonicalJSON.Writer {
             while true {
                 guard cursor < self.input.count, self.input[cursor] == UInt8(ascii: "\"") else { return nil }
                 var key: [UInt8] = []
-                guard let keyEnd = self.string(at: cursor, into: &key) else { return nil }
+                let keyEnd: Int
+                if let end = self.plainStringEnd(at: cursor) {
+                    key.append(contentsOf: UnsafeBufferPointer(rebasing: self.input[(cursor + 1)..<(end - 1)]))
+                    keyEnd = end
+                } else {
+                    guard let end = self.string(at: cursor, into: &key) else { return nil }
+                    keyEnd = end
+                }
                 cursor = self.skipSpace(keyEnd)
                 guard cursor < self.input.count, self.input[cursor] == UInt8(ascii: ":") else { return nil }
                 let valueStart = self.skipSpace(cursor + 1)
@@ -21,21 +41,27 @@ extension CanonicalJSON.Writer {
                 cursor = self.skipSpace(cursor + 1)
             }
         }
-        // Stable sort, then keep the last of equal keys.
-        let sorted = members.enumerated().sorted { lhs, rhs in
-            lhs.element.key.lexicographicallyPrecedes(rhs.element.key)
-                || (lhs.element.key == rhs.element.key && lhs.offset < rhs.offset)
-        }.map(\.element)
-        var unique: [CanonicalJSON.Member] = []
-        unique.reserveCapacity(sorted.count)
-        for member in sorted {
-            if let last = unique.last, last.key == member.key {
-                unique[unique.count - 1] = member
-            } else {
-                unique.append(member)
+        // A stable insertion sort (objects are small), then the last of equal keys kept.
+        if members.count > 1 {
+            for index in 1..<members.count {
+                var position = index
+                while position > 0, members[position].key.lexicographicallyPrecedes(members[position - 1].key) {
+                    members.swapAt(position, position - 1)
+                    position -= 1
+                }
             }
+            var kept = 0
+            for index in 0..<members.count {
+                if kept > 0, members[kept - 1].key == members[index].key {
+                    members[kept - 1] = members[index]
+                } else {
+                    members.swapAt(kept, index)
+                    kept += 1
+                }
+            }
+            members.removeLast(members.count - kept)
         }
-        return (unique, cursor + 1)
+        return (members, cursor + 1)
     }
 
     /// An array's element ranges.

@@ -25,9 +25,19 @@ package enum CanonicalJSON {
         /// The canonical masked prompt (empty when nothing was masked).
         package var prompt: [UInt8]
         package var maskedPrompt: Bool
+        /// The top-level `n` and `temperature`, when they are numbers (cacheability rules).
+        package var n: Double?
+        package var temperature: Double?
     }
 
     package static let maximumDepth = 64
+    static let roleKey = Array("role".utf8)
+    static let userRole = Array("user".utf8)
+    static let contentKey = Array("content".utf8)
+    static let messagesKey = Array("messages".utf8)
+    static let promptKey = Array("prompt".utf8)
+    static let nKey = Array("n".utf8)
+    static let temperatureKey = Array("temperature".utf8)
     /// Marks the masked prompt's place in ``Result/context``.
     package static let promptMarker: UInt8 = 0x01
 
@@ -42,7 +52,13 @@ package enum CanonicalJSON {
         guard let end = writer.topLevel(at: start, dropping: dropping, maskingPrompt: maskingPrompt),
             writer.skipSpace(end) == bytes.count
         else { return nil }
-        return Result(context: writer.output, prompt: writer.prompt, maskedPrompt: writer.masked)
+        return Result(
+            context: writer.output,
+            prompt: writer.prompt,
+            maskedPrompt: writer.masked,
+            n: writer.n,
+            temperature: writer.temperature
+        )
     }
 
     package static func canonicalize(
@@ -67,6 +83,8 @@ extension CanonicalJSON {
         var output: [UInt8] = []
         var prompt: [UInt8] = []
         var masked = false
+        var n: Double?
+        var temperature: Double?
 
         init(input: UnsafeBufferPointer<UInt8>) {
             self.input = input
@@ -91,18 +109,32 @@ extension CanonicalJSON {
             self.output.append(UInt8(ascii: "{"))
             var first = true
             for member in members {
-                let name = String(decoding: member.key, as: UTF8.self)
-                if dropping.contains(name) { continue }
+                if dropping.contains(where: { $0.utf8.elementsEqual(member.key) }) { continue }
                 if !first { self.output.append(UInt8(ascii: ",")) }
                 first = false
                 self.writeString(member.key)
                 self.output.append(UInt8(ascii: ":"))
-                if maskingPrompt, name == "messages", self.input[member.value.lowerBound] == UInt8(ascii: "[") {
+                if maskingPrompt, member.key == CanonicalJSON.messagesKey,
+                    self.input[member.value.lowerBound] == UInt8(ascii: "[")
+                {
                     guard self.messages(member.value) else { return nil }
-                } else if maskingPrompt, name == "prompt", self.input[member.value.lowerBound] == UInt8(ascii: "\"") {
+                } else if maskingPrompt, member.key == CanonicalJSON.promptKey,
+                    self.input[member.value.lowerBound] == UInt8(ascii: "\"")
+                {
                     guard self.mask(member.value) else { return nil }
                 } else {
                     guard self.value(at: member.value.lowerBound, depth: 1) != nil else { return nil }
+                    if member.key == CanonicalJSON.nKey || member.key == CanonicalJSON.temperatureKey {
+                        let text = String(
+                            decoding: UnsafeBufferPointer(rebasing: self.input[member.value]),
+                            as: UTF8.self
+                        )
+                        if member.key == CanonicalJSON.nKey {
+                            self.n = Double(text)
+                        } else {
+                            self.temperature = Double(text)
+                        }
+                    }
                 }
             }
             self.output.append(UInt8(ascii: "}"))
@@ -112,11 +144,19 @@ extension CanonicalJSON {
         /// The `messages` array, with the last `user` message's `content` masked.
         mutating func messages(_ range: Range<Int>) -> Bool {
             guard let elements = self.elements(at: range.lowerBound) else { return false }
+            // Each message's members, read once: to find the last user message, then to write.
+            var parsed: [[CanonicalJSON.Member]?] = []
+            parsed.reserveCapacity(elements.count)
             var lastUser: Int?
-            for (index, element) in elements.enumerated() where self.input[element.lowerBound] == UInt8(ascii: "{") {
+            for (index, element) in elements.enumerated() {
+                guard self.input[element.lowerBound] == UInt8(ascii: "{") else {
+                    parsed.append(nil)
+                    continue
+                }
                 guard let (members, _) = self.members(at: element.lowerBound) else { return false }
-                if let role = members.last(where: { $0.key == Array("role".utf8) }),
-                    self.decodedString(role.value) == Array("user".utf8)
+                parsed.append(members)
+                if let role = members.last(where: { $0.key == CanonicalJSON.roleKey }),
+                    self.decodedString(role.value) == CanonicalJSON.userRole
                 {
                     lastUser = index
                 }
@@ -124,20 +164,8 @@ extension CanonicalJSON {
             self.output.append(UInt8(ascii: "["))
             for (index, element) in elements.enumerated() {
                 if index > 0 { self.output.append(UInt8(ascii: ",")) }
-                if index == lastUser {
-                    guard let (members, _) = self.members(at: element.lowerBound) else { return false }
-                    self.output.append(UInt8(ascii: "{"))
-                    for (position, member) in members.enumerated() {
-                        if position > 0 { self.output.append(UInt8(ascii: ",")) }
-                        self.writeString(member.key)
-                        self.output.append(UInt8(ascii: ":"))
-                        if member.key == Array("content".utf8) {
-                            guard self.mask(member.value) else { return false }
-                        } else {
-                            guard self.value(at: member.value.lowerBound, depth: 3) != nil else { return false }
-                        }
-                    }
-                    self.output.append(UInt8(ascii: "}"))
+                if let members = parsed[index] {
+                    guard self.object(members, depth: 3, maskingContent: index == lastUser) else { return false }
                 } else {
                     guard self.value(at: element.lowerBound, depth: 2) != nil else { return false }
                 }
@@ -146,11 +174,29 @@ extension CanonicalJSON {
             return true
         }
 
+        /// Writes an object from its sorted members, the `content` member masked if asked.
+        mutating func object(_ members: [CanonicalJSON.Member], depth: Int, maskingContent: Bool = false) -> Bool {
+            self.output.append(UInt8(ascii: "{"))
+            for (position, member) in members.enumerated() {
+                if position > 0 { self.output.append(UInt8(ascii: ",")) }
+                self.writeString(member.key)
+                self.output.append(UInt8(ascii: ":"))
+                if maskingContent && member.key == CanonicalJSON.contentKey {
+                    guard self.mask(member.value) else { return false }
+                } else {
+                    guard self.value(at: member.value.lowerBound, depth: depth) != nil else { return false }
+                }
+            }
+            self.output.append(UInt8(ascii: "}"))
+            return true
+        }
+
         /// Writes the marker in the document and the value's canonical form to `prompt`.
         mutating func mask(_ range: Range<Int>) -> Bool {
-            var inner = Writer(input: self.input)
-            guard inner.value(at: range.lowerBound, depth: 3) != nil else { return false }
-            self.prompt = inner.output
+            let start = self.output.count
+            guard self.value(at: range.lowerBound, depth: 3) != nil else { return false }
+            self.prompt = Array(self.output[start...])
+            self.output.removeLast(self.output.count - start)
             self.masked = true
             self.output.append(CanonicalJSON.promptMarker)
             return true
@@ -163,15 +209,9 @@ extension CanonicalJSON {
             guard depth <= CanonicalJSON.maximumDepth, index < self.input.count else { return nil }
             switch self.input[index] {
             case UInt8(ascii: "{"):
-                guard let (members, end) = self.members(at: index) else { return nil }
-                self.output.append(UInt8(ascii: "{"))
-                for (position, member) in members.enumerated() {
-                    if position > 0 { self.output.append(UInt8(ascii: ",")) }
-                    self.writeString(member.key)
-                    self.output.append(UInt8(ascii: ":"))
-                    guard self.value(at: member.value.lowerBound, depth: depth + 1) != nil else { return nil }
+                guard let (members, end) = self.members(at: index), self.object(members, depth: depth + 1) else {
+                    return nil
                 }
-                self.output.append(UInt8(ascii: "}"))
                 return end
             case UInt8(ascii: "["):
                 self.output.append(UInt8(ascii: "["))
@@ -195,6 +235,11 @@ extension CanonicalJSON {
                 self.output.append(UInt8(ascii: "]"))
                 return cursor + 1
             case UInt8(ascii: "\""):
+                // Most strings have no escapes: they are already canonical, copied in one go.
+                if let end = self.plainStringEnd(at: index) {
+                    self.output.append(contentsOf: UnsafeBufferPointer(rebasing: self.input[index..<end]))
+                    return end
+                }
                 var decoded: [UInt8] = []
                 guard let end = self.string(at: index, into: &decoded) else { return nil }
                 self.writeString(decoded)
@@ -234,6 +279,20 @@ extension CanonicalJSON {
                 }
             }
             guard cursor > digitsStart else { return nil }
+            // An integral literal is canonical as written (JSON has no leading zeros), but -0.
+            if integral, cursor - digitsStart <= 15,
+                self.input[digitsStart] != UInt8(ascii: "0") || cursor - digitsStart == 1
+            {
+                let negativeZero =
+                    cursor - index == 2 && self.input[index] == UInt8(ascii: "-")
+                    && self.input[digitsStart] == UInt8(ascii: "0")
+                if negativeZero {
+                    self.output.append(UInt8(ascii: "0"))
+                } else {
+                    self.output.append(contentsOf: UnsafeBufferPointer(rebasing: self.input[index..<cursor]))
+                }
+                return cursor
+            }
             let text = String(decoding: UnsafeBufferPointer(rebasing: self.input[index..<cursor]), as: UTF8.self)
             if integral, let value = Int64(text) {
                 self.output.append(contentsOf: Array(String(value).utf8))
@@ -249,6 +308,12 @@ extension CanonicalJSON {
         }
 
         mutating func writeString(_ decoded: [UInt8]) {
+            if !decoded.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+                self.output.append(UInt8(ascii: "\""))
+                self.output.append(contentsOf: decoded)
+                self.output.append(UInt8(ascii: "\""))
+                return
+            }
             self.output.append(UInt8(ascii: "\""))
             for byte in decoded {
                 switch byte {
