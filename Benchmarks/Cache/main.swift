@@ -71,8 +71,15 @@ for number in 0..<searches {
 times.sort()
 print(
     String(
-        format: "semantic search, %d entries in one context: p50 %.3f ms, p99 %.3f ms, max %.3f ms (%d searches, %d hits of %d near-duplicates; fill %.1f s)",
-        entries, percentile(times, 0.5), percentile(times, 0.99), times.last ?? 0, searches, hits, searches / 2,
+        format: "semantic search, %d entries in one context: p50 %.3f ms, p99 %.3f ms, max %.3f ms "
+            + "(%d searches, %d hits of %d near-duplicates; fill %.1f s)",
+        entries,
+        percentile(times, 0.5),
+        percentile(times, 0.99),
+        times.last ?? 0,
+        searches,
+        hits,
+        searches / 2,
         fillSeconds
     )
 )
@@ -94,6 +101,8 @@ keyTimes.sort()
 print(
     String(
         format: "exact key (canonical JSON + SHA-256) of a %d-byte chat request: p50 %.2f us, p99 %.2f us",
-        body.count, percentile(keyTimes, 0.5), percentile(keyTimes, 0.99)
+        body.count,
+        percentile(keyTimes, 0.5),
+        percentile(keyTimes, 0.99)
     )
 )
