@@ -7,7 +7,7 @@
 #   - two llama.cpp servers (llama-cpp-python) serving SmolLM2-135M-Instruct: "smollm-local"
 #     (the local tier, price 0) and "smollm-cloud" (the cloud tier, $2.50/$10 per M tokens,
 #     started with --embedding true and an API key the sidecar must inject);
-#   - a real redis-server (for the cache suite once the redis backend lands);
+#   - a real redis-server (the cache backend: test_05_cache.py);
 #   - the sidecar binary, with a generated config pointing at the two servers;
 # then runs Tests/e2e_real (pytest) and prints a summary table.
 #
@@ -292,8 +292,8 @@ local_model = "all-MiniLM-L6-v2"
 models_dir = "$MODELS_DIR"
 
 [cache]
-# TODO(cache): backend = "redis" once the redis backend lands; redis is already running here.
-backend = "memory"
+backend = "redis"
+semantic_budget_ms = 500               # the suite runs the debug binary: its embeddings are slower
 redis_url = "redis://127.0.0.1:$REDIS_PORT/0"
 ttl_seconds = 300
 EOF

@@ -55,7 +55,8 @@ def cloud_auth():
 def client(sidecar):
     import openai
 
-    return openai.OpenAI(base_url=f"{sidecar}/v1", api_key="sk-e2e-client", max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=f"{sidecar}/v1", api_key="sk-e2e-client", max_retries=0, timeout=120,
+                         default_headers={"X-Sidecar-Cache-Namespace": h.cache_namespace()})
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -70,9 +71,11 @@ def extra_sidecar():
     tests that would leave the main one's breakers open. Returns a function: (name) -> base URL."""
     started = []
 
-    def start(name, local_model_off=True, env_extra=None):
+    def start(name, local_model_off=True, env_extra=None, edit=None):
         port = h.free_port()
         config = pathlib.Path(h.env("E2E_CONFIG")).read_text()
+        if edit:
+            config = edit(config)
         config = re.sub(r'^listen = ".*"$', f'listen = "127.0.0.1:{port}"', config, flags=re.M)
         if local_model_off:
             config = re.sub(r'^local_model = ".*"$', 'local_model = ""', config, flags=re.M)

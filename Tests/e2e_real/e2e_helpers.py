@@ -146,6 +146,12 @@ class RawResponse:
         return events
 
 
+def cache_namespace():
+    """Each test its own cache namespace: no test is answered from another test's entries (the
+    cache tests in test_05_cache.py use namespaces of their own)."""
+    return os.environ.get("PYTEST_CURRENT_TEST", "none").split(" ")[0]
+
+
 def raw_request(url, method="POST", path="/v1/chat/completions", body=None, headers=None, timeout=120,
                 close=True):
     """One request over a fresh socket; reads the whole response (chunked or Content-Length),
@@ -157,7 +163,10 @@ def raw_request(url, method="POST", path="/v1/chat/completions", body=None, head
     lines = [f"{method} {path} HTTP/1.1", f"Host: {u.netloc}", "TE: trailers"]
     if method in ("POST", "PUT") or body:
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    for k, v in (headers or {}).items():
+    headers = dict(headers or {})
+    if not any(k.lower() == "x-sidecar-cache-namespace" for k in headers):
+        headers["X-Sidecar-Cache-Namespace"] = cache_namespace()
+    for k, v in headers.items():
         lines.append(f"{k}: {v}")
     if close:
         lines.append("Connection: close")

@@ -139,35 +139,8 @@ def test_upstream_rejecting_the_sidecars_key_is_not_the_clients_401(extra_sideca
     assert r.status == 200 or "error" in r.json()
 
 
-# ---- cache (pending) --------------------------------------------------------------------------
-# CACHE TESTS GO HERE once the redis backend lands: scripts/e2e-real.sh already runs redis-server
-# ($E2E_REDIS_URL) and writes its URL into the config; switch [cache] backend to "redis" there.
-# Then: exact hit on a repeat (X-Sidecar-Cache: exact, X-Query-Cost: 0), semantic hit on a
-# paraphrase, a stream stored only when complete and replayed as SSE, Cache-Control no-cache /
-# no-store, and redis killed mid-run: requests still served uncached.
-
-
-@pytest.mark.cache
-@pytest.mark.skip(reason="cache suite pending: the redis cache backend has not landed (redis is running at "
-                  "$E2E_REDIS_URL for it)")
-def test_cache_exact_hit_is_free():
-    pass
-
-
-@pytest.mark.cache
-@pytest.mark.skip(reason="cache suite pending: the redis cache backend has not landed")
-def test_cache_semantic_hit_on_a_paraphrase():
-    pass
-
-
-@pytest.mark.cache
-@pytest.mark.skip(reason="cache suite pending: the redis cache backend has not landed")
-def test_cache_survives_redis_going_down():
-    pass
-
-
 def test_redis_is_up_for_the_cache_suite():
-    """The redis the cache suite will use is running (so the pending tests have what they need)."""
+    """The redis the cache suite uses is running."""
     import socket
     import urllib.parse
 

@@ -12,8 +12,10 @@ from e2e_helpers import CLOUD_MODEL, CLOUD_UPSTREAM, LOCAL_MODEL, LOCAL_UPSTREAM
 
 
 def short_chat(client, max_tokens=8):
+    # The same prompt again and again: kept out of the cache, so each one is forwarded.
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": SIMPLE_PROMPT}], max_tokens=max_tokens, temperature=0)
+        model="auto", messages=[{"role": "user", "content": SIMPLE_PROMPT}], max_tokens=max_tokens, temperature=0,
+        extra_headers={"Cache-Control": "no-cache, no-store"})
     h.record(raw.headers, "chat", status=raw.status_code)
     return raw
 

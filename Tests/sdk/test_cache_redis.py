@@ -139,3 +139,12 @@ def test_redis_killed_mid_traffic_fails_no_request_and_caching_resumes(fleet):
         ask(client(a, ns), text)
         return eventually(lambda: ask(client(b, ns), text).headers["X-Sidecar-Cache"] == "exact", timeout=2)
     assert eventually(shared, timeout=15)
+
+
+def test_a_paraphrase_on_the_same_sidecar_hits_with_redis(fleet):
+    _, (a, _) = fleet
+    ns = uuid.uuid4().hex
+    ask(client(a, ns), "How do I make my home wifi router restart?", max_tokens=16, temperature=0)
+    assert eventually(lambda: ask(client(a, ns), "How can I make my home wifi router restart?", max_tokens=16,
+                                  temperature=0, extra_headers={"Cache-Control": "no-store"})
+                      .headers["X-Sidecar-Cache"] == "semantic")

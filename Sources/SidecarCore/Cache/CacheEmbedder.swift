@@ -63,7 +63,9 @@ final class CacheEmbedder: Sendable {
     /// Queues `text`; `completion` runs on the worker thread, or at once with `.busy`.
     func embed(_ text: String, then completion: @escaping Completion) {
         let admitted = self.state.withLock { state -> (admitted: Bool, start: Bool) in
-            let ahead = Double(state.queue.count + state.running + 1)
+            // The work queued ahead of this prompt (not its own): with nothing ahead it is always
+            // admitted, so one slow embedding cannot shut the lookup out for good.
+            let ahead = Double(state.queue.count + state.running)
             guard ahead * state.secondsPerPrompt <= self.budget else { return (false, false) }
             state.queue.append(Job(text: text, completion: completion))
             let start = !state.draining
@@ -88,7 +90,9 @@ final class CacheEmbedder: Sendable {
             let started = DispatchTime.now().uptimeNanoseconds
             var accepted: [Job] = []
             for job in batch {
-                if self.model.tokenize(job.text).count > MiniLMEmbedder.maxSequenceLength {
+                // Token ids stop at the model's 256: reaching it means the prompt was cut, so it
+                // would be compared by its start only.
+                if self.model.tokenize(job.text).count >= MiniLMEmbedder.maxSequenceLength {
                     job.completion(.failure(.tooLong))
                 } else {
                     accepted.append(job)

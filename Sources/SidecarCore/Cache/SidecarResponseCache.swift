@@ -6,6 +6,7 @@ import NIOPosix
 import SidecarHTTP
 import SidecarOpenAI
 import SidecarPolicy
+import Synchronization
 
 /// The response cache: an exact lookup by the request's canonical key, then a semantic one
 /// among entries whose everything-but-the-prompt matches exactly.
@@ -26,6 +27,9 @@ final class SidecarResponseCache: ResponseCache {
 
     let configuration: CacheConfiguration
     let memory: MemoryCacheStore
+    /// Raw request digest -> the canonical key it was stored under (bounded like the store;
+    /// cleared when full).
+    let aliases = Mutex<[CacheKey: CacheKey]>([:])
     let index: SemanticIndex?
     let embedder: CacheEmbedder?
     let shared: (any SharedAnswerStore)?
@@ -69,13 +73,22 @@ final class SidecarResponseCache: ResponseCache {
     // MARK: Lookup
 
     func lookup(_ context: RequestContext, on eventLoop: any EventLoop) -> CacheLookup {
-        guard let plan = self.plan(context) else {
+        // A byte-identical repeat of a stored request skips the canonical form: its raw bytes'
+        // digest names the canonical key it was stored under.
+        let control = Self.cacheControl(context.request.headers)
+        let raw = control.noCache ? nil : self.rawKey(context.request)
+        if let raw, let key = self.aliases.withLock({ $0[raw] }), let answer = self.memory.get(key, now: Self.now) {
+            return .hit(CachedAnswer(answer: answer, kind: "exact"))
+        }
+        guard var planned = self.plan(context) else {
             if context.decoded.map({ if case .passThrough = $0 { return false } else { return true } }) == true {
                 context.cacheStatus = "bypass"
                 self.metrics.recordCacheLookup("bypass")
             }
             return .miss
         }
+        planned.rawKey = raw
+        let plan = planned
         context.cachePlan = plan
         guard plan.lookup else {
             context.cacheStatus = "bypass"
@@ -113,13 +126,7 @@ final class SidecarResponseCache: ResponseCache {
         case .embeddings?: view = nil
         default: return nil
         }
-        var noCache = false
-        var noStore = false
-        for (name, value) in request.headers where name.caseInsensitiveEquals("cache-control") {
-            let value = value.lowercased()
-            noCache = noCache || value.contains("no-cache")
-            noStore = noStore || value.contains("no-store")
-        }
+        let (noCache, noStore) = Self.cacheControl(request.headers)
         if noCache && noStore { return nil }
         var ttl = self.configuration.ttlSeconds
         if let text = request.headers.first(name: SidecarHeaders.cacheTTL.rawName), let seconds = Int(text),
@@ -172,6 +179,30 @@ final class SidecarResponseCache: ResponseCache {
             ttlSeconds: ttl,
             lateEmbedding: contextKey == nil ? nil : LateEmbedding()
         )
+    }
+
+    static func cacheControl(_ headers: HTTPHeaders) -> (noCache: Bool, noStore: Bool) {
+        var noCache = false
+        var noStore = false
+        for (name, value) in headers where name.caseInsensitiveEquals("cache-control") {
+            let value = value.lowercased()
+            noCache = noCache || value.contains("no-cache")
+            noStore = noStore || value.contains("no-store")
+        }
+        return (noCache, noStore)
+    }
+
+    /// The digest of the request as received (tenant, endpoint, body bytes).
+    private func rawKey(_ request: ProxyRequest) -> CacheKey? {
+        guard case .chatCompletions = request.endpoint else {
+            guard case .completions = request.endpoint else { return nil }
+            return CacheKey(hashing: [
+                Array("llm-sidecar/raw".utf8), self.tenant(request.headers), Array(buffer: request.body),
+            ])
+        }
+        return CacheKey(hashing: [
+            Array("llm-sidecar/raw/chat".utf8), self.tenant(request.headers), Array(buffer: request.body),
+        ])
     }
 
     /// The namespace header and, unless entries are shared, the credential's hash.
@@ -257,6 +288,13 @@ final class SidecarResponseCache: ResponseCache {
             expiresAt: expiresAt
         )
         self.memory.set(plan.key, answer)
+        if let raw = plan.rawKey {
+            let limit = max(1, self.configuration.maxEntries)
+            self.aliases.withLock { aliases in
+                if aliases.count >= limit { aliases.removeAll(keepingCapacity: true) }
+                aliases[raw] = plan.key
+            }
+        }
         var entry: SemanticIndex.Entry?
         if let semanticContext = plan.context, let vector = context.embedding ?? plan.lateEmbedding?.value,
             let index = self.index

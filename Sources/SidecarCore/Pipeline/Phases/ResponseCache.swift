@@ -46,6 +46,8 @@ struct CachePlan: Sendable {
     var ttlSeconds: Int
     /// An embedding that arrived after the lookup gave up waiting: still good for storing.
     var lateEmbedding: LateEmbedding?
+    /// The digest of the request's bytes as received, remembered with the key on a store.
+    var rawKey: CacheKey?
 }
 
 /// Where an embedding that missed the lookup's budget lands (written by the embedder's thread,
