@@ -27,9 +27,17 @@ final class SidecarResponseCache: ResponseCache {
 
     let configuration: CacheConfiguration
     let memory: MemoryCacheStore
-    /// Raw request digest -> the canonical key it was stored under (bounded like the store;
-    /// cleared when full).
-    let aliases = Mutex<[CacheKey: CacheKey]>([:])
+    /// Raw request digest -> the canonical key it was stored under (in shards, bounded like the
+    /// store; a full shard is cleared).
+    let aliases = (0..<MemoryCacheStore.shardCount).map { _ in AliasShard() }
+
+    final class AliasShard: Sendable {
+        let keys = Mutex<[CacheKey: CacheKey]>([:])
+    }
+
+    private func aliasShard(_ key: CacheKey) -> AliasShard {
+        self.aliases[Int(key.bytes.3 % UInt64(self.aliases.count))]
+    }
     let index: SemanticIndex?
     let embedder: CacheEmbedder?
     let shared: (any SharedAnswerStore)?
@@ -77,7 +85,9 @@ final class SidecarResponseCache: ResponseCache {
         // digest names the canonical key it was stored under.
         let control = Self.cacheControl(context.request.headers)
         let raw = control.noCache ? nil : self.rawKey(context.request)
-        if let raw, let key = self.aliases.withLock({ $0[raw] }), let answer = self.memory.get(key, now: Self.now) {
+        if let raw, let key = self.aliasShard(raw).keys.withLock({ $0[raw] }),
+            let answer = self.memory.get(key, now: Self.now)
+        {
             return .hit(CachedAnswer(answer: answer, kind: "exact"))
         }
         guard var planned = self.plan(context) else {
@@ -289,8 +299,8 @@ final class SidecarResponseCache: ResponseCache {
         )
         self.memory.set(plan.key, answer)
         if let raw = plan.rawKey {
-            let limit = max(1, self.configuration.maxEntries)
-            self.aliases.withLock { aliases in
+            let limit = max(1, self.configuration.maxEntries / self.aliases.count)
+            self.aliasShard(raw).keys.withLock { aliases in
                 if aliases.count >= limit { aliases.removeAll(keepingCapacity: true) }
                 aliases[raw] = plan.key
             }

@@ -9,9 +9,23 @@ import SidecarPolicy
 /// decides the backend (Prometheus) and serves it at `/metrics`.
 public struct SidecarMetrics: Sendable {
     private let handles: MetricHandles
+    /// The cache's per-request counters, made once (no lookup under a shared lock per request).
+    private let cacheLookups: [String: Counter]
+    private let cacheStores: [String: Counter]
 
     public init(factory: any MetricsFactory) {
-        self.handles = MetricHandles(factory: factory)
+        let handles = MetricHandles(factory: factory)
+        self.handles = handles
+        self.cacheLookups = Dictionary(
+            uniqueKeysWithValues: ["exact", "semantic", "miss", "bypass"].map {
+                ($0, handles.counter("llm_sidecar_cache_lookups_total", [("result", $0)]))
+            }
+        )
+        self.cacheStores = Dictionary(
+            uniqueKeysWithValues: ["whole", "stream"].map {
+                ($0, handles.counter("llm_sidecar_cache_stores_total", [("kind", $0)]))
+            }
+        )
     }
 
     /// `llm_sidecar_requests_total{endpoint,model,status}` and the request duration histogram.
@@ -91,7 +105,8 @@ public struct SidecarMetrics: Sendable {
 
     /// `llm_sidecar_cache_lookups_total{result}`: `exact`, `semantic`, `miss` or `bypass`.
     func recordCacheLookup(_ result: String) {
-        self.handles.counter("llm_sidecar_cache_lookups_total", [("result", result)]).increment()
+        (self.cacheLookups[result] ?? self.handles.counter("llm_sidecar_cache_lookups_total", [("result", result)]))
+            .increment()
     }
 
     /// `llm_sidecar_cache_saved_usd_total{model}`: what the answers served from the cache cost
@@ -103,7 +118,8 @@ public struct SidecarMetrics: Sendable {
 
     /// `llm_sidecar_cache_stores_total{kind}`: `whole` or `stream` answers stored.
     func recordCacheStore(kind: String) {
-        self.handles.counter("llm_sidecar_cache_stores_total", [("kind", kind)]).increment()
+        (self.cacheStores[kind] ?? self.handles.counter("llm_sidecar_cache_stores_total", [("kind", kind)]))
+            .increment()
     }
 
     /// `llm_sidecar_cache_semantic_skipped_total{reason}`: requests that got no semantic lookup

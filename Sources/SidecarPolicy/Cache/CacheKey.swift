@@ -31,13 +31,17 @@ package struct CacheKey: Hashable, Sendable, CustomStringConvertible {
         self.bytes = (word(0), word(8), word(16), word(24))
     }
 
+    /// SHA-256, fetched from libcrypto's provider once: `EVP_sha256()` would make OpenSSL 3 look
+    /// the implementation up again on every digest, under its global locks.
+    nonisolated(unsafe) private static let algorithm: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil)
+
     /// SHA-256 of `message`.
     package static func sha256(_ message: [UInt8]) -> [UInt8]? {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         let ok = message.withUnsafeBytes { input in
             digest.withUnsafeMutableBufferPointer { output in
-                EVP_Digest(input.baseAddress, input.count, output.baseAddress, &length, EVP_sha256(), nil)
+                EVP_Digest(input.baseAddress, input.count, output.baseAddress, &length, Self.algorithm, nil)
             }
         }
         return ok == 1 && length == 32 ? digest : nil

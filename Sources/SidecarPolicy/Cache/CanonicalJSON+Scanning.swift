@@ -1,34 +1,48 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension CanonicalJSON.Writer {
     /// The end of the string at `index` (after its closing quote) when it holds no escape and
     /// no control character; `nil` otherwise (then ``string(at:into:)`` reads it).
     func plainStringEnd(at index: Int) -> Int? {
+        guard let quote = self.find(UInt8(ascii: "\""), from: index + 1) else { return nil }
         var cursor = index + 1
-        while cursor < self.input.count {
+        while cursor < quote {
             let byte = self.input[cursor]
-            if byte == UInt8(ascii: "\"") { return cursor + 1 }
             if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
             cursor += 1
         }
-        return nil
+        return quote + 1
+    }
+
+    /// The index of the first `byte` at or after `start` (glibc's vectorised `memchr`).
+    func find(_ byte: UInt8, from start: Int) -> Int? {
+        guard start < self.input.count, let base = self.input.baseAddress else { return nil }
+        guard let found = memchr(base + start, Int32(byte), self.input.count - start) else { return nil }
+        return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
     }
 
     /// An object's members, sorted by key, the last of a repeated key kept.
-    func members(at index: Int) -> ([CanonicalJSON.Member], Int)? {
+    mutating func members(at index: Int) -> ([CanonicalJSON.Member], Int)? {
         var members: [CanonicalJSON.Member] = []
         var cursor = self.skipSpace(index + 1)
         guard cursor < self.input.count else { return nil }
         if self.input[cursor] != UInt8(ascii: "}") {
             while true {
                 guard cursor < self.input.count, self.input[cursor] == UInt8(ascii: "\"") else { return nil }
-                var key: [UInt8] = []
+                let keyStart = self.keys.count
                 let keyEnd: Int
                 if let end = self.plainStringEnd(at: cursor) {
-                    key.append(contentsOf: UnsafeBufferPointer(rebasing: self.input[(cursor + 1)..<(end - 1)]))
+                    self.keys.append(contentsOf: UnsafeBufferPointer(rebasing: self.input[(cursor + 1)..<(end - 1)]))
                     keyEnd = end
                 } else {
-                    guard let end = self.string(at: cursor, into: &key) else { return nil }
+                    guard let end = self.string(at: cursor, into: &self.keys) else { return nil }
                     keyEnd = end
                 }
+                let key = keyStart..<self.keys.count
                 cursor = self.skipSpace(keyEnd)
                 guard cursor < self.input.count, self.input[cursor] == UInt8(ascii: ":") else { return nil }
                 let valueStart = self.skipSpace(cursor + 1)
@@ -45,14 +59,16 @@ extension CanonicalJSON.Writer {
         if members.count > 1 {
             for index in 1..<members.count {
                 var position = index
-                while position > 0, members[position].key.lexicographicallyPrecedes(members[position - 1].key) {
+                while position > 0,
+                    self.keys[members[position].key].lexicographicallyPrecedes(self.keys[members[position - 1].key])
+                {
                     members.swapAt(position, position - 1)
                     position -= 1
                 }
             }
             var kept = 0
             for index in 0..<members.count {
-                if kept > 0, members[kept - 1].key == members[index].key {
+                if kept > 0, self.keys[members[kept - 1].key].elementsEqual(self.keys[members[index].key]) {
                     members[kept - 1] = members[index]
                 } else {
                     members.swapAt(kept, index)
@@ -87,12 +103,14 @@ extension CanonicalJSON.Writer {
         switch self.input[index] {
         case UInt8(ascii: "\""):
             var cursor = index + 1
-            while cursor < self.input.count {
-                switch self.input[cursor] {
-                case UInt8(ascii: "\""): return cursor + 1
-                case UInt8(ascii: "\\"): cursor += 2
-                default: cursor += 1
+            while let quote = self.find(UInt8(ascii: "\""), from: cursor) {
+                // Escaped when an odd number of backslashes precede it.
+                var backslashes = 0
+                while quote - backslashes - 1 > index, self.input[quote - backslashes - 1] == UInt8(ascii: "\\") {
+                    backslashes += 1
                 }
+                if backslashes % 2 == 0 { return quote + 1 }
+                cursor = quote + 1
             }
             return nil
         case UInt8(ascii: "{"), UInt8(ascii: "["):

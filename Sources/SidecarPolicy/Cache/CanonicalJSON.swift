@@ -74,7 +74,8 @@ package enum CanonicalJSON {
 
 extension CanonicalJSON {
     struct Member {
-        var key: [UInt8]
+        /// The unescaped key: a range of ``Writer/keys``.
+        var key: Range<Int>
         var value: Range<Int>
     }
 
@@ -83,12 +84,15 @@ extension CanonicalJSON {
         var output: [UInt8] = []
         var prompt: [UInt8] = []
         var masked = false
+        /// Every object key read so far, unescaped, back to back (``Member/key`` ranges).
+        var keys: [UInt8] = []
         var n: Double?
         var temperature: Double?
 
         init(input: UnsafeBufferPointer<UInt8>) {
             self.input = input
             self.output.reserveCapacity(input.count)
+            self.keys.reserveCapacity(128)
         }
 
         func skipSpace(_ index: Int) -> Int {
@@ -109,27 +113,29 @@ extension CanonicalJSON {
             self.output.append(UInt8(ascii: "{"))
             var first = true
             for member in members {
-                if dropping.contains(where: { $0.utf8.elementsEqual(member.key) }) { continue }
+                if dropping.contains(where: { $0.utf8.elementsEqual(self.keys[member.key]) }) { continue }
                 if !first { self.output.append(UInt8(ascii: ",")) }
                 first = false
-                self.writeString(member.key)
+                self.writeString(self.keys[member.key])
                 self.output.append(UInt8(ascii: ":"))
-                if maskingPrompt, member.key == CanonicalJSON.messagesKey,
+                if maskingPrompt, self.keys[member.key].elementsEqual(CanonicalJSON.messagesKey),
                     self.input[member.value.lowerBound] == UInt8(ascii: "[")
                 {
                     guard self.messages(member.value) else { return nil }
-                } else if maskingPrompt, member.key == CanonicalJSON.promptKey,
+                } else if maskingPrompt, self.keys[member.key].elementsEqual(CanonicalJSON.promptKey),
                     self.input[member.value.lowerBound] == UInt8(ascii: "\"")
                 {
                     guard self.mask(member.value) else { return nil }
                 } else {
                     guard self.value(at: member.value.lowerBound, depth: 1) != nil else { return nil }
-                    if member.key == CanonicalJSON.nKey || member.key == CanonicalJSON.temperatureKey {
+                    if self.keys[member.key].elementsEqual(CanonicalJSON.nKey)
+                        || self.keys[member.key].elementsEqual(CanonicalJSON.temperatureKey)
+                    {
                         let text = String(
                             decoding: UnsafeBufferPointer(rebasing: self.input[member.value]),
                             as: UTF8.self
                         )
-                        if member.key == CanonicalJSON.nKey {
+                        if self.keys[member.key].elementsEqual(CanonicalJSON.nKey) {
                             self.n = Double(text)
                         } else {
                             self.temperature = Double(text)
@@ -155,7 +161,7 @@ extension CanonicalJSON {
                 }
                 guard let (members, _) = self.members(at: element.lowerBound) else { return false }
                 parsed.append(members)
-                if let role = members.last(where: { $0.key == CanonicalJSON.roleKey }),
+                if let role = members.last(where: { self.keys[$0.key].elementsEqual(CanonicalJSON.roleKey) }),
                     self.decodedString(role.value) == CanonicalJSON.userRole
                 {
                     lastUser = index
@@ -179,9 +185,9 @@ extension CanonicalJSON {
             self.output.append(UInt8(ascii: "{"))
             for (position, member) in members.enumerated() {
                 if position > 0 { self.output.append(UInt8(ascii: ",")) }
-                self.writeString(member.key)
+                self.writeString(self.keys[member.key])
                 self.output.append(UInt8(ascii: ":"))
-                if maskingContent && member.key == CanonicalJSON.contentKey {
+                if maskingContent && self.keys[member.key].elementsEqual(CanonicalJSON.contentKey) {
                     guard self.mask(member.value) else { return false }
                 } else {
                     guard self.value(at: member.value.lowerBound, depth: depth) != nil else { return false }
@@ -293,6 +299,22 @@ extension CanonicalJSON {
                 }
                 return cursor
             }
+            // A plain decimal (no exponent): its trailing fraction zeros dropped, so 0.70 is 0.7.
+            if let point = (digitsStart..<cursor).first(where: { self.input[$0] == UInt8(ascii: ".") }),
+                !(point..<cursor).contains(where: { self.input[$0] | 0x20 == UInt8(ascii: "e") })
+            {
+                var end = cursor
+                while end > point + 1, self.input[end - 1] == UInt8(ascii: "0") { end -= 1 }
+                if end == point + 1 { end = point }  // 2.0 -> 2
+                let negativeZero =
+                    self.input[index] == UInt8(ascii: "-")
+                    && !(digitsStart..<end).contains {
+                        self.input[$0] != UInt8(ascii: "0") && self.input[$0] != UInt8(ascii: ".")
+                    }
+                let start = negativeZero ? digitsStart : index
+                self.output.append(contentsOf: UnsafeBufferPointer(rebasing: self.input[start..<end]))
+                return cursor
+            }
             let text = String(decoding: UnsafeBufferPointer(rebasing: self.input[index..<cursor]), as: UTF8.self)
             if integral, let value = Int64(text) {
                 self.output.append(contentsOf: Array(String(value).utf8))
@@ -307,7 +329,7 @@ extension CanonicalJSON {
             return cursor
         }
 
-        mutating func writeString(_ decoded: [UInt8]) {
+        mutating func writeString<Bytes: Collection<UInt8>>(_ decoded: Bytes) {
             if !decoded.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
                 self.output.append(UInt8(ascii: "\""))
                 self.output.append(contentsOf: decoded)

@@ -1,8 +1,9 @@
 import Synchronization
 
 /// The in-memory answer store: least recently used first out, bounded by entries and by bytes,
-/// entries dropped when their TTL has passed. Shared by every event loop (one lock, held for a
-/// dictionary operation and a few list links).
+/// entries dropped when their TTL has passed. Shared by every event loop: the keys are spread
+/// over ``shardCount`` shards, each with its own lock and its own share of the bounds (so the
+/// event loops rarely wait for each other; the order of eviction is per shard).
 package final class MemoryCacheStore: Sendable {
     package struct Limits: Sendable, Equatable {
         package var maxEntries: Int
@@ -57,16 +58,28 @@ package final class MemoryCacheStore: Sendable {
         }
     }
 
+    package static let shardCount = 16
     private let limits: Limits
-    private let state = Mutex(State())
+    private let shards: [Shard]
+
+    private final class Shard: Sendable {
+        let state = Mutex(State())
+    }
 
     package init(limits: Limits) {
-        self.limits = limits
+        // Small stores (tests, tiny configurations) keep one shard, so their bounds are exact.
+        let count = limits.maxEntries >= 1_024 ? Self.shardCount : 1
+        self.limits = Limits(maxEntries: limits.maxEntries / count, maxBytes: limits.maxBytes / count)
+        self.shards = (0..<count).map { _ in Shard() }
+    }
+
+    private func shard(_ key: CacheKey) -> Shard {
+        self.shards[Int(key.bytes.3 % UInt64(self.shards.count))]
     }
 
     /// The answer stored under `key`, unless it has expired (then it is dropped).
     package func get(_ key: CacheKey, now: Int64) -> StoredAnswer? {
-        self.state.withLock { state in
+        self.shard(key).state.withLock { state in
             guard let slot = state.slots[key], let node = state.nodes[slot] else { return nil }
             guard node.answer.expiresAt > now else {
                 state.remove(slot)
@@ -83,7 +96,7 @@ package final class MemoryCacheStore: Sendable {
     package func set(_ key: CacheKey, _ answer: StoredAnswer) {
         let size = answer.size
         guard size <= self.limits.maxBytes, self.limits.maxEntries > 0 else { return }
-        self.state.withLock { state in
+        self.shard(key).state.withLock { state in
             if let slot = state.slots[key] { state.remove(slot) }
             let node = Node(key: key, answer: answer, size: size)
             let slot: Int
@@ -107,12 +120,12 @@ package final class MemoryCacheStore: Sendable {
     }
 
     package func remove(_ key: CacheKey) {
-        self.state.withLock { state in
+        self.shard(key).state.withLock { state in
             if let slot = state.slots[key] { state.remove(slot) }
         }
     }
 
-    package var count: Int { self.state.withLock { $0.slots.count } }
-    package var bytes: Int { self.state.withLock { $0.bytes } }
-    package var evictions: Int { self.state.withLock { $0.evictions } }
+    package var count: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.slots.count } } }
+    package var bytes: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.bytes } } }
+    package var evictions: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.evictions } } }
 }

@@ -19,6 +19,21 @@ import Testing
         #expect(String(decoding: a.context, as: UTF8.self).contains(#""temperature":1"#))
     }
 
+    @Test func numbersHaveOneSpelling() throws {
+        func number(_ text: String) -> String? {
+            canonical(#"{"x":\#(text)}"#).map { String(decoding: $0.context, as: UTF8.self) }
+        }
+        #expect(number("2.50") == #"{"x":2.5}"#)
+        #expect(number("1.0") == #"{"x":1}"#)
+        #expect(number("1e0") == #"{"x":1}"#)
+        #expect(number("-0") == #"{"x":0}"#)
+        #expect(number("-0.00") == #"{"x":0}"#)
+        #expect(number("-1.20") == #"{"x":-1.2}"#)
+        #expect(number("0.001") == #"{"x":0.001}"#)
+        #expect(number("12") == #"{"x":12}"#)
+        #expect(number("1.5e3") == #"{"x":1500}"#)
+    }
+
     @Test func anythingThatChangesTheAnswerChangesTheForm() throws {
         let base = try #require(canonical(#"{"model":"m","temperature":0.7,"messages":[]}"#))
         #expect(canonical(#"{"model":"m","temperature":0.70,"messages":[]}"#) == base)
