@@ -12,8 +12,9 @@ import Synchronization
 ///   Redis Cluster slot.
 /// - Semantic entries: appended to one stream, `llmsc:1:semantic` (`XADD ... MAXLEN ~`), with
 ///   the context, the key, the expiry, the prompt and the vector (384 float32). Every sidecar
-///   follows the stream (`XREAD`, every ``followInterval``, from the start when it starts) into
-///   its own in-memory ``SemanticIndex``, so each host finds the others' entries.
+///   follows the stream (`XREAD`, every ``followInterval``, from the start when it starts, in
+///   batches decoded off the event loops) into its own in-memory ``SemanticIndex``, so each
+///   host finds the others' entries.
 ///
 /// Redis never fails or slows a request beyond its timeout (`redis_timeout_ms`): a failed call
 /// is a miss, counted in `llm_sidecar_cache_backend_errors_total`; the client then fails fast
@@ -122,23 +123,33 @@ final class RedisAnswerStore: SharedAnswerStore {
         stale?.cancel()
     }
 
+    /// Entries read per `XREAD`; a full batch is followed at once by the next.
+    static let followBatch = 1_000
+
     private func readSemanticEntries(into index: SemanticIndex, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         guard self.client.isAvailable else { return eventLoop.makeSucceededVoidFuture() }
         let lastID = self.follower.withLock { $0.lastID }
-        let command = ["XREAD", "COUNT", "1000", "STREAMS", Self.semanticStream, lastID]
-        return self.client.command(command, on: eventLoop).map { reply in
-            // [[stream, [[id, [field, value, ...]], ...]]]
-            guard let entries = reply.array?.first?.array?.dropFirst().first?.array else { return }
-            let now = SidecarResponseCache.now
-            var newest = lastID
-            for entry in entries {
-                guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { continue }
-                newest = id
-                if let made = Self.entry(parts[1].array ?? [], dimensions: index.dimensions), made.expiresAt > now {
-                    index.insert(made)
+        let command = ["XREAD", "COUNT", String(Self.followBatch), "STREAMS", Self.semanticStream, lastID]
+        return self.client.command(command, on: eventLoop).flatMap { reply in
+            // Decoding and indexing a batch takes milliseconds: off the event loop.
+            NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { () -> Int in
+                // [[stream, [[id, [field, value, ...]], ...]]]
+                guard let entries = reply.array?.first?.array?.dropFirst().first?.array else { return 0 }
+                let now = SidecarResponseCache.now
+                var newest = lastID
+                for entry in entries {
+                    guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { continue }
+                    newest = id
+                    if let made = Self.entry(parts[1].array ?? [], dimensions: index.dimensions), made.expiresAt > now {
+                        index.insert(made)
+                    }
                 }
+                self.follower.withLock { $0.lastID = newest }
+                return entries.count
             }
-            self.follower.withLock { $0.lastID = newest }
+        }.flatMap { count in
+            count >= Self.followBatch
+                ? self.readSemanticEntries(into: index, on: eventLoop) : eventLoop.makeSucceededVoidFuture()
         }.recover { _ in
             self.metrics.recordCacheBackendError(backend: "redis", operation: "follow")
         }
