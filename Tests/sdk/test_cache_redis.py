@@ -52,6 +52,7 @@ def fleet(fake_upstream):
     config = re.sub(r'^redis_url = ".*?"', f'redis_url = "redis://127.0.0.1:{redis.port}/2"', config, flags=re.M)
     # Each instance's local copy is tiny, so answers really come from Redis.
     config = config.replace("max_entries = 10000", "max_entries = 1")
+    config = config.replace("semantic_budget_ms = 30 ", "semantic_budget_ms = 500")  # the debug binary
     models_dir = os.environ.get("LLM_SIDECAR_MODELS_DIR", str(ROOT / "models"))
     config = config.replace('models_dir = "./models"', f'models_dir = "{models_dir}"')
     procs, urls = [], []
