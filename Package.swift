@@ -91,7 +91,9 @@ let package = Package(
         ),
         .target(
             name: "SidecarPolicy",
-            dependencies: ["SidecarOpenAI", "CLibCrypto", "CSidecarKernels"],
+            dependencies: [
+                "SidecarOpenAI", "CLibCrypto", "CSidecarKernels", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(

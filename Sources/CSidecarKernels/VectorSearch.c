@@ -24,9 +24,10 @@ static size_t insert_nearest(uint32_t *indices, uint32_t *distances, size_t kept
     return kept < k ? kept + 1 : kept;
 }
 
-SIDECAR_POPCNT
-static size_t nearest_popcnt(const uint64_t *codes, size_t count, size_t words, const uint64_t *query, size_t k,
-                             uint32_t *indices, uint32_t *distances) {
+// The scan, inlined into two callers: one compiled for POPCNT, one portable.
+static inline __attribute__((always_inline)) size_t nearest(const uint64_t *codes, size_t count, size_t words,
+                                                            const uint64_t *query, size_t k, uint32_t *indices,
+                                                            uint32_t *distances) {
     size_t kept = 0;
     uint32_t worst = UINT32_MAX;
     for (size_t row = 0; row < count; row++) {
@@ -40,19 +41,15 @@ static size_t nearest_popcnt(const uint64_t *codes, size_t count, size_t words, 
     return kept;
 }
 
+SIDECAR_POPCNT
+static size_t nearest_popcnt(const uint64_t *codes, size_t count, size_t words, const uint64_t *query, size_t k,
+                             uint32_t *indices, uint32_t *distances) {
+    return nearest(codes, count, words, query, k, indices, distances);
+}
+
 static size_t nearest_portable(const uint64_t *codes, size_t count, size_t words, const uint64_t *query, size_t k,
                                uint32_t *indices, uint32_t *distances) {
-    size_t kept = 0;
-    uint32_t worst = UINT32_MAX;
-    for (size_t row = 0; row < count; row++) {
-        const uint64_t *code = codes + row * words;
-        uint32_t distance = 0;
-        for (size_t word = 0; word < words; word++) distance += (uint32_t)__builtin_popcountll(code[word] ^ query[word]);
-        if (kept == k && distance >= worst) continue;
-        kept = insert_nearest(indices, distances, kept, k, (uint32_t)row, distance);
-        if (kept == k) worst = distances[k - 1];
-    }
-    return kept;
+    return nearest(codes, count, words, query, k, indices, distances);
 }
 
 size_t sidecar_hamming_nearest(const uint64_t *codes, size_t count, size_t words, const uint64_t *query, size_t k,

@@ -26,6 +26,7 @@ final class RedisAnswerStore: SharedAnswerStore {
     static let followInterval = TimeAmount.milliseconds(500)
 
     let client: RedisClient
+    private let group: any EventLoopGroup
     private let metrics: SidecarMetrics
     private let logger: Logger
     private let semanticLimit: Int
@@ -61,6 +62,7 @@ final class RedisAnswerStore: SharedAnswerStore {
             }
         )
         metrics.recordCacheBackendUp(backend: "redis", up: true)
+        self.group = group
         self.metrics = metrics
         self.logger = logger
         self.semanticLimit = max(1, configuration.semanticMaxEntries)
@@ -101,8 +103,7 @@ final class RedisAnswerStore: SharedAnswerStore {
                 ]
             )
         }
-        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
-        self.client.pipeline(commands, on: eventLoop).whenFailure { _ in
+        self.client.pipeline(commands, on: self.group.any()).whenFailure { _ in
             self.metrics.recordCacheBackendError(backend: "redis", operation: "set")
         }
     }
@@ -111,7 +112,8 @@ final class RedisAnswerStore: SharedAnswerStore {
 
     /// Reads the semantic stream into `index` now and every ``followInterval`` until
     /// ``shutdown()``.
-    func follow(into index: SemanticIndex, on eventLoop: any EventLoop) {
+    func follow(into index: SemanticIndex) {
+        let eventLoop = self.group.any()
         let task = eventLoop.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: Self.followInterval) { _ in
             self.readSemanticEntries(into: index, on: eventLoop)
         }

@@ -2,11 +2,9 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 import SidecarHTTP
 import SidecarOpenAI
 import SidecarPolicy
-import Synchronization
 
 /// The response cache: an exact lookup by the request's canonical key, then a semantic one
 /// among entries whose everything-but-the-prompt matches exactly.
@@ -26,18 +24,10 @@ final class SidecarResponseCache: ResponseCache {
     static let droppedMembers: Set<String> = ["stream", "stream_options", "user", "metadata", "store"]
 
     let configuration: CacheConfiguration
+    /// Answers by canonical key, and again by the digest of the request's raw bytes (the same
+    /// answer, not a copy: a byte-identical repeat is found without the canonical form; the
+    /// bounds count both).
     let memory: MemoryCacheStore
-    /// Raw request digest -> the canonical key it was stored under (in shards, bounded like the
-    /// store; a full shard is cleared).
-    let aliases = (0..<MemoryCacheStore.shardCount).map { _ in AliasShard() }
-
-    final class AliasShard: Sendable {
-        let keys = Mutex<[CacheKey: CacheKey]>([:])
-    }
-
-    private func aliasShard(_ key: CacheKey) -> AliasShard {
-        self.aliases[Int(key.bytes.3 % UInt64(self.aliases.count))]
-    }
     let index: SemanticIndex?
     let embedder: CacheEmbedder?
     let shared: (any SharedAnswerStore)?
@@ -66,7 +56,7 @@ final class SidecarResponseCache: ResponseCache {
         self.metrics = metrics
         self.logger = logger
         if let shared, let index = self.index {
-            shared.follow(into: index, on: MultiThreadedEventLoopGroup.singleton.any())
+            shared.follow(into: index)
         }
     }
 
@@ -83,18 +73,17 @@ final class SidecarResponseCache: ResponseCache {
     func lookup(_ context: RequestContext, on eventLoop: any EventLoop) -> CacheLookup {
         // A byte-identical repeat of a stored request skips the canonical form: its raw bytes'
         // digest names the canonical key it was stored under.
-        let control = Self.cacheControl(context.request.headers)
-        let raw = control.noCache ? nil : self.rawKey(context.request)
-        if let raw, let key = self.aliasShard(raw).keys.withLock({ $0[raw] }),
-            let answer = self.memory.get(key, now: Self.now)
-        {
+        let request = context.request
+        let control = Self.cacheControl(request.headers)
+        let tenant = self.tenant(request.headers)
+        let raw = control.noCache ? nil : Self.rawKey(request, tenant: tenant)
+        if let raw, let answer = self.memory.get(raw, now: Self.now) {
             return .hit(CachedAnswer(answer: answer, kind: "exact"))
         }
-        guard var planned = self.plan(context) else {
-            if context.decoded.map({ if case .passThrough = $0 { return false } else { return true } }) == true {
-                context.cacheStatus = "bypass"
-                self.metrics.recordCacheLookup("bypass")
-            }
+        guard var planned = self.plan(context, control: control, tenant: tenant) else {
+            if case .passThrough? = context.decoded { return .miss }
+            context.cacheStatus = "bypass"
+            self.metrics.recordCacheLookup("bypass")
             return .miss
         }
         planned.rawKey = raw
@@ -129,6 +118,15 @@ final class SidecarResponseCache: ResponseCache {
 
     /// The plan for a request, or `nil` when it is not cacheable.
     func plan(_ context: RequestContext) -> CachePlan? {
+        let headers = context.request.headers
+        return self.plan(context, control: Self.cacheControl(headers), tenant: self.tenant(headers))
+    }
+
+    private func plan(
+        _ context: RequestContext,
+        control: (noCache: Bool, noStore: Bool),
+        tenant: [UInt8]
+    ) -> CachePlan? {
         let request = context.request
         let view: OpenAIRequestView?
         switch context.decoded {
@@ -136,7 +134,7 @@ final class SidecarResponseCache: ResponseCache {
         case .embeddings?: view = nil
         default: return nil
         }
-        let (noCache, noStore) = Self.cacheControl(request.headers)
+        let (noCache, noStore) = control
         if noCache && noStore { return nil }
         var ttl = self.configuration.ttlSeconds
         if let text = request.headers.first(name: SidecarHeaders.cacheTTL.rawName), let seconds = Int(text),
@@ -170,16 +168,12 @@ final class SidecarResponseCache: ResponseCache {
         if let limit = self.configuration.maxTemperature, let temperature = canonical.temperature, temperature > limit {
             return nil
         }
-        let tenant = self.tenant(request.headers)
         let endpoint = Array(request.endpoint.label.utf8)
-        guard
-            let key = CacheKey(hashing: [
-                Array("llm-sidecar/1".utf8), tenant, endpoint, canonical.context, canonical.prompt,
-            ])
+        guard let key = CacheKey(hashing: [Self.exactPrefix, tenant, endpoint, canonical.context, canonical.prompt])
         else { return nil }
         let contextKey =
             semantic && canonical.maskedPrompt
-            ? CacheKey(hashing: [Array("llm-sidecar/1/semantic".utf8), tenant, endpoint, canonical.context]) : nil
+            ? CacheKey(hashing: [Self.semanticPrefix, tenant, endpoint, canonical.context]) : nil
         return CachePlan(
             key: key,
             context: contextKey,
@@ -202,17 +196,14 @@ final class SidecarResponseCache: ResponseCache {
         return (noCache, noStore)
     }
 
+    /// What each kind of key hashes first, so no two kinds can collide.
+    static let exactPrefix = Array("llm-sidecar/1".utf8)
+    static let semanticPrefix = Array("llm-sidecar/1/semantic".utf8)
+    static let rawPrefix = Array("llm-sidecar/1/raw".utf8)
+
     /// The digest of the request as received (tenant, endpoint, body bytes).
-    private func rawKey(_ request: ProxyRequest) -> CacheKey? {
-        guard case .chatCompletions = request.endpoint else {
-            guard case .completions = request.endpoint else { return nil }
-            return CacheKey(hashing: [
-                Array("llm-sidecar/raw".utf8), self.tenant(request.headers), Array(buffer: request.body),
-            ])
-        }
-        return CacheKey(hashing: [
-            Array("llm-sidecar/raw/chat".utf8), self.tenant(request.headers), Array(buffer: request.body),
-        ])
+    private static func rawKey(_ request: ProxyRequest, tenant: [UInt8]) -> CacheKey? {
+        CacheKey(hashing: [Self.rawPrefix, tenant, Array(request.endpoint.label.utf8), Array(buffer: request.body)])
     }
 
     /// The namespace header and, unless entries are shared, the credential's hash.
@@ -225,15 +216,9 @@ final class SidecarResponseCache: ResponseCache {
     }
 
     private func semanticLookup(_ plan: CachePlan, on eventLoop: any EventLoop) -> EventLoopFuture<CacheLookupResult> {
-        self.semanticLookup(plan, late: plan.lateEmbedding ?? LateEmbedding(), on: eventLoop)
-    }
-
-    private func semanticLookup(
-        _ plan: CachePlan,
-        late: LateEmbedding,
-        on eventLoop: any EventLoop
-    ) -> EventLoopFuture<CacheLookupResult> {
-        guard let context = plan.context, let embedder = self.embedder, let index = self.index else {
+        guard let context = plan.context, let late = plan.lateEmbedding, let embedder = self.embedder,
+            let index = self.index
+        else {
             self.metrics.recordCacheLookup("miss")
             return eventLoop.makeSucceededFuture(CacheLookupResult())
         }
@@ -297,14 +282,10 @@ final class SidecarResponseCache: ResponseCache {
             cost: context.cost?.header ?? "0",
             expiresAt: expiresAt
         )
+        // The raw alias first: when the store is full, it goes before the entry itself (which
+        // semantic matches point at).
+        if let raw = plan.rawKey { self.memory.set(raw, answer) }
         self.memory.set(plan.key, answer)
-        if let raw = plan.rawKey {
-            let limit = max(1, self.configuration.maxEntries / self.aliases.count)
-            self.aliasShard(raw).keys.withLock { aliases in
-                if aliases.count >= limit { aliases.removeAll(keepingCapacity: true) }
-                aliases[raw] = plan.key
-            }
-        }
         var entry: SemanticIndex.Entry?
         if let semanticContext = plan.context, let vector = context.embedding ?? plan.lateEmbedding?.value,
             let index = self.index
@@ -335,6 +316,6 @@ protocol SharedAnswerStore: Sendable {
     func get(_ key: CacheKey, on eventLoop: any EventLoop) -> EventLoopFuture<StoredAnswer?>
     func set(_ key: CacheKey, _ answer: StoredAnswer, ttlSeconds: Int, semantic: SemanticIndex.Entry?)
     /// Adds the fleet's semantic entries to `index`, now and as they come.
-    func follow(into index: SemanticIndex, on eventLoop: any EventLoop)
+    func follow(into index: SemanticIndex)
     func shutdown() async
 }

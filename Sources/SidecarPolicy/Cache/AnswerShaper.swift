@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import SidecarOpenAI
 
 /// Serves a stored answer in the shape the client asked for: a whole JSON body, or the SSE
 /// chunks of a stream. An answer stored in the other shape is converted: a stream's chunks are
@@ -196,15 +198,8 @@ package enum AnswerShaper {
         return pieces
     }
 
-    /// A chunk with `usage` and no choices (the one `stream_options.include_usage` adds).
+    /// The chunk `stream_options.include_usage` adds: usage and no choices (``OpenAIUsageProbe``).
     static func isUsageOnlyChunk(_ event: [UInt8]) -> Bool {
-        let needle = Array("\"usage\"".utf8)
-        guard event.count >= needle.count,
-            (0...(event.count - needle.count)).contains(where: { event[$0..<($0 + needle.count)].elementsEqual(needle) }
-            )
-        else { return false }
-        guard let chunk = try? JSONSerialization.jsonObject(with: Data(event)) as? [String: Any] else { return false }
-        let choices = chunk["choices"] as? [Any] ?? []
-        return choices.isEmpty && chunk["usage"] != nil && !(chunk["usage"] is NSNull)
+        OpenAIUsageProbe(ByteBuffer(bytes: event))?.isUsageOnlyChunk ?? false
     }
 }
