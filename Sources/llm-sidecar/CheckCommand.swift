@@ -42,6 +42,7 @@ struct CheckCommand: AsyncParsableCommand {
         let tiers = configuration.routing.tiers.map { "score < \($0.maxScore) -> \($0.model)" }
         print("routing (\(configuration.routing.mode.rawValue)): " + tiers.joined(separator: "; "))
         print("local embeddings: " + LocalEmbedderLoading.describe(configuration.embeddings))
+        print("router: " + RouterLoading.describe(configuration.routing))
         if results.contains(where: { !$0.reachable }) {
             throw ExitCode(1)
         }

@@ -12,7 +12,8 @@ struct LLMSidecarCommand: AsyncParsableCommand {
         abstract: "A local OpenAI-compatible gateway: routes by complexity, prices every answer.",
         version: SidecarCoreVersion.string,
         subcommands: [
-            ServeCommand.self, CheckCommand.self, RouteCommand.self, EmbedCommand.self, CacheProbeCommand.self,
+            ServeCommand.self, CheckCommand.self, RouteCommand.self, CalibrateCommand.self, EmbedCommand.self,
+            CacheProbeCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import SidecarCore
 import SidecarEmbedding
+import SidecarPolicy
 
 /// Loads the built-in embedder named by `[embeddings]`; the sidecar runs without it.
 enum LocalEmbedderLoading {
@@ -57,16 +58,23 @@ enum LocalEmbedderLoading {
         )
     }
 
-    /// For `serve`: the semantic cache's model when the cache wants one, else `nil` (logged).
-    static func cacheModel(_ configuration: SidecarConfiguration, logger: Logger) -> MiniLMEmbedder? {
-        guard configuration.cache.enabled, configuration.cache.semantic else { return nil }
+    /// For `serve`: the model that embeds prompts, when the semantic cache or the learned router
+    /// wants one, else `nil` (logged).
+    static func promptModel(_ configuration: SidecarConfiguration, router: Bool, logger: Logger) -> MiniLMEmbedder? {
+        let semantic = configuration.cache.enabled && configuration.cache.semantic
+        guard semantic || router else { return nil }
         do {
             let model = try Self.cacheModel(configuration.embeddings)
-            logger.info("semantic cache ready", metadata: ["embedding.model": "\(model.modelName)"])
+            logger.info(
+                "prompt embedder ready",
+                metadata: [
+                    "embedding.model": "\(model.modelName)", "semantic_cache": "\(semantic)", "router": "\(router)",
+                ]
+            )
             return model
         } catch {
             logger.warning(
-                "semantic cache off: its embedding model did not load; exact caching only",
+                "prompt embedder off: its model did not load; exact caching only, heuristic routing only",
                 metadata: ["error": "\(error)"]
             )
             return nil
@@ -78,5 +86,54 @@ enum LocalEmbedderLoading {
             directory: URL(fileURLWithPath: configuration.modelDirectory),
             servedAs: configuration.localModel
         )
+    }
+}
+
+/// Loads the learned router named by `routing.router` (or `--router`).
+enum RouterLoading {
+    /// For `serve`: the router, or `nil` (logged) when none is configured or it does not load.
+    static func load(_ configuration: RoutingConfiguration, logger: Logger) -> LearnedRouter? {
+        guard !configuration.router.isEmpty else { return nil }
+        do {
+            let router = try LearnedRouter.load(directory: configuration.router)
+            logger.info(
+                "learned router loaded",
+                metadata: [
+                    "router.directory": "\(configuration.router)",
+                    "router.fit_version": "\(router.provenance.fitVersion)",
+                    "router.data_sha256": "\(router.provenance.dataSHA256)",
+                ]
+            )
+            return router
+        } catch {
+            logger.warning(
+                "learned router unavailable; the heuristic scorer routes",
+                metadata: ["error": "\(error)"]
+            )
+            return nil
+        }
+    }
+
+    /// For `route` and `calibrate`: `--router DIR` must load; the configured one may be absent.
+    static func load(option: String?, configuration: RoutingConfiguration) throws -> LearnedRouter? {
+        if let option {
+            do { return try LearnedRouter.load(directory: option) } catch {
+                throw ValidationError("--router: \(error)")
+            }
+        }
+        guard !configuration.router.isEmpty else { return nil }
+        return try? LearnedRouter.load(directory: configuration.router)
+    }
+
+    /// One line for `check`.
+    static func describe(_ configuration: RoutingConfiguration) -> String {
+        guard !configuration.router.isEmpty else { return "off (heuristic scorer)" }
+        do {
+            let router = try LearnedRouter.load(directory: configuration.router)
+            return "learned, \(configuration.router) (fit \(router.provenance.fitVersion), "
+                + "\(router.provenance.dataLines) prompts, data sha256 \(router.provenance.dataSHA256.prefix(12)))"
+        } catch {
+            return "unavailable (\(error)); the heuristic scorer routes"
+        }
     }
 }

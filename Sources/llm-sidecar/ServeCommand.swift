@@ -6,6 +6,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import SidecarCore
+import SidecarPolicy
 
 /// `llm-sidecar serve`: runs the proxy until SIGTERM or SIGINT, then drains in-flight requests.
 struct ServeCommand: AsyncParsableCommand {
@@ -31,9 +32,11 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "llm-sidecar")
 
         logger.info("configuration loaded", metadata: ["config.source": "\(source)"])
+        let router = RouterLoading.load(configuration.routing, logger: logger)
         let runtime = SidecarRuntime(
             configuration: configuration,
             environment: ProcessInfo.processInfo.environment,
+            scorer: RoutingScorer(learned: router),
             localEmbedder: LocalEmbedderLoading.load(configuration.embeddings, logger: logger)
         )
         for name in runtime.directory.names {
@@ -49,7 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
             listen: configuration.server.listen,
             metricsFactory: MetricsSystem.factory,
             prometheus: registry,
-            semanticModel: LocalEmbedderLoading.cacheModel(configuration, logger: logger),
+            embeddingModel: LocalEmbedderLoading.promptModel(configuration, router: router != nil, logger: logger),
             logger: logger
         )
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])

@@ -17,11 +17,11 @@ public struct CacheProbe: Sendable {
     }
 
     private let configuration: SidecarConfiguration
-    private let embedder: CacheEmbedder
+    private let embedder: PromptEmbedder
 
     public init(configuration: SidecarConfiguration, model: MiniLMEmbedder) {
         self.configuration = configuration
-        self.embedder = CacheEmbedder(model: model, budgetMilliseconds: configuration.cache.semanticBudgetMilliseconds)
+        self.embedder = PromptEmbedder(model: model)
     }
 
     /// One outcome per pair, in order.

@@ -15,7 +15,7 @@ import SidecarPolicy
 ///   shape, not the answer).
 /// - Stores: memory (an LRU bounded by entries and bytes) and, with `backend = "redis"`, the
 ///   fleet's shared store behind it (``SharedAnswerStore``).
-/// - Semantic: the last user message is embedded off the event loop (``CacheEmbedder``, within
+/// - Semantic: the last user message is embedded off the event loop (``PromptEmbedder``, within
 ///   the latency budget) and searched in the ``SemanticIndex``; a hit needs the similarity
 ///   threshold and the ``SemanticGuard``.
 /// - Control per request: `Cache-Control: no-cache` (no lookup), `no-store` (no storing),
@@ -29,20 +29,26 @@ final class SidecarResponseCache: ResponseCache {
     /// bounds count both).
     let memory: MemoryCacheStore
     let index: SemanticIndex?
-    let embedder: CacheEmbedder?
+    let embedder: PromptEmbedder?
     let shared: (any SharedAnswerStore)?
     let guardRule: SemanticGuard
     let metrics: SidecarMetrics
     let logger: Logger
+    /// Embed prompts past the model's length too (by their start), for the learned router;
+    /// they are never looked up or stored in the semantic index.
+    let keepCutEmbeddings: Bool
 
+    /// - Parameter keepCutEmbeddings: whether the router wants embeddings of long prompts.
     init(
         configuration: CacheConfiguration,
-        embedder: CacheEmbedder?,
+        embedder: PromptEmbedder?,
         shared: (any SharedAnswerStore)?,
         metrics: SidecarMetrics,
-        logger: Logger
+        logger: Logger,
+        keepCutEmbeddings: Bool = false
     ) {
         self.configuration = configuration
+        self.keepCutEmbeddings = keepCutEmbeddings
         self.memory = MemoryCacheStore(
             limits: .init(maxEntries: configuration.maxEntries, maxBytes: configuration.maxMegabytes << 20)
         )
@@ -60,10 +66,9 @@ final class SidecarResponseCache: ResponseCache {
         }
     }
 
-    /// Stops following the shared store, closes it, and stops the embedder.
+    /// Stops following the shared store and closes it (the embedder is stopped by its owner).
     func shutdown() async {
         await self.shared?.shutdown()
-        self.embedder?.shutdown()
     }
 
     static var now: Int64 { Int64(Date().timeIntervalSince1970) }
@@ -226,9 +231,18 @@ final class SidecarResponseCache: ResponseCache {
         let guardRule = self.guardRule
         let threshold = Float(self.configuration.semanticThreshold)
         let prompt = plan.prompt
-        embedder.embed(prompt) { result in
+        embedder.embed(
+            prompt,
+            budgetMilliseconds: self.configuration.semanticBudgetMilliseconds,
+            keepCut: self.keepCutEmbeddings
+        ) { result in
             switch result {
-            case .success(let vector):
+            case .success(let embedding) where embedding.cut:
+                // Only the router can use the start of a long prompt.
+                self.metrics.recordSemanticSkip(reason: PromptEmbedder.Skip.tooLong.rawValue)
+                promise.succeed((nil, embedding.vector))
+            case .success(let embedding):
+                let vector = embedding.vector
                 late.set(vector)
                 let found = index.search(context: context, vector: vector, threshold: threshold, now: Self.now) {
                     cached,
@@ -250,21 +264,29 @@ final class SidecarResponseCache: ResponseCache {
             timer.cancel()
             guard let match = found?.match else {
                 self.metrics.recordCacheLookup("miss")
-                return eventLoop.makeSucceededFuture(CacheLookupResult(embedding: vector))
+                return eventLoop.makeSucceededFuture(CacheLookupResult(embedding: vector, embeddingTried: true))
             }
             if let answer = self.memory.get(match.key, now: Self.now) {
                 return eventLoop.makeSucceededFuture(
-                    CacheLookupResult(hit: CachedAnswer(answer: answer, kind: "semantic"), embedding: vector)
+                    CacheLookupResult(
+                        hit: CachedAnswer(answer: answer, kind: "semantic"),
+                        embedding: vector,
+                        embeddingTried: true
+                    )
                 )
             }
             let remote = self.shared.map { $0.get(match.key, on: eventLoop) } ?? eventLoop.makeSucceededFuture(nil)
             return remote.map { answer in
                 guard let answer else {
                     self.metrics.recordCacheLookup("miss")
-                    return CacheLookupResult(embedding: vector)
+                    return CacheLookupResult(embedding: vector, embeddingTried: true)
                 }
                 self.memory.set(match.key, answer)
-                return CacheLookupResult(hit: CachedAnswer(answer: answer, kind: "semantic"), embedding: vector)
+                return CacheLookupResult(
+                    hit: CachedAnswer(answer: answer, kind: "semantic"),
+                    embedding: vector,
+                    embeddingTried: true
+                )
             }
         }
     }

@@ -75,8 +75,16 @@ extension SidecarConfiguration {
 
         [routing]
         # Ordered tiers: the first whose max_score is above the request's complexity score (0..1) wins.
+        # With the learned router the score is the share of typical prompts that score lower: 0.40 keeps
+        # about 40% local. `llm-sidecar calibrate --strong-share X < prompts.jsonl` finds yours.
         tiers = [ { max_score = 0.40, model = "llama3.2:3b" },
                   { max_score = 1.01, model = "gpt-4o" } ]
+        router = "./models/router"             # the learned router (scripts/fit-router); "" = the heuristic scorer only
+        strategy = "cost"                      # "cost", "quality", "balanced" or "latency" (README: Routing)
+        strategy_margin = 0.15                 # how far "quality" raises the score before the tiers ("balanced": half)
+        embedding_budget_ms = 30               # longest wait for the prompt's embedding when the cache made none
+        feedback_max_entries = 100000          # recent routing decisions kept for POST /sidecar/feedback
+        # apps = [ { name = "batch-jobs", max_tier = 0 } ]   # per-app tier ceilings (app: X-Sidecar-App, else "default")
         mode = "all"                           # "all": route every request; "auto_only": only model "auto"
         auto_alias = "auto"                    # this model name always routes
         pin_header = "X-Sidecar-Pin"           # send "X-Sidecar-Pin: 1" to keep the requested model

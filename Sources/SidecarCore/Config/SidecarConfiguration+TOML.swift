@@ -228,6 +228,34 @@ extension SidecarConfiguration {
             try tier.rejectUnknownKeys()
             routing.tiers.append(.init(maxScore: maxScore, model: model))
         }
+        routing.router = try reader.string("router", default: routing.router)
+        let strategyText = try reader.string("strategy", default: routing.strategy.rawValue)
+        guard let strategy = RoutingConfiguration.Strategy(rawValue: strategyText) else {
+            let names = RoutingConfiguration.Strategy.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+            throw reader.error("strategy", "expected one of \(names), found \"\(strategyText)\"")
+        }
+        routing.strategy = strategy
+        if let margin = try reader.double("strategy_margin") {
+            guard (0...1).contains(margin) else { throw reader.error("strategy_margin", "must be between 0 and 1") }
+            routing.strategyMargin = margin
+        }
+        routing.embeddingBudgetMilliseconds = try reader.int(
+            "embedding_budget_ms",
+            default: routing.embeddingBudgetMilliseconds,
+            range: 0...60_000
+        )
+        for var app in try reader.tables("apps") {
+            let name = try app.string("name", default: "")
+            guard !name.isEmpty else { throw app.error("name", "missing; every app entry needs a name") }
+            let maxTier = try app.int("max_tier", default: Int.max, range: 0...Int.max)
+            try app.rejectUnknownKeys()
+            routing.apps.append(.init(name: name, maxTier: maxTier))
+        }
+        routing.feedbackMaxEntries = try reader.int(
+            "feedback_max_entries",
+            default: routing.feedbackMaxEntries,
+            range: 1...10_000_000
+        )
         let modeText = try reader.string("mode", default: routing.mode.rawValue)
         guard let mode = RoutingConfiguration.Mode(rawValue: modeText) else {
             throw reader.error("mode", "expected \"all\" or \"auto_only\", found \"\(modeText)\"")

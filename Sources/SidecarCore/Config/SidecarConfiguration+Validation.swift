@@ -74,6 +74,17 @@ extension SidecarConfiguration {
         if previous <= 1.0 {
             throw fail("routing.tiers", "the last tier's max_score must be above 1.0 so every score has a tier")
         }
+        var appNames: Set<String> = []
+        for (index, app) in self.routing.apps.enumerated() {
+            let path = "routing.apps[\(index)]"
+            if !appNames.insert(app.name).inserted { throw fail("\(path).name", "\"\(app.name)\" is listed twice") }
+            if app.maxTier != Int.max && app.maxTier >= self.routing.tiers.count {
+                throw fail(
+                    "\(path).max_tier",
+                    "is \(app.maxTier) but the tiers are numbered 0 to \(self.routing.tiers.count - 1)"
+                )
+            }
+        }
         if self.routing.autoAlias.isEmpty { throw fail("routing.auto_alias", "must not be empty") }
         if HTTPField.Name(self.routing.pinHeader) == nil {
             throw fail("routing.pin_header", "not a valid header name: \"\(self.routing.pinHeader)\"")

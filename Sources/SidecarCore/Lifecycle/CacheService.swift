@@ -9,3 +9,13 @@ struct CacheService: Service {
         await self.cache.shutdown()
     }
 }
+
+/// Stops the prompt embedder's worker thread on graceful shutdown.
+struct EmbedderService: Service {
+    let embedder: PromptEmbedder
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        self.embedder.shutdown()
+    }
+}

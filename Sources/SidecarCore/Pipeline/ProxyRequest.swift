@@ -23,6 +23,10 @@ public struct ProxyRequest: Sendable {
         case readiness
         /// `GET /metrics`.
         case metrics
+        /// `POST /sidecar/route`: the routing decision for a body, nothing forwarded.
+        case routeDryRun
+        /// `POST /sidecar/feedback` (a rating) and `GET /sidecar/feedback` (the report).
+        case feedback
         case notFound
 
         /// The endpoint for a method and a path (without its query).
@@ -41,6 +45,8 @@ public struct ProxyRequest: Sendable {
             case (.get, "/healthz"), (.head, "/healthz"): return .health
             case (.get, "/readyz"), (.head, "/readyz"): return .readiness
             case (.get, "/metrics"): return .metrics
+            case (.post, "/sidecar/route"): return .routeDryRun
+            case (.post, "/sidecar/feedback"), (.get, "/sidecar/feedback"): return .feedback
             default: return .notFound
             }
         }
@@ -49,7 +55,7 @@ public struct ProxyRequest: Sendable {
         public var isForwarded: Bool {
             switch self {
             case .chatCompletions, .completions, .embeddings, .openAIPassthrough, .ollamaNative: return true
-            case .models, .health, .readiness, .metrics, .notFound: return false
+            case .models, .health, .readiness, .metrics, .routeDryRun, .feedback, .notFound: return false
             }
         }
 
@@ -65,6 +71,8 @@ public struct ProxyRequest: Sendable {
             case .health: return "health"
             case .readiness: return "readiness"
             case .metrics: return "metrics"
+            case .routeDryRun: return "route"
+            case .feedback: return "feedback"
             case .notFound: return "not_found"
             }
         }

@@ -22,8 +22,13 @@ final class RequestContext {
     var cacheStatus = "miss"
     /// Cache lookup: the keys, and whether the answer may be stored.
     var cachePlan: CachePlan?
-    /// Cache lookup: the last user message's embedding, when the semantic cache made one.
+    /// Cache lookup (or score): the last user message's embedding, for the semantic cache and
+    /// the learned router.
     var embedding: [Float]?
+    /// Whether the embedder was asked already (busy or late: not again).
+    var embeddingTried = false
+    /// Forward: when the answer's head arrived (the latency strategy's sample).
+    var answeredAt: ContinuousClock.Instant?
 
     init(request: ProxyRequest) {
         self.request = request

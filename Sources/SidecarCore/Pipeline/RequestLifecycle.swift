@@ -53,6 +53,7 @@ final class RequestLifecycle {
             lookup.assumeIsolated().whenSuccess { [self] result in
                 guard !self.ended else { return }
                 self.context.embedding = result.embedding
+                self.context.embeddingTried = result.embeddingTried
                 if let hit = result.hit {
                     self.answerFromCache(hit)
                 } else {
@@ -65,10 +66,32 @@ final class RequestLifecycle {
 
     private func forward(environment: ForwardEnvironment, headTimer: CoalescedDeadlineTimer) {
         guard let decoded = self.context.decoded else { return }
-        // 3. Score: how hard the prompt is, and the features behind the score.
-        self.context.score = self.phases.scorer.score(decoded)
+        // 3. Score: how hard the prompt is, and the features behind the score. The learned router
+        // reads the prompt's embedding: when the cache made none, it is made now, within a budget.
+        if self.context.embedding == nil, !self.context.embeddingTried,
+            let embedding = self.phases.scorer.embedding(decoded, on: environment.eventLoop)
+        {
+            self.context.embeddingTried = true
+            embedding.assumeIsolated().whenSuccess { [self] vector in
+                guard !self.ended else { return }
+                self.context.embedding = vector
+                self.forward(environment: environment, headTimer: headTimer)
+            }
+            return
+        }
+        self.context.score = self.phases.scorer.score(decoded, embedding: self.context.embedding)
         // 4. Route: the model to ask, its fallbacks, the deadline and retry rules.
-        let route = self.phases.router.route(self.context.request, decoded: decoded, score: self.context.score)
+        let route: RoutePlan
+        do {
+            route = try self.phases.router.route(
+                self.context.request,
+                decoded: decoded,
+                score: self.context.score,
+                promptTokens: Pricer.estimatedPromptTokens(self.context)
+            )
+        } catch {
+            return self.fail(error)
+        }
         self.context.route = route.decision
         // 5. Forward: attempts with breakers, retries and fallbacks; the answer comes back below.
         let exchange = ForwardExchange(
@@ -113,6 +136,7 @@ final class RequestLifecycle {
 extension RequestLifecycle: ForwardOutput {
     func forwardDelivered(_ head: HTTPResponseHead, body: ByteBuffer, served: ForwardingStateMachine.Served) {
         self.context.served = served
+        self.context.answeredAt = .now
         // 7. Price: from the answer's usage (before the relay: a whole answer's cost is a header).
         self.context.cost = self.phases.pricer.price(
             wholeAnswer: body,
@@ -129,6 +153,7 @@ extension RequestLifecycle: ForwardOutput {
 
     func forwardCommitted(_ head: HTTPResponseHead, served: ForwardingStateMachine.Served, isEventStream: Bool) {
         self.context.served = served
+        self.context.answeredAt = .now
         // 6. Relay: the head now, then each chunk as it comes.
         self.relay.startStream(head, isEventStream: isEventStream, context: self.context, to: self.sink)
         self.status = Int(head.status.code)

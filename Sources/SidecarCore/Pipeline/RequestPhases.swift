@@ -24,12 +24,24 @@ public final class RequestPhases: Sendable {
     let builder: UpstreamRequestBuilder
     let pricer: Pricer
     let recorder: RequestRecorder
+    /// Recent routing decisions, for feedback.
+    let journal: RouteJournal
     /// `max_concurrent` per upstream; `nil` when no upstream sets one.
     let limiter: ConcurrencyLimiter?
 
-    /// - Parameter cache: the cache phases' store; by default the configured one, in memory,
-    ///   without semantic lookups (``SidecarApplication`` adds the embedder and Redis).
-    init(runtime: SidecarRuntime, metrics: SidecarMetrics, logger: Logger, cache: (any ResponseCache)? = nil) {
+    /// - Parameters:
+    ///   - cache: the cache phases' store; by default the configured one, in memory, without
+    ///     semantic lookups (``SidecarApplication`` adds the embedder and Redis).
+    ///   - embedder: the prompt embedder shared with the cache, for the learned router.
+    ///   - journal: where routing decisions are kept for feedback (by default, in memory).
+    init(
+        runtime: SidecarRuntime,
+        metrics: SidecarMetrics,
+        logger: Logger,
+        cache: (any ResponseCache)? = nil,
+        embedder: PromptEmbedder? = nil,
+        journal: RouteJournal? = nil
+    ) {
         let configuration = runtime.configuration
         self.runtime = runtime
         self.metrics = metrics
@@ -68,7 +80,11 @@ public final class RequestPhases: Sendable {
                     metrics: metrics,
                     logger: logger
                 ) : DisabledResponseCache())
-        self.scorer = RequestScorer(scorer: runtime.scorer)
+        self.scorer = RequestScorer(
+            scorer: runtime.scorer,
+            embedder: embedder,
+            budgetMilliseconds: configuration.routing.embeddingBudgetMilliseconds
+        )
         self.router = RoutePlanner(
             selector: runtime.selector,
             models: Dictionary(configuration.models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first }),
@@ -81,7 +97,14 @@ public final class RequestPhases: Sendable {
         )
         self.builder = UpstreamRequestBuilder(directory: runtime.directory, pinHeader: configuration.routing.pinHeader)
         self.pricer = Pricer(costs: runtime.costs, metrics: metrics, logger: logger)
-        self.recorder = RequestRecorder(metrics: metrics, logger: logger)
+        let journal = journal ?? RouteJournal(capacity: configuration.routing.feedbackMaxEntries)
+        self.journal = journal
+        self.recorder = RequestRecorder(
+            metrics: metrics,
+            logger: logger,
+            journal: journal,
+            latency: runtime.selector.latency
+        )
         let limits = Dictionary(
             configuration.upstreams.filter { $0.maxConcurrent > 0 }.map { ($0.name, $0.maxConcurrent) },
             uniquingKeysWith: { first, _ in first }

@@ -19,6 +19,14 @@ public enum SidecarHeaders {
     public static let upstreamRequestID = constant("X-Upstream-Request-Id")
     public static let route = constant("X-Sidecar-Route")
     public static let fallback = constant("X-Sidecar-Fallback")
+    /// Which scorer decided the route: `learned` or `heuristic`.
+    public static let router = constant("X-Sidecar-Router")
+    /// Request: the tier to use (its index or its model), whatever the score.
+    public static let tier = constant("X-Sidecar-Tier")
+    /// Request: the most the request may cost in US dollars (estimated before it is sent).
+    public static let maxCost = constant("X-Sidecar-Max-Cost")
+    /// Request: the app the request is attributed to (`default` without it).
+    public static let app = constant("X-Sidecar-App")
     public static let trailer = constant("Trailer")
 
     /// Hop-by-hop and framing headers never relayed in either direction (lower case).

@@ -8,14 +8,15 @@ public struct SidecarRuntime: Sendable {
     public let selector: RouteSelector
     public let directory: UpstreamDirectory
     public let costs: CostCalculator
-    public let scorer: any ComplexityScorer
+    /// The heuristic scorer and, when `routing.router` loaded, the learned router.
+    public let scorer: RoutingScorer
     /// The built-in embedder serving `embeddings.local_model`, when its files loaded.
     public let localEmbedder: (any Embedder)?
 
     public init(
         configuration: SidecarConfiguration,
         environment: [String: String],
-        scorer: any ComplexityScorer = HeuristicComplexityScorer(),
+        scorer: RoutingScorer = RoutingScorer(),
         localEmbedder: (any Embedder)? = nil
     ) {
         self.configuration = configuration

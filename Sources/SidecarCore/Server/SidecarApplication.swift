@@ -9,6 +9,7 @@ import ServiceLifecycle
 import SidecarEmbedding
 import SidecarHTTP
 import SidecarPolicy
+import SidecarRedis
 
 /// Builds the sidecar's Hummingbird application: responder, shared upstream client, services.
 ///
@@ -21,14 +22,15 @@ public enum SidecarApplication {
     ///   - runtime: the loaded configuration and what is derived from it.
     ///   - listen: address to bind (`port` 0 picks a free port).
     ///   - metricsFactory: where metrics go; `prometheus` is what `/metrics` shows.
-    ///   - semanticModel: the embedding model of the semantic cache (`nil`: exact caching only).
+    ///   - embeddingModel: the model that embeds prompts for the semantic cache and the learned
+    ///     router (`nil`: exact caching only, the heuristic scorer only).
     public static func make(
         runtime: SidecarRuntime,
         listen: ListenAddress,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         prometheus: PrometheusCollectorRegistry? = nil,
         readiness: ReadinessState = ReadinessState(),
-        semanticModel: MiniLMEmbedder? = nil,
+        embeddingModel: MiniLMEmbedder? = nil,
         logger: Logger
     ) -> some ApplicationProtocol {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -44,28 +46,40 @@ public enum SidecarApplication {
         let cacheConfiguration = runtime.configuration.cache
         var services: [any Service] = [UpstreamClientService(pools: pools)]
         var cache: any ResponseCache = DisabledResponseCache()
+        let semantic = cacheConfiguration.enabled && cacheConfiguration.semantic
+        let embedder =
+            (semantic || runtime.scorer.wantsEmbedding) ? embeddingModel.map { PromptEmbedder(model: $0) } : nil
+        var redis: RedisClient?
         if cacheConfiguration.enabled {
             var shared: RedisAnswerStore?
             if cacheConfiguration.backend == .redis {
                 do {
                     shared = try RedisAnswerStore(configuration: cacheConfiguration, metrics: metrics, logger: logger)
+                    redis = shared?.client
                 } catch {
                     logger.error("redis cache unusable; caching in memory only", metadata: ["error": "\(error)"])
                 }
             }
             let responseCache = SidecarResponseCache(
                 configuration: cacheConfiguration,
-                embedder: semanticModel.map {
-                    CacheEmbedder(model: $0, budgetMilliseconds: cacheConfiguration.semanticBudgetMilliseconds)
-                },
+                embedder: semantic ? embedder : nil,
                 shared: shared,
                 metrics: metrics,
-                logger: logger
+                logger: logger,
+                keepCutEmbeddings: runtime.scorer.wantsEmbedding
             )
             services.append(CacheService(cache: responseCache))
             cache = responseCache
         }
-        let phases = RequestPhases(runtime: runtime, metrics: metrics, logger: logger, cache: cache)
+        if let embedder { services.append(EmbedderService(embedder: embedder)) }
+        let phases = RequestPhases(
+            runtime: runtime,
+            metrics: metrics,
+            logger: logger,
+            cache: cache,
+            embedder: embedder,
+            journal: RouteJournal(capacity: runtime.configuration.routing.feedbackMaxEntries, redis: redis)
+        )
         let responder = SidecarResponder(
             phases: phases,
             readiness: readiness,

@@ -57,6 +57,10 @@ public struct SidecarResponder: HTTPResponder {
             return HealthController.readiness(self.readiness, resilience: self.phases.resilience)
         case .metrics:
             return HealthController.metrics(self.prometheus)
+        case .routeDryRun:
+            return try await RoutingController(phases: self.phases).route(request, requestID: requestID)
+        case .feedback:
+            return try await RoutingController(phases: self.phases).feedback(request, requestID: requestID)
         case .chatCompletions, .completions, .openAIPassthrough, .ollamaNative, .notFound:
             throw SidecarError.notFound(path)
         }

@@ -29,21 +29,47 @@ public struct ScoringInput: Sendable {
     public init(prompt: String) {
         self.init(messages: [Message(role: "user", text: prompt)])
     }
+
+    /// The index of the last user message (else the last message): the turn a conversation is
+    /// scored by first, and the text the learned router embeds.
+    public var lastUserIndex: Int? {
+        self.messages.lastIndex { $0.role == "user" } ?? (self.messages.isEmpty ? nil : self.messages.count - 1)
+    }
+
+    /// The text the learned router embeds: the last user message.
+    public var lastUserText: String {
+        self.lastUserIndex.map { self.messages[$0].text } ?? ""
+    }
 }
 
 /// A complexity score in 0...1 with the named features behind it.
 public struct ComplexityScore: Sendable, Equatable {
+    /// Which scorer decided the value.
+    public enum Router: String, Sendable, Equatable {
+        /// The hand-set heuristic (no learned router, or no embedding in time).
+        case heuristic
+        /// The learned router over the prompt's embedding (`X-Sidecar-Router: learned`).
+        case learned
+    }
+
     public var value: Double
+    public var router: Router = .heuristic
+    /// The heuristic's own score when another scale or scorer gave `value`; listed as the
+    /// feature `heuristic`.
+    public var heuristicValue: Double?
     /// Feature name and value, in a stable order (for logs, `route` output and `/sidecar/route`).
     ///
     /// Built when read: the request path reads only `value`, so `HeuristicComplexityScorer`
     /// hands over its values as they are rather than allocating this list for every request.
     public var features: [(name: String, value: Double)] {
         get {
+            var list: [(name: String, value: Double)]
             switch self.storage {
-            case .list(let features): features
-            case .heuristic(let features): features.list
+            case .list(let features): list = features
+            case .heuristic(let features): list = features.list
             }
+            if let heuristicValue { list.append(("heuristic", heuristicValue)) }
+            return list
         }
         set { self.storage = .list(newValue) }
     }
@@ -67,7 +93,8 @@ public struct ComplexityScore: Sendable, Equatable {
     }
 
     public static func == (lhs: ComplexityScore, rhs: ComplexityScore) -> Bool {
-        lhs.value == rhs.value && lhs.features.elementsEqual(rhs.features) { $0 == $1 }
+        lhs.value == rhs.value && lhs.router == rhs.router
+            && lhs.features.elementsEqual(rhs.features) { $0 == $1 }
     }
 }
 

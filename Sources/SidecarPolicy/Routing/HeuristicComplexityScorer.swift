@@ -39,19 +39,25 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
         var totalBytes = 0
         var userTurns = 0
         var nonTextParts = 0
+        var toolMessages = 0
         for message in input.messages {
             totalBytes += message.text.utf8.count
             nonTextParts += message.nonTextParts
             if message.role == "user" { userTurns += 1 }
+            if message.role == "tool" || message.role == "function" { toolMessages += 1 }
         }
-        // The inspected text is the messages joined by line breaks (one after each), capped. Each
-        // message is read in place: the matcher lower-cases as it goes, no term holds a line break
-        // (so none spans two messages), and the part counter is told of each break.
+        // The inspected text is the messages joined by line breaks (one after each), capped, the
+        // last user turn first (a long history must not crowd out the question). Each message is
+        // read in place: the matcher lower-cases as it goes, no term holds a line break (so none
+        // spans two messages), and the part counter is told of each break.
         var remaining = min(totalBytes + input.messages.count, Self.inspectedCharacters)
         var partCounter = PartCounter()
+        let last = input.lastUserIndex ?? 0
         let found = self.matcher.countDistinct { scanner in
-            for message in input.messages where remaining > 0 {
-                var text = message.text
+            for offset in input.messages.indices where remaining > 0 {
+                // last, 0, 1, ... (skipping last)
+                let index = offset == 0 ? last : (offset <= last ? offset - 1 : offset)
+                var text = input.messages[index].text
                 text.withUTF8 { bytes in
                     let taken = UnsafeBufferPointer(rebasing: bytes.prefix(remaining))
                     scanner.scan(taken)
@@ -72,7 +78,7 @@ public struct HeuristicComplexityScorer: ComplexityScorer {
         let math = min(Double(found.2) / 2, 1)
         let constraints = min(Double(found.3) / 3, 1)
         let turns = min(Double(max(userTurns - 1, 0)) / 6, 1)
-        let tools = input.toolCount > 0 ? 1.0 : 0.0
+        let tools = input.toolCount > 0 || toolMessages > 0 ? 1.0 : 0.0
         let media = nonTextParts > 0 ? 1.0 : 0.0
 
         var z = -2.6

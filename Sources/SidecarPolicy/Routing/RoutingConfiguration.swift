@@ -19,8 +19,44 @@ public struct RoutingConfiguration: Sendable, Equatable {
         }
     }
 
+    /// How the score picks a tier.
+    public enum Strategy: String, Sendable, Equatable, CaseIterable {
+        /// The cheapest tier whose `max_score` is above the score (tiers as configured).
+        case cost
+        /// The score is raised by `strategy_margin` first: prompts near a boundary go up a tier.
+        case quality
+        /// The score is raised by half of `strategy_margin`.
+        case balanced
+        /// Of the tier `cost` picks and every tier above it, the one whose model has answered
+        /// fastest lately (time to the first byte, a moving average); `cost`'s until measured.
+        case latency
+    }
+
+    /// `[[routing.apps]]`: limits for one app (named by `X-Sidecar-App`, else `default`).
+    public struct AppLimit: Sendable, Equatable {
+        public var name: String
+        /// The highest tier index the app may use (0: the first tier only).
+        public var maxTier: Int
+
+        public init(name: String, maxTier: Int) {
+            self.name = name
+            self.maxTier = maxTier
+        }
+    }
+
     /// Ordered tiers: the first whose `maxScore` is above the request's score wins.
     public var tiers: [Tier]
+    /// The learned router's directory (`router.json`); empty: the heuristic scorer only.
+    public var router: String
+    public var strategy: Strategy
+    /// How far `quality` raises the score (`balanced`: half of it).
+    public var strategyMargin: Double
+    /// The longest the route phase waits for the prompt's embedding when the cache made none.
+    public var embeddingBudgetMilliseconds: Int
+    /// Per-app tier ceilings.
+    public var apps: [AppLimit]
+    /// Routing decisions kept for `POST /sidecar/feedback` (the most recent ones).
+    public var feedbackMaxEntries: Int
     public var mode: Mode
     /// Model alias that always routes.
     public var autoAlias: String
@@ -35,6 +71,12 @@ public struct RoutingConfiguration: Sendable, Equatable {
 
     public init(
         tiers: [Tier] = [],
+        router: String = "",
+        strategy: Strategy = .cost,
+        strategyMargin: Double = 0.15,
+        embeddingBudgetMilliseconds: Int = 30,
+        apps: [AppLimit] = [],
+        feedbackMaxEntries: Int = 100_000,
         mode: Mode = .all,
         autoAlias: String = "auto",
         pinHeader: String = "X-Sidecar-Pin",
@@ -43,6 +85,12 @@ public struct RoutingConfiguration: Sendable, Equatable {
         ollamaUpstream: String = "ollama"
     ) {
         self.tiers = tiers
+        self.router = router
+        self.strategy = strategy
+        self.strategyMargin = strategyMargin
+        self.embeddingBudgetMilliseconds = embeddingBudgetMilliseconds
+        self.apps = apps
+        self.feedbackMaxEntries = feedbackMaxEntries
         self.mode = mode
         self.autoAlias = autoAlias
         self.pinHeader = pinHeader

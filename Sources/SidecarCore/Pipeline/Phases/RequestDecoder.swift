@@ -49,7 +49,7 @@ struct RequestDecoder: Sendable {
                 )
             }
             return .passThrough(native: true)
-        case .models, .health, .readiness, .metrics, .notFound:
+        case .models, .health, .readiness, .metrics, .routeDryRun, .feedback, .notFound:
             return nil
         }
     }

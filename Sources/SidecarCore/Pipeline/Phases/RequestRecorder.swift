@@ -1,13 +1,36 @@
 import Logging
+import SidecarPolicy
 
-/// Record phase: the request's metrics and its one access-log line.
+/// Record phase: the request's metrics and its one access-log line; for a routed request, its
+/// decision (kept for feedback) and its model's latency (for the `latency` strategy).
 struct RequestRecorder: Sendable {
     let metrics: SidecarMetrics
     let logger: Logger
+    let journal: RouteJournal
+    let latency: LatencyBoard
 
     func record(_ context: RequestContext, status: Int, streamed: Bool) {
         let request = context.request
         let model = context.served?.model ?? ""
+        if let route = context.route, let served = context.served {
+            self.journal.remember(
+                request.requestID,
+                .init(
+                    model: served.model,
+                    tier: route.tier,
+                    score: route.score.value,
+                    router: route.score.router.rawValue,
+                    app: RoutePlanner.app(request.headers)
+                )
+            )
+            if status < 400, served.fallbackFrom == nil, let answeredAt = context.answeredAt {
+                let waited = (answeredAt - request.receivedAt).components
+                self.latency.record(
+                    model: served.model,
+                    seconds: Double(waited.seconds) + Double(waited.attoseconds) / 1e18
+                )
+            }
+        }
         self.metrics.recordRequest(endpoint: request.endpoint, model: model, status: status, since: request.receivedAt)
         if let cost = context.cost {
             self.metrics.recordCost(model: model, dollars: cost.dollars, estimated: cost.estimated)

@@ -25,6 +25,8 @@ enum CacheLookup {
 struct CacheLookupResult: Sendable {
     var hit: CachedAnswer?
     var embedding: [Float]?
+    /// Whether the prompt was given to the embedder (so the route phase need not try again).
+    var embeddingTried = false
 }
 
 /// A stored answer, replayed in place of forwarding.

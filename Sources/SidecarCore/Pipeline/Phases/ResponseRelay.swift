@@ -124,7 +124,8 @@ struct ResponseRelay {
                 name: SidecarHeaders.complexity.rawName,
                 value: SidecarHeaders.complexityValue(context.score?.value ?? 0)
             )
-            headers.add(name: SidecarHeaders.route.rawName, value: context.route?.reason.label ?? "")
+            headers.add(name: SidecarHeaders.route.rawName, value: context.route?.routeLabel ?? "")
+            headers.add(name: SidecarHeaders.router.rawName, value: context.score?.router.rawValue ?? "heuristic")
             headers.add(name: SidecarHeaders.cache.rawName, value: context.cacheStatus)
             if served?.fallbackFrom != nil { headers.add(name: SidecarHeaders.fallback.rawName, value: "true") }
         case .embeddings?:

@@ -1,3 +1,4 @@
+import Foundation
 import NIOHTTP1
 import SidecarPolicy
 
@@ -21,7 +22,13 @@ struct RoutePlanner: Sendable {
     let policy: RetryPolicy
     let maxResponseBytes: Int
 
-    func route(_ request: ProxyRequest, decoded: DecodedRequest, score: ComplexityScore?) -> RoutePlan {
+    /// - Throws: a 400 for a forced tier that does not exist or a cost ceiling that is not a number.
+    func route(
+        _ request: ProxyRequest,
+        decoded: DecodedRequest,
+        score: ComplexityScore?,
+        promptTokens: @autoclosure () -> Int
+    ) throws(SidecarError) -> RoutePlan {
         let deadline = request.receivedAt + self.timeouts.request
         var forwarding = ForwardingConfiguration(
             candidates: [],
@@ -37,7 +44,8 @@ struct RoutePlanner: Sendable {
             let decision = self.selector.select(
                 requestedModel: view.model,
                 pinHeader: Self.isPinned(request.headers, header: self.pinHeader),
-                score: score ?? ComplexityScore(value: 0, features: [])
+                score: score ?? ComplexityScore(value: 0, features: []),
+                overrides: try self.overrides(request.headers, maxTokens: view.maxTokens, promptTokens: promptTokens())
             )
             forwarding.candidates = self.candidates(for: decision)
             forwarding.answer = view.isStreaming ? .eventStream : .whole
@@ -78,6 +86,44 @@ struct RoutePlanner: Sendable {
             candidates.append(UpstreamCandidate(model: fallback, upstream: self.selector.owner(of: fallback)))
         }
         return candidates
+    }
+
+    /// The route's overrides from the request's headers (nothing read when none is set).
+    func overrides(
+        _ headers: HTTPHeaders,
+        maxTokens: Int?,
+        promptTokens: @autoclosure () -> Int
+    ) throws(SidecarError) -> RouteOverrides {
+        var overrides = RouteOverrides(app: Self.app(headers))
+        if let tier = headers.first(name: SidecarHeaders.tier.rawName) {
+            guard self.selector.tierIndex(named: tier) != nil else {
+                throw .invalidRequest(
+                    "\(SidecarHeaders.tier.rawName) names no tier: \"\(tier)\" (a tier's index or its model).",
+                    code: "invalid_tier"
+                )
+            }
+            overrides.forcedTier = tier
+        }
+        if let text = headers.first(name: SidecarHeaders.maxCost.rawName) {
+            guard let ceiling = Double(text.trimmingCharacters(in: .whitespaces)), ceiling.isFinite, ceiling >= 0 else {
+                throw .invalidRequest(
+                    "\(SidecarHeaders.maxCost.rawName) must be a dollar amount such as 0.01, found \"\(text)\".",
+                    code: "invalid_max_cost"
+                )
+            }
+            overrides.maxCostUSD = ceiling
+            overrides.estimatedPromptTokens = promptTokens()
+            overrides.maxOutputTokens = maxTokens
+        }
+        return overrides
+    }
+
+    /// The app a request is attributed to: `X-Sidecar-App`, else `default`.
+    static func app(_ headers: HTTPHeaders) -> String {
+        guard let name = headers.first(name: SidecarHeaders.app.rawName), !name.isEmpty, name.utf8.count <= 64 else {
+            return "default"
+        }
+        return name
     }
 
     static func isPinned(_ headers: HTTPHeaders, header: String) -> Bool {

@@ -50,7 +50,9 @@ import Testing
         #expect(
             config.routing
                 == RoutingConfiguration(
-                    tiers: [.init(maxScore: 0.40, model: "llama3.2:3b"), .init(maxScore: 1.01, model: "gpt-4o")])
+                    tiers: [.init(maxScore: 0.40, model: "llama3.2:3b"), .init(maxScore: 1.01, model: "gpt-4o")],
+                    router: "./models/router"
+                )
         )
         #expect(config.cache == CacheConfiguration())
         #expect(config.defaultUpstreamName == "ollama")

@@ -116,8 +116,9 @@ struct ComplexityScorerDifferentialTests {
     }
 }
 
-/// The scorer as it was before it read messages in place: joins the messages into one capped,
-/// lower-cased byte array, then counts terms by plain substring search and parts byte by byte.
+/// The scorer as it was before it read messages in place: joins the messages (the last user
+/// turn first) into one capped, lower-cased byte array, then counts terms by plain substring
+/// search and parts byte by byte.
 enum ReferenceScorer {
     static func score(_ input: ScoringInput, lists: [[String]]) -> ComplexityScore {
         var totalBytes = 0
@@ -127,10 +128,18 @@ enum ReferenceScorer {
         for message in input.messages { capacity += message.text.utf8.count + 1 }
         capacity = min(capacity, HeuristicComplexityScorer.inspectedCharacters)
         var text: [UInt8] = []
-        for message in input.messages {
+        var toolMessages = 0
+        // The last user turn is read first, then the others in order.
+        var order = Array(input.messages.indices)
+        if let last = input.messages.lastIndex(where: { $0.role == "user" }) ?? order.last {
+            order.remove(at: last)
+            order.insert(last, at: 0)
+        }
+        for message in order.map({ input.messages[$0] }) {
             totalBytes += message.text.utf8.count
             nonTextParts += message.nonTextParts
             if message.role == "user" { userTurns += 1 }
+            if message.role == "tool" || message.role == "function" { toolMessages += 1 }
             guard text.count < capacity else { continue }
             for byte in message.text.utf8.prefix(capacity - text.count) {
                 text.append(byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte)
@@ -146,7 +155,7 @@ enum ReferenceScorer {
         let math = min(Double(found[2]) / 2, 1)
         let constraints = min(Double(found[3]) / 3, 1)
         let turns = min(Double(max(userTurns - 1, 0)) / 6, 1)
-        let tools = input.toolCount > 0 ? 1.0 : 0.0
+        let tools = input.toolCount > 0 || toolMessages > 0 ? 1.0 : 0.0
         let media = nonTextParts > 0 ? 1.0 : 0.0
 
         var z = -2.6

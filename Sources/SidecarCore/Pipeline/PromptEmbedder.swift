@@ -6,30 +6,39 @@ import SidecarEmbedding
 import SidecarPolicy
 import Synchronization
 
-/// Embeds prompts for the semantic cache off the event loops, and never makes a request wait
-/// behind a queue: a request is admitted only when the work queued ahead of it should finish
-/// within the latency budget; otherwise it goes on without a semantic lookup (counted).
+/// Embeds prompts (for the semantic cache and the learned router) off the event loops, and
+/// never makes a request wait behind a queue: a prompt is admitted only when the work queued
+/// ahead of it should finish within the caller's latency budget; otherwise the caller goes on
+/// without it (the cache without a semantic lookup, the router with the heuristic).
 ///
 /// One worker thread, at the lowest CPU priority (`nice 19`): embedding uses the CPU the proxy
 /// leaves idle, so under full load it slows down, the queue estimate grows, and requests skip
-/// the semantic lookup rather than the proxy losing throughput. Concurrent requests are
-/// embedded together in one batch. The search of the index runs on the worker too, right after
-/// the embedding.
-final class CacheEmbedder: Sendable {
+/// the embedding rather than the proxy losing throughput. Concurrent requests are embedded
+/// together in one batch. The semantic cache's index search runs on the worker too, right
+/// after the embedding.
+final class PromptEmbedder: Sendable {
     /// Why a prompt got no embedding.
     enum Skip: String, Error, Sendable {
         /// The queue ahead would take longer than the budget.
         case busy
-        /// Longer than the model's 256 tokens: exact caching only.
+        /// Longer than the model's 256 tokens (and the caller wanted no cut embedding).
         case tooLong = "too_long"
         /// The model failed (logged).
         case failed
     }
 
-    typealias Completion = @Sendable (Result<[Float], Skip>) -> Void
+    /// A prompt's embedding (unit length); `cut` when the prompt passed the model's 256 tokens
+    /// and only its start was embedded (good enough to route by, not to compare for the cache).
+    struct Embedding: Sendable, Equatable {
+        var vector: [Float]
+        var cut: Bool
+    }
+
+    typealias Completion = @Sendable (Result<Embedding, Skip>) -> Void
 
     private struct Job {
         var text: String
+        var keepCut: Bool
         var completion: Completion
     }
 
@@ -43,13 +52,11 @@ final class CacheEmbedder: Sendable {
 
     let model: MiniLMEmbedder
     private let pool: NIOThreadPool
-    private let budget: Double
     private let state = Mutex(State())
     static let maxBatch = 32
 
-    init(model: MiniLMEmbedder, budgetMilliseconds: Int) {
+    init(model: MiniLMEmbedder) {
         self.model = model
-        self.budget = Double(budgetMilliseconds) / 1000
         self.pool = NIOThreadPool(numberOfThreads: 1)
         self.pool.start()
         self.pool.submit { _ in
@@ -61,13 +68,23 @@ final class CacheEmbedder: Sendable {
     }
 
     /// Queues `text`; `completion` runs on the worker thread, or at once with `.busy`.
-    func embed(_ text: String, then completion: @escaping Completion) {
+    ///
+    /// - Parameters:
+    ///   - budgetMilliseconds: the longest the work queued ahead may take.
+    ///   - keepCut: embed a prompt longer than the model's 256 tokens by its start (else `.tooLong`).
+    func embed(
+        _ text: String,
+        budgetMilliseconds: Int,
+        keepCut: Bool,
+        then completion: @escaping Completion
+    ) {
+        let budget = Double(budgetMilliseconds) / 1000
         let admitted = self.state.withLock { state -> (admitted: Bool, start: Bool) in
             // The work queued ahead of this prompt (not its own): with nothing ahead it is always
             // admitted, so one slow embedding cannot shut the lookup out for good.
             let ahead = Double(state.queue.count + state.running)
-            guard ahead * state.secondsPerPrompt <= self.budget else { return (false, false) }
-            state.queue.append(Job(text: text, completion: completion))
+            guard ahead * state.secondsPerPrompt <= budget else { return (false, false) }
+            state.queue.append(Job(text: text, keepCut: keepCut, completion: completion))
             let start = !state.draining
             state.draining = true
             return (true, start)
@@ -88,27 +105,30 @@ final class CacheEmbedder: Sendable {
             }
             if batch.isEmpty { return }
             let started = DispatchTime.now().uptimeNanoseconds
-            var accepted: [Job] = []
+            var accepted: [(job: Job, cut: Bool)] = []
             for job in batch {
                 // Token ids stop at the model's 256: reaching it means the prompt was cut, so it
                 // would be compared by its start only.
-                if self.model.tokenize(job.text).count >= MiniLMEmbedder.maxSequenceLength {
+                let cut = self.model.tokenize(job.text).count >= MiniLMEmbedder.maxSequenceLength
+                if cut && !job.keepCut {
                     job.completion(.failure(.tooLong))
                 } else {
-                    accepted.append(job)
+                    accepted.append((job, cut))
                 }
             }
-            let vectors = (try? self.model.embedBlocking(accepted.map(\.text))) ?? []
+            let vectors = (try? self.model.embedBlocking(accepted.map(\.job.text))) ?? []
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             self.state.withLock { state in
                 state.running = 0
                 state.secondsPerPrompt = 0.8 * state.secondsPerPrompt + 0.2 * seconds / Double(max(1, batch.count))
             }
-            for (index, job) in accepted.enumerated() {
+            for (index, accepted) in accepted.enumerated() {
                 if index < vectors.count {
-                    job.completion(.success(Self.normalized(vectors[index])))
+                    accepted.job.completion(
+                        .success(Embedding(vector: Self.normalized(vectors[index]), cut: accepted.cut))
+                    )
                 } else {
-                    job.completion(.failure(.failed))
+                    accepted.job.completion(.failure(.failed))
                 }
             }
         }
@@ -120,8 +140,7 @@ final class CacheEmbedder: Sendable {
     }
 
     static func normalized(_ vector: [Float]) -> [Float] {
-        let norm = vector.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-        return norm > 0 ? vector.map { $0 / norm } : vector
+        unitLength(vector)
     }
 
     func shutdown() {

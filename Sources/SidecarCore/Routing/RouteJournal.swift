@@ -1,0 +1,157 @@
+import Foundation
+import NIOCore
+import SidecarRedis
+import Synchronization
+
+/// The routing decisions of recent requests, by request id, so that `POST /sidecar/feedback`
+/// can store a rating with the decision it rates; and the ratings summed by tier and model.
+///
+/// In memory, bounded to the most recent `capacity` decisions (a ring: one insert and at most
+/// one eviction per routed request). With Redis configured, each rating is also written there
+/// with its decision, and the report sums the whole fleet's ratings.
+final class RouteJournal: Sendable {
+    struct Decision: Sendable, Equatable {
+        var model: String
+        var tier: Int?
+        var score: Double
+        var router: String
+        var app: String
+    }
+
+    /// One row of the report: the ratings of the answers one tier's model gave.
+    struct Row: Sendable, Equatable, Codable {
+        var tier: Int?
+        var model: String
+        var ratings: Int
+        var meanRating: Double
+
+        enum CodingKeys: String, CodingKey {
+            case tier, model, ratings
+            case meanRating = "mean_rating"
+        }
+    }
+
+    enum FeedbackError: Error, Equatable {
+        /// No routed request with this id among the recent decisions.
+        case unknownRequest
+    }
+
+    private struct State {
+        var order: [String?]
+        var next = 0
+        var decisions: [String: Decision] = [:]
+        var ratings: [String: Double] = [:]
+        /// Ratings by "tier\tmodel": sum and count.
+        var sums: [String: (sum: Double, count: Int)] = [:]
+    }
+
+    private let state: Mutex<State>
+    private let redis: RedisClient?
+    static let sumsKey = "llmsc:1:{fb}:sum"
+    static let countsKey = "llmsc:1:{fb}:count"
+    static let recordPrefix = "llmsc:1:fb:"
+    /// How long a rating's record stays in Redis.
+    static let recordSeconds = 30 * 86_400
+
+    init(capacity: Int, redis: RedisClient? = nil) {
+        self.state = Mutex(State(order: Array(repeating: nil, count: max(1, capacity))))
+        self.redis = redis
+    }
+
+    func remember(_ requestID: String, _ decision: Decision) {
+        self.state.withLock { state in
+            if let evicted = state.order[state.next] {
+                state.decisions[evicted] = nil
+                state.ratings[evicted] = nil
+            }
+            state.order[state.next] = requestID
+            state.next = (state.next + 1) % state.order.count
+            state.decisions[requestID] = decision
+        }
+    }
+
+    func decision(_ requestID: String) -> Decision? {
+        self.state.withLock { $0.decisions[requestID] }
+    }
+
+    /// Stores `rating` (0 bad ... 1 good) with the request's decision; a second rating of the
+    /// same request replaces the first.
+    func rate(_ requestID: String, rating: Double) async throws(FeedbackError) -> Decision {
+        let rated = self.state.withLock { state -> (decision: Decision, previous: Double?)? in
+            guard let decision = state.decisions[requestID] else { return nil }
+            let previous = state.ratings[requestID]
+            state.ratings[requestID] = rating
+            let key = Self.rowKey(decision)
+            var row = state.sums[key] ?? (0, 0)
+            row.sum += rating - (previous ?? 0)
+            if previous == nil { row.count += 1 }
+            state.sums[key] = row
+            return (decision, previous)
+        }
+        guard let (decision, previous) = rated else { throw .unknownRequest }
+        if let redis = self.redis, redis.isAvailable {
+            let key = Self.rowKey(decision)
+            let record: [String] = [
+                "HSET", Self.recordPrefix + requestID, "model", decision.model, "tier",
+                decision.tier.map(String.init) ?? "", "score", String(decision.score), "router", decision.router,
+                "app", decision.app, "rating", String(rating), "at", String(Int(Date().timeIntervalSince1970)),
+            ]
+            var commands: [[String]] = [
+                record,
+                ["EXPIRE", Self.recordPrefix + requestID, String(Self.recordSeconds)],
+                ["HINCRBYFLOAT", Self.sumsKey, key, String(rating - (previous ?? 0))],
+            ]
+            if previous == nil { commands.append(["HINCRBY", Self.countsKey, key, "1"]) }
+            _ = try? await redis.pipeline(commands.map { $0.map { Array($0.utf8) } })
+        }
+        return decision
+    }
+
+    /// The ratings by tier and model: the fleet's from Redis when it answers, else this host's.
+    func report() async -> (rows: [Row], source: String) {
+        if let redis = self.redis, redis.isAvailable,
+            let replies = try? await redis.pipeline([
+                ["HGETALL", Self.sumsKey].map { Array($0.utf8) }, ["HGETALL", Self.countsKey].map { Array($0.utf8) },
+            ]), replies.count == 2
+        {
+            let sums = Self.pairs(replies[0])
+            let counts = Self.pairs(replies[1])
+            let rows = counts.compactMap { key, count -> Row? in
+                guard let count = Int(count), count > 0 else { return nil }
+                let sum = sums[key].flatMap(Double.init) ?? 0
+                return Self.row(key, sum: sum, count: count)
+            }
+            return (rows.sorted(by: Self.ordered), "redis")
+        }
+        let sums = self.state.withLock { $0.sums }
+        let rows = sums.compactMap { key, row in Self.row(key, sum: row.sum, count: row.count) }
+        return (rows.sorted(by: Self.ordered), "local")
+    }
+
+    static func rowKey(_ decision: Decision) -> String {
+        "\(decision.tier.map(String.init) ?? "-")\t\(decision.model)"
+    }
+
+    private static func row(_ key: String, sum: Double, count: Int) -> Row? {
+        let parts = key.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, count > 0 else { return nil }
+        return Row(tier: Int(parts[0]), model: String(parts[1]), ratings: count, meanRating: sum / Double(count))
+    }
+
+    private static func ordered(_ lhs: Row, _ rhs: Row) -> Bool {
+        (lhs.tier ?? Int.max, lhs.model) < (rhs.tier ?? Int.max, rhs.model)
+    }
+
+    private static func pairs(_ reply: RedisReply) -> [String: String] {
+        guard case .array(let items) = reply else { return [:] }
+        var result: [String: String] = [:]
+        var index = 0
+        while index + 1 < items.count {
+            if case .string(let key) = items[index], case .string(let value) = items[index + 1] {
+                result[String(buffer: key)] = String(buffer: value)
+            }
+            index += 2
+        }
+        return result
+    }
+}
