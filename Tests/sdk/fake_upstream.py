@@ -65,6 +65,9 @@ class Handler(BaseHTTPRequestHandler):
             body = None
         with LOCK:
             REQUESTS.append({"path": self.path, "headers": dict(self.headers.items()), "body": body})
+        delay = float(self.headers.get("X-Fake-Delay", "0"))
+        if delay:
+            time.sleep(delay)
         status = self.headers.get("X-Fake-Status")
         if status:
             return self._json(int(status), {"error": {"message": f"fake failure {status}",

@@ -2,6 +2,7 @@
 semantic); Redis killed with requests in flight fails none of them, and caching resumes when it
 is back. Skipped when redis-server is not installed (scripts/setup-system.sh installs it)."""
 import concurrent.futures
+import json
 import os
 import pathlib
 import re
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.request
 import uuid
 
 import openai
@@ -114,6 +116,29 @@ def test_a_paraphrase_on_one_sidecar_hits_what_the_other_stored(fleet):
     # B stores nothing of its own (no-store), so only A's entry, found through Redis, can hit.
     assert eventually(lambda: ask(client(b, ns), "How can I boil an egg so the yolk stays soft?",
                                   extra_headers={"Cache-Control": "no-store"}).headers["X-Sidecar-Cache"] == "semantic")
+
+
+def test_feedback_given_on_one_sidecar_is_in_the_fleets_report_on_the_other(fleet):
+    _, (a, b) = fleet
+    raw = ask(client(a, uuid.uuid4().hex), f"Tell me a fun fact, take {uuid.uuid4().hex[:6]}.")
+
+    def report(url):
+        with urllib.request.urlopen(f"{url}/sidecar/feedback") as r:
+            return json.load(r)
+
+    def count(url):
+        rows = [row for row in report(url)["tiers"] if row["model"] == raw.headers["X-Model-Used"]]
+        return rows[0]["ratings"] if rows else 0
+
+    before = count(b)
+    body = json.dumps({"request_id": raw.headers["X-Request-Id"], "rating": 1}).encode()
+    request = urllib.request.Request(f"{a}/sidecar/feedback", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as r:
+        assert r.status == 200
+    # B never saw the request: its report is the fleet's, read from Redis.
+    assert report(b)["source"] == "redis"
+    assert count(b) == before + 1
 
 
 def test_redis_killed_mid_traffic_fails_no_request_and_caching_resumes(fleet):
