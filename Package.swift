@@ -145,6 +145,12 @@ let package = Package(
             path: "Benchmarks/Cache",
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "route-bench",
+            dependencies: ["SidecarPolicy", "SidecarEmbedding"],
+            path: "Benchmarks/Routing",
+            swiftSettings: strictSettings
+        ),
         // One test target; its folders mirror Sources/<target>/<folder>.
         .testTarget(
             name: "SidecarTests",
