@@ -12,6 +12,7 @@ public struct SidecarMetrics: Sendable {
     /// The cache's per-request counters, made once (no lookup under a shared lock per request).
     private let cacheLookups: [String: Counter]
     private let cacheStores: [String: Counter]
+    private let routeDecisions: [String: Counter]
 
     public init(factory: any MetricsFactory) {
         let handles = MetricHandles(factory: factory)
@@ -26,6 +27,17 @@ public struct SidecarMetrics: Sendable {
                 ($0, handles.counter("llm_sidecar_cache_stores_total", [("kind", $0)]))
             }
         )
+        self.routeDecisions = Dictionary(
+            uniqueKeysWithValues: ComplexityScore.Router.allCases.map {
+                ($0.rawValue, handles.counter("llm_sidecar_route_decisions_total", [("router", $0.rawValue)]))
+            }
+        )
+    }
+
+    /// `llm_sidecar_route_decisions_total{router}`: routed requests by the scorer that decided
+    /// (`learned`, or `heuristic` when no router is loaded or the embedding did not come in time).
+    func recordRouteDecision(router: ComplexityScore.Router) {
+        self.routeDecisions[router.rawValue]?.increment()
     }
 
     /// `llm_sidecar_requests_total{endpoint,model,status}` and the request duration histogram.

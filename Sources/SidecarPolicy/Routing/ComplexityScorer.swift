@@ -45,7 +45,7 @@ public struct ScoringInput: Sendable {
 /// A complexity score in 0...1 with the named features behind it.
 public struct ComplexityScore: Sendable, Equatable {
     /// Which scorer decided the value.
-    public enum Router: String, Sendable, Equatable {
+    public enum Router: String, Sendable, Equatable, CaseIterable {
         /// The hand-set heuristic (no learned router, or no embedding in time).
         case heuristic
         /// The learned router over the prompt's embedding (`X-Sidecar-Router: learned`).

@@ -13,6 +13,7 @@ struct RequestRecorder: Sendable {
         let request = context.request
         let model = context.served?.model ?? ""
         if let route = context.route, let served = context.served {
+            self.metrics.recordRouteDecision(router: route.score.router)
             self.journal.remember(
                 request.requestID,
                 .init(
