@@ -24,6 +24,7 @@ public enum SidecarApplication {
     ///   - metricsFactory: where metrics go; `prometheus` is what `/metrics` shows.
     ///   - embeddingModel: the model that embeds prompts for the semantic cache and the learned
     ///     router (`nil`: exact caching only, the heuristic scorer only).
+    ///   - notifier: systemd's notification socket (`READY=1`, the watchdog, `STOPPING=1`).
     public static func make(
         runtime: SidecarRuntime,
         listen: ListenAddress,
@@ -31,6 +32,7 @@ public enum SidecarApplication {
         prometheus: PrometheusCollectorRegistry? = nil,
         readiness: ReadinessState = ReadinessState(),
         embeddingModel: MiniLMEmbedder? = nil,
+        notifier: SystemdNotifier = SystemdNotifier(),
         logger: Logger
     ) -> some ApplicationProtocol {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -72,6 +74,7 @@ public enum SidecarApplication {
             cache = responseCache
         }
         if let embedder { services.append(EmbedderService(embedder: embedder)) }
+        if notifier.isActive { services.append(SystemdWatchdogService(notifier: notifier, logger: logger)) }
         let phases = RequestPhases(
             runtime: runtime,
             metrics: metrics,
@@ -98,6 +101,7 @@ public enum SidecarApplication {
             services: services,
             onServerRunning: { channel in
                 readiness.markListening()
+                notifier.notify("READY=1")
                 logger.info(
                     "llm-sidecar listening",
                     metadata: ["server.address": "\(channel.localAddress?.description ?? listen.description)"]
