@@ -33,12 +33,27 @@ struct ServeCommand: AsyncParsableCommand {
 
         logger.info("configuration loaded", metadata: ["config.source": "\(source)"])
         let router = RouterLoading.load(configuration.routing, logger: logger)
+        let localEmbedder = LocalEmbedderLoading.load(configuration.embeddings, logger: logger)
         let runtime = SidecarRuntime(
             configuration: configuration,
             environment: ProcessInfo.processInfo.environment,
             scorer: RoutingScorer(learned: router),
-            localEmbedder: LocalEmbedderLoading.load(configuration.embeddings, logger: logger)
+            localEmbedder: localEmbedder
         )
+        // SIGHUP: the same file again (the listen address and the cache stay as they are).
+        let path = self.options.config
+        let listenAddress = configuration.server.listen
+        let reload: @Sendable () throws -> SidecarRuntime = {
+            var (configuration, source) = try ConfigurationLoader.load(path: path)
+            configuration.server.listen = listenAddress
+            logger.info("configuration read for reload", metadata: ["config.source": "\(source)"])
+            return SidecarRuntime(
+                configuration: configuration,
+                environment: ProcessInfo.processInfo.environment,
+                scorer: RoutingScorer(learned: RouterLoading.load(configuration.routing, logger: logger)),
+                localEmbedder: localEmbedder
+            )
+        }
         for name in runtime.directory.names {
             if let missing = runtime.directory.entry(name)?.missingKeyVariable {
                 logger.warning(
@@ -53,6 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
             metricsFactory: MetricsSystem.factory,
             prometheus: registry,
             embeddingModel: LocalEmbedderLoading.promptModel(configuration, router: router != nil, logger: logger),
+            reload: reload,
             logger: logger
         )
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])

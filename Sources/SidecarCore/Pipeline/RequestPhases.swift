@@ -112,6 +112,19 @@ public final class RequestPhases: Sendable {
         self.limiter = limits.isEmpty ? nil : ConcurrencyLimiter(limits: limits)
     }
 
+    /// New phases for a reloaded configuration, keeping what outlives it: the metrics, the
+    /// cache (its entries), the prompt embedder and the routing decisions kept for feedback.
+    func reloaded(with runtime: SidecarRuntime) -> RequestPhases {
+        RequestPhases(
+            runtime: runtime,
+            metrics: self.metrics,
+            logger: self.logger,
+            cache: self.cache,
+            embedder: self.scorer.embedder,
+            journal: self.journal
+        )
+    }
+
     /// What the forward phase needs on one event loop (build it once per loop).
     func forwardEnvironment(transport: any UpstreamTransport, eventLoop: any EventLoop) -> ForwardEnvironment {
         ForwardEnvironment(

@@ -25,6 +25,7 @@ public enum SidecarApplication {
     ///   - embeddingModel: the model that embeds prompts for the semantic cache and the learned
     ///     router (`nil`: exact caching only, the heuristic scorer only).
     ///   - notifier: systemd's notification socket (`READY=1`, the watchdog, `STOPPING=1`).
+    ///   - reload: reads the configuration again on SIGHUP (`nil`: SIGHUP is not handled).
     public static func make(
         runtime: SidecarRuntime,
         listen: ListenAddress,
@@ -33,6 +34,7 @@ public enum SidecarApplication {
         readiness: ReadinessState = ReadinessState(),
         embeddingModel: MiniLMEmbedder? = nil,
         notifier: SystemdNotifier = SystemdNotifier(),
+        reload: (@Sendable () throws -> SidecarRuntime)? = nil,
         logger: Logger
     ) -> some ApplicationProtocol {
         let group = MultiThreadedEventLoopGroup.singleton
@@ -83,13 +85,17 @@ public enum SidecarApplication {
             embedder: embedder,
             journal: RouteJournal(capacity: runtime.configuration.routing.feedbackMaxEntries, redis: redis)
         )
+        let current = CurrentPhases(phases)
+        if let reload {
+            services.append(ReloadService(current: current, load: reload, notifier: notifier, logger: logger))
+        }
         let responder = SidecarResponder(
-            phases: phases,
+            current: current,
             readiness: readiness,
             prometheus: prometheus,
             logger: logger
         )
-        let dispatcher = SidecarDispatcher(phases: phases, responder: responder, pools: pools, group: group)
+        let dispatcher = SidecarDispatcher(current: current, responder: responder, pools: pools, group: group)
         let limits = ListenerLimits(maxBodyBytes: runtime.configuration.server.maxBodyBytes, logger: logger)
         return Application(
             responder: responder,

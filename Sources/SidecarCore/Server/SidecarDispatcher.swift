@@ -9,14 +9,19 @@ import SidecarHTTP
 /// ``RequestLifecycle`` on the connection's event loop (no task switch), the others (health,
 /// metrics, models, the local embedder) to the ``SidecarResponder`` in a task.
 struct SidecarDispatcher: RequestDispatcher {
-    let phases: RequestPhases
+    /// The phases new requests run through (replaced on reload).
+    let current: CurrentPhases
     let responder: SidecarResponder
     let pools: UpstreamConnectionPools
     private let environments: [ObjectIdentifier: LoopBoundEnvironment]
 
-    init(phases: RequestPhases, responder: SidecarResponder, pools: UpstreamConnectionPools, group: any EventLoopGroup)
-    {
-        self.phases = phases
+    init(
+        current: CurrentPhases,
+        responder: SidecarResponder,
+        pools: UpstreamConnectionPools,
+        group: any EventLoopGroup
+    ) {
+        self.current = current
         self.responder = responder
         self.pools = pools
         var environments: [ObjectIdentifier: LoopBoundEnvironment] = [:]
@@ -26,15 +31,17 @@ struct SidecarDispatcher: RequestDispatcher {
         self.environments = environments
     }
 
-    /// The forward environment of `eventLoop`, built on first use there (once per loop of the group).
-    private func environment(on eventLoop: any EventLoop) -> ForwardEnvironment {
+    /// The forward environment of `eventLoop` for `phases`, built on first use there (once per
+    /// loop of the group, and again after a reload).
+    private func environment(for phases: RequestPhases, on eventLoop: any EventLoop) -> ForwardEnvironment {
         let slot = self.environments[ObjectIdentifier(eventLoop)]
-        if let environment = slot?.environment { return environment }
-        let environment = self.phases.forwardEnvironment(
+        if let slot, let environment = slot.environment, slot.phases === phases { return environment }
+        let environment = phases.forwardEnvironment(
             transport: self.pools.pool(for: eventLoop),
             eventLoop: eventLoop
         )
         slot?.environment = environment
+        slot?.phases = phases
         return environment
     }
 
@@ -57,8 +64,9 @@ struct SidecarDispatcher: RequestDispatcher {
                 requestID: received.requestID,
                 receivedAt: received.receivedAt
             )
-            let lifecycle = RequestLifecycle(request, phases: self.phases, sink: sink)
-            let environment = self.environment(on: connection.channel.eventLoop)
+            let phases = self.current.phases
+            let lifecycle = RequestLifecycle(request, phases: phases, sink: sink)
+            let environment = self.environment(for: phases, on: connection.channel.eventLoop)
             if lifecycle.run(environment: environment, headTimer: connection.headTimer) { return lifecycle }
         }
         return ResponderTask(
@@ -78,7 +86,7 @@ struct SidecarDispatcher: RequestDispatcher {
         case .notHTTP(let detail):
             error = .invalidRequest("The request is not valid HTTP/1.1: \(detail).", code: "bad_http_request")
         }
-        self.phases.recorder.recordError(error)
+        self.current.phases.recorder.recordError(error)
         ErrorResponse.send(error, requestID: requestID, to: sink)
     }
 }
@@ -86,6 +94,7 @@ struct SidecarDispatcher: RequestDispatcher {
 /// One event loop's forward environment: set and read only on that loop.
 private final class LoopBoundEnvironment: @unchecked Sendable {
     var environment: ForwardEnvironment?
+    var phases: RequestPhases?
 }
 
 /// A request the responder answers, in a task; its writes hop back to the event loop.

@@ -12,18 +12,20 @@ import SidecarHTTP
 public struct SidecarResponder: HTTPResponder {
     public typealias Context = BasicRequestContext
 
-    let phases: RequestPhases
+    /// The phases new requests run through (replaced on reload).
+    let current: CurrentPhases
+    var phases: RequestPhases { self.current.phases }
     let readiness: ReadinessState
     let prometheus: PrometheusCollectorRegistry?
     let logger: Logger
 
     public init(
-        phases: RequestPhases,
+        current: CurrentPhases,
         readiness: ReadinessState,
         prometheus: PrometheusCollectorRegistry?,
         logger: Logger
     ) {
-        self.phases = phases
+        self.current = current
         self.readiness = readiness
         self.prometheus = prometheus
         self.logger = logger
