@@ -141,6 +141,18 @@ def test_feedback_given_on_one_sidecar_is_in_the_fleets_report_on_the_other(flee
     assert count(b) == before + 1
 
 
+def test_an_apps_spend_adds_up_across_the_fleet(fleet):
+    _, (a, b) = fleet
+    app = f"fleet-{uuid.uuid4().hex[:8]}"
+    ask(client(a, uuid.uuid4().hex), "What does a fleet cost?", extra_headers={"X-Sidecar-App": app,
+                                                                             "X-Sidecar-Tier": "1"})
+    # B serves this app only on the free local tier: any spend it reports came from A through Redis.
+    free = {"X-Sidecar-App": app, "X-Sidecar-Tier": "0"}
+    assert float(ask(client(b, uuid.uuid4().hex), "And now?", extra_headers=free).headers["X-Query-Cost"]) == 0
+    assert eventually(lambda: float(ask(client(b, uuid.uuid4().hex), "And now?", extra_headers=free)
+                                    .headers["X-Sidecar-Spend-Today"]) > 0, timeout=10)
+
+
 def test_redis_killed_mid_traffic_fails_no_request_and_caching_resumes(fleet):
     redis, (a, b) = fleet
     ns = uuid.uuid4().hex

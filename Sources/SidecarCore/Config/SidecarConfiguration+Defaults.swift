@@ -112,6 +112,18 @@ extension SidecarConfiguration {
         semantic_budget_ms = 30                # longest wait for the prompt's embedding; beyond it, exact only
         semantic_with_tools = false            # semantic lookups for requests with tools (exact ones always)
 
+        [spend]
+        # What each app spent per UTC day and model. An app is the one whose [[clients]] token the request
+        # carries, else its X-Sidecar-App header, else "default"; answers carry X-Sidecar-Spend-Today.
+        state_file = ""                        # kept across restarts in this JSON file; relative paths are under
+                                               # $STATE_DIRECTORY when systemd sets it; "" = in memory only
+        days_kept = 35
+        # budgets = [ { app = "billing", daily_usd = 5.00 } ]   # the request after it is spent gets 429 until 00:00 UTC
+
+        # [[clients]]                          # an app and the env var holding the token it sends as its bearer
+        # app = "billing"
+        # token_env = "BILLING_SIDECAR_TOKEN"
+
         """#
 
     /// The built-in configuration.

@@ -39,6 +39,7 @@ extension SidecarConfiguration {
                 default: config.server.maxResponseBytes,
                 range: 1024...1 << 31
             )
+            config.server.accessLog = try server.bool("access_log", default: config.server.accessLog)
             try server.rejectUnknownKeys()
         }
 
@@ -89,6 +90,32 @@ extension SidecarConfiguration {
                 default: config.embeddings.modelsDirectory
             )
             try embeddings.rejectUnknownKeys()
+        }
+
+        for var client in try reader.tables("clients") {
+            let app = try client.string("app", default: "")
+            let tokenEnv = try client.string("token_env", default: "")
+            guard !app.isEmpty else { throw client.error("app", "missing; every client needs app and token_env") }
+            guard !tokenEnv.isEmpty else {
+                throw client.error("token_env", "missing; name the environment variable holding the app's token")
+            }
+            try client.rejectUnknownKeys()
+            config.clients.append(.init(app: app, tokenEnv: tokenEnv))
+        }
+
+        if var spend = try reader.table("spend") {
+            config.spend.stateFile = try spend.string("state_file", default: config.spend.stateFile)
+            config.spend.daysKept = try spend.int("days_kept", default: config.spend.daysKept, range: 1...3660)
+            for var budget in try spend.tables("budgets") {
+                let app = try budget.string("app", default: "")
+                guard !app.isEmpty else { throw budget.error("app", "missing; every budget names an app") }
+                guard let dollars = try budget.double("daily_usd"), dollars >= 0, dollars.isFinite else {
+                    throw budget.error("daily_usd", "missing or negative; a budget is US dollars per day")
+                }
+                try budget.rejectUnknownKeys()
+                config.spend.dailyBudgets[app] = dollars
+            }
+            try spend.rejectUnknownKeys()
         }
 
         if var cache = try reader.table("cache") {

@@ -19,6 +19,8 @@ public struct SidecarConfiguration: Sendable, Equatable {
     public var resilience: ResilienceConfiguration
     public var embeddings: EmbeddingConfiguration
     public var cache: CacheConfiguration
+    public var clients: [ClientConfiguration]
+    public var spend: SpendConfiguration
 
     public init(
         server: ServerConfiguration = .init(),
@@ -28,7 +30,9 @@ public struct SidecarConfiguration: Sendable, Equatable {
         routing: RoutingConfiguration = .init(),
         resilience: ResilienceConfiguration = .init(),
         embeddings: EmbeddingConfiguration = .init(),
-        cache: CacheConfiguration = .init()
+        cache: CacheConfiguration = .init(),
+        clients: [ClientConfiguration] = [],
+        spend: SpendConfiguration = .init()
     ) {
         self.server = server
         self.timeouts = timeouts
@@ -38,6 +42,8 @@ public struct SidecarConfiguration: Sendable, Equatable {
         self.resilience = resilience
         self.embeddings = embeddings
         self.cache = cache
+        self.clients = clients
+        self.spend = spend
     }
 
     /// The upstream with this name, if configured.
@@ -59,15 +65,19 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maxBodyBytes: Int
     /// Largest non-streamed upstream response body the sidecar reads to price it.
     public var maxResponseBytes: Int
+    /// One JSON line per request on stderr.
+    public var accessLog: Bool
 
     public init(
         listen: ListenAddress = .init(host: "127.0.0.1", port: 8088),
         maxBodyBytes: Int = 16 * 1024 * 1024,
-        maxResponseBytes: Int = 64 * 1024 * 1024
+        maxResponseBytes: Int = 64 * 1024 * 1024,
+        accessLog: Bool = false
     ) {
         self.listen = listen
         self.maxBodyBytes = maxBodyBytes
         self.maxResponseBytes = maxResponseBytes
+        self.accessLog = accessLog
     }
 }
 

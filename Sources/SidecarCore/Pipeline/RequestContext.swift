@@ -27,6 +27,9 @@ final class RequestContext {
     var embedding: [Float]?
     /// Whether the embedder was asked already (busy or late: not again).
     var embeddingTried = false
+    /// Route: the app the request is attributed to, and what it had spent today before it.
+    var app = AppAttribution.defaultApp
+    var spentToday: Double?
     /// Forward: when the answer's head arrived (the latency strategy's sample).
     var answeredAt: ContinuousClock.Instant?
 

@@ -93,6 +93,8 @@ final class RequestLifecycle {
             return self.fail(error)
         }
         self.context.route = route.decision
+        self.context.app = route.app
+        self.context.spentToday = route.spentToday
         // 5. Forward: attempts with breakers, retries and fallbacks; the answer comes back below.
         let exchange = ForwardExchange(
             route.forwarding,
@@ -109,7 +111,8 @@ final class RequestLifecycle {
         self.context.cacheStatus = hit.kind
         self.context.cost = .zero
         self.context.served = .init(model: hit.answer.model, upstream: hit.answer.upstream, fallbackFrom: nil)
-        self.phases.recorder.recordCacheHit(hit)
+        self.context.app = self.phases.router.apps.app(self.context.request.headers)
+        self.phases.recorder.recordCacheHit(hit, app: self.context.app)
         let streaming = self.context.decoded?.completion?.isStreaming ?? false
         guard let status = CacheReplay.send(hit.answer, streaming: streaming, context: self.context, to: self.sink)
         else {

@@ -26,6 +26,8 @@ public final class RequestPhases: Sendable {
     let recorder: RequestRecorder
     /// Recent routing decisions, for feedback.
     let journal: RouteJournal
+    /// Spend per app per day (budgets, `X-Sidecar-Spend-Today`, the stats).
+    let ledger: SpendLedger
     /// `max_concurrent` per upstream; `nil` when no upstream sets one.
     let limiter: ConcurrencyLimiter?
 
@@ -34,13 +36,15 @@ public final class RequestPhases: Sendable {
     ///     semantic lookups (``SidecarApplication`` adds the embedder and Redis).
     ///   - embedder: the prompt embedder shared with the cache, for the learned router.
     ///   - journal: where routing decisions are kept for feedback (by default, in memory).
+    ///   - ledger: spend per app per day (by default, in memory only).
     init(
         runtime: SidecarRuntime,
         metrics: SidecarMetrics,
         logger: Logger,
         cache: (any ResponseCache)? = nil,
         embedder: PromptEmbedder? = nil,
-        journal: RouteJournal? = nil
+        journal: RouteJournal? = nil,
+        ledger: SpendLedger? = nil
     ) {
         let configuration = runtime.configuration
         self.runtime = runtime
@@ -64,6 +68,8 @@ public final class RequestPhases: Sendable {
                 )
             }
         )
+        let spendLedger = ledger ?? SpendLedger(configuration: configuration.spend, file: nil, redis: nil)
+        self.ledger = spendLedger
         let ollama = configuration.routing.ollamaUpstream
         self.decoder = RequestDecoder(
             localEmbeddingModel: configuration.embeddings.localModel,
@@ -93,7 +99,10 @@ public final class RequestPhases: Sendable {
             pinHeader: configuration.routing.pinHeader,
             timeouts: configuration.timeouts,
             policy: configuration.resilience.retry,
-            maxResponseBytes: configuration.server.maxResponseBytes
+            maxResponseBytes: configuration.server.maxResponseBytes,
+            apps: runtime.apps,
+            ledger: spendLedger,
+            budgets: configuration.spend.dailyBudgets
         )
         self.builder = UpstreamRequestBuilder(directory: runtime.directory, pinHeader: configuration.routing.pinHeader)
         self.pricer = Pricer(costs: runtime.costs, metrics: metrics, logger: logger)
@@ -103,7 +112,8 @@ public final class RequestPhases: Sendable {
             metrics: metrics,
             logger: logger,
             journal: journal,
-            latency: runtime.selector.latency
+            latency: runtime.selector.latency,
+            ledger: spendLedger
         )
         let limits = Dictionary(
             configuration.upstreams.filter { $0.maxConcurrent > 0 }.map { ($0.name, $0.maxConcurrent) },
@@ -121,7 +131,8 @@ public final class RequestPhases: Sendable {
             logger: self.logger,
             cache: self.cache,
             embedder: self.scorer.embedder,
-            journal: self.journal
+            journal: self.journal,
+            ledger: self.ledger
         )
     }
 

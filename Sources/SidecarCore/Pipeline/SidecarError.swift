@@ -26,6 +26,18 @@ public struct SidecarError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var body: OpenAIErrorBody { OpenAIErrorBody(message: self.message, type: self.type, code: self.code) }
 
+    /// 429: the app's daily budget is spent (until the next UTC day).
+    static func budgetExceeded(app: String, budget: Double, spent: Double, retryAfter: Duration) -> SidecarError {
+        SidecarError(
+            status: .tooManyRequests,
+            type: "insufficient_quota",
+            code: "daily_budget_exceeded",
+            message: "The app \"\(app)\" has spent $\(SpendLedger.dollarText(spent)) today, its daily budget is "
+                + "$\(SpendLedger.dollarText(budget)) ([spend] budgets); it resets at 00:00 UTC.",
+            retryAfter: retryAfter
+        )
+    }
+
     static func invalidJSON(_ detail: String) -> SidecarError {
         SidecarError(
             status: .badRequest,

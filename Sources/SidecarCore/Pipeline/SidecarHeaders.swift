@@ -25,8 +25,10 @@ public enum SidecarHeaders {
     public static let tier = constant("X-Sidecar-Tier")
     /// Request: the most the request may cost in US dollars (estimated before it is sent).
     public static let maxCost = constant("X-Sidecar-Max-Cost")
-    /// Request: the app the request is attributed to (`default` without it).
+    /// Request: the app the request is attributed to (`default` without it); echoed on answers.
     public static let app = constant("X-Sidecar-App")
+    /// The app's spend today (UTC) in US dollars before this request.
+    public static let spendToday = constant("X-Sidecar-Spend-Today")
     public static let trailer = constant("Trailer")
 
     /// Hop-by-hop and framing headers never relayed in either direction (lower case).

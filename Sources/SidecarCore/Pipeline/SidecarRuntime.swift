@@ -12,6 +12,8 @@ public struct SidecarRuntime: Sendable {
     public let scorer: RoutingScorer
     /// The built-in embedder serving `embeddings.local_model`, when its files loaded.
     public let localEmbedder: (any Embedder)?
+    /// Which app a request comes from (`[[clients]]` tokens, `X-Sidecar-App`).
+    public let apps: AppAttribution
 
     public init(
         configuration: SidecarConfiguration,
@@ -25,5 +27,6 @@ public struct SidecarRuntime: Sendable {
         self.costs = CostCalculator(prices: PriceTable(configuration: configuration))
         self.scorer = scorer
         self.localEmbedder = localEmbedder
+        self.apps = AppAttribution(clients: configuration.clients, environment: environment)
     }
 }

@@ -101,7 +101,7 @@ struct RoutingController {
             upstream: decision.upstream,
             route: decision.routeLabel,
             strategy: self.phases.runtime.configuration.routing.strategy.rawValue,
-            app: RoutePlanner.app(proxyRequest.headers),
+            app: plan.app,
             fallbacks: plan.forwarding.candidates.dropFirst().map(\.model),
             features: Dictionary(decision.score.features.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
         )

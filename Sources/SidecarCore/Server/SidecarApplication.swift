@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
@@ -76,6 +77,17 @@ public enum SidecarApplication {
             cache = responseCache
         }
         if let embedder { services.append(EmbedderService(embedder: embedder)) }
+        let ledger = SpendLedger(
+            configuration: runtime.configuration.spend,
+            file: SpendLedger.stateFile(runtime.configuration.spend, environment: ProcessInfo.processInfo.environment),
+            redis: redis
+        )
+        do {
+            try ledger.load()
+        } catch {
+            logger.error("spend state unreadable; starting from zero", metadata: ["error": "\(error)"])
+        }
+        services.append(SpendService(ledger: ledger, logger: logger))
         if notifier.isActive { services.append(SystemdWatchdogService(notifier: notifier, logger: logger)) }
         let phases = RequestPhases(
             runtime: runtime,
@@ -83,7 +95,8 @@ public enum SidecarApplication {
             logger: logger,
             cache: cache,
             embedder: embedder,
-            journal: RouteJournal(capacity: runtime.configuration.routing.feedbackMaxEntries, redis: redis)
+            journal: RouteJournal(capacity: runtime.configuration.routing.feedbackMaxEntries, redis: redis),
+            ledger: ledger
         )
         let current = CurrentPhases(phases)
         if let reload {

@@ -16,6 +16,11 @@ enum DecodedRequest {
         if case .completion(let view, _) = self { return view }
         return nil
     }
+
+    var isPassThrough: Bool {
+        if case .passThrough = self { return true }
+        return false
+    }
 }
 
 /// Decode phase: validates the body and reads the OpenAI view (unknown fields stay in the

@@ -8,6 +8,7 @@ struct RequestRecorder: Sendable {
     let logger: Logger
     let journal: RouteJournal
     let latency: LatencyBoard
+    let ledger: SpendLedger
 
     func record(_ context: RequestContext, status: Int, streamed: Bool) {
         let request = context.request
@@ -21,7 +22,7 @@ struct RequestRecorder: Sendable {
                     tier: route.tier,
                     score: route.score.value,
                     router: route.score.router.rawValue,
-                    app: RoutePlanner.app(request.headers)
+                    app: context.app
                 )
             )
             if status < 400, served.fallbackFrom == nil, let answeredAt = context.answeredAt {
@@ -35,6 +36,9 @@ struct RequestRecorder: Sendable {
         self.metrics.recordRequest(endpoint: request.endpoint, model: model, status: status, since: request.receivedAt)
         if let cost = context.cost {
             self.metrics.recordCost(model: model, dollars: cost.dollars, estimated: cost.estimated)
+            if context.cacheStatus != "exact" && context.cacheStatus != "semantic" {
+                self.ledger.record(app: context.app, model: model, dollars: cost.dollars)
+            }
         }
         self.logger.debug(
             "request completed",
@@ -49,9 +53,11 @@ struct RequestRecorder: Sendable {
     }
 
     /// A request answered from the cache: the hit, and what the answer cost when it was made.
-    func recordCacheHit(_ hit: CachedAnswer) {
+    func recordCacheHit(_ hit: CachedAnswer, app: String) {
+        let saved = Double(hit.answer.cost) ?? 0
         self.metrics.recordCacheLookup(hit.kind)
-        self.metrics.recordCacheSaving(model: hit.answer.model, dollars: Double(hit.answer.cost) ?? 0)
+        self.metrics.recordCacheSaving(model: hit.answer.model, dollars: saved)
+        self.ledger.record(app: app, model: hit.answer.model, dollars: 0, saved: saved, hit: true)
     }
 
     /// A request answered with a sidecar error.

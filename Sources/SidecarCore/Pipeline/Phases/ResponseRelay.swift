@@ -135,6 +135,10 @@ struct ResponseRelay {
         case .passThrough?, nil:
             headers.add(name: SidecarHeaders.upstream.rawName, value: served?.upstream ?? "")
         }
+        if let spent = context.spentToday {
+            headers.add(name: SidecarHeaders.app.rawName, value: context.app)
+            headers.add(name: SidecarHeaders.spendToday.rawName, value: SpendLedger.dollarText(spent))
+        }
         headers.add(name: SidecarHeaders.requestID.rawName, value: context.request.requestID)
         return headers
     }

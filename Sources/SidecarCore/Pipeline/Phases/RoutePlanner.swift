@@ -8,6 +8,9 @@ struct RoutePlan {
     var decision: RouteDecision?
     var forwarding: ForwardingConfiguration
     var outgoing: OutgoingRequest
+    /// The app the request is attributed to and its spend today before it (priced calls only).
+    var app = AppAttribution.defaultApp
+    var spentToday: Double?
 }
 
 /// Route phase: tiers, pins and overrides turn the score into ordered candidates (the routed
@@ -21,6 +24,10 @@ struct RoutePlanner: Sendable {
     let timeouts: TimeoutConfiguration
     let policy: RetryPolicy
     let maxResponseBytes: Int
+    let apps: AppAttribution
+    let ledger: SpendLedger
+    /// `[spend] budgets`: US dollars per app per UTC day.
+    let budgets: [String: Double]
 
     /// - Throws: a 400 for a forced tier that does not exist or a cost ceiling that is not a number.
     func route(
@@ -39,13 +46,27 @@ struct RoutePlanner: Sendable {
             answer: .whole,
             maxResponseBytes: self.maxResponseBytes
         )
+        let app = self.apps.app(request.headers)
+        if !decoded.isPassThrough, let budget = self.budgets[app] {
+            // Priced calls only; the request after the budget is spent is refused until midnight UTC.
+            let spent = self.ledger.spentToday(app: app)
+            if spent >= budget {
+                let midnight = Double(SpendLedger.today() + 1) * 86_400 - Date().timeIntervalSince1970
+                throw .budgetExceeded(app: app, budget: budget, spent: spent, retryAfter: .seconds(max(1, midnight)))
+            }
+        }
         switch decoded {
         case .completion(let view, let layout):
             let decision = self.selector.select(
                 requestedModel: view.model,
                 pinHeader: Self.isPinned(request.headers, header: self.pinHeader),
                 score: score ?? ComplexityScore(value: 0, features: []),
-                overrides: try self.overrides(request.headers, maxTokens: view.maxTokens, promptTokens: promptTokens())
+                overrides: try self.overrides(
+                    request.headers,
+                    app: app,
+                    maxTokens: view.maxTokens,
+                    promptTokens: promptTokens()
+                )
             )
             forwarding.candidates = self.candidates(for: decision)
             forwarding.answer = view.isStreaming ? .eventStream : .whole
@@ -55,13 +76,21 @@ struct RoutePlanner: Sendable {
                 body: .completion(requestedModel: view.model, addUsage: addUsage, layout: layout),
                 deadline: deadline
             )
-            return RoutePlan(decision: decision, forwarding: forwarding, outgoing: outgoing)
+            return RoutePlan(
+                decision: decision,
+                forwarding: forwarding,
+                outgoing: outgoing,
+                app: app,
+                spentToday: self.ledger.spentToday(app: app)
+            )
         case .embeddings(let model):
             forwarding.candidates = [UpstreamCandidate(model: model, upstream: self.selector.owner(of: model))]
             return RoutePlan(
                 decision: nil,
                 forwarding: forwarding,
-                outgoing: OutgoingRequest(request: request, body: .unchanged, deadline: deadline)
+                outgoing: OutgoingRequest(request: request, body: .unchanged, deadline: deadline),
+                app: app,
+                spentToday: self.ledger.spentToday(app: app)
             )
         case .passThrough(let native):
             // Not idempotent in general: retry connection failures only, never answered statuses.
@@ -73,7 +102,8 @@ struct RoutePlanner: Sendable {
             return RoutePlan(
                 decision: nil,
                 forwarding: forwarding,
-                outgoing: OutgoingRequest(request: request, body: .passThrough(native: native), deadline: deadline)
+                outgoing: OutgoingRequest(request: request, body: .passThrough(native: native), deadline: deadline),
+                app: app
             )
         }
     }
@@ -91,10 +121,11 @@ struct RoutePlanner: Sendable {
     /// The route's overrides from the request's headers (nothing read when none is set).
     func overrides(
         _ headers: HTTPHeaders,
+        app: String,
         maxTokens: Int?,
         promptTokens: @autoclosure () -> Int
     ) throws(SidecarError) -> RouteOverrides {
-        var overrides = RouteOverrides(app: Self.app(headers))
+        var overrides = RouteOverrides(app: app)
         if let tier = headers.first(name: SidecarHeaders.tier.rawName) {
             guard self.selector.tierIndex(named: tier) != nil else {
                 throw .invalidRequest(
@@ -116,14 +147,6 @@ struct RoutePlanner: Sendable {
             overrides.maxOutputTokens = maxTokens
         }
         return overrides
-    }
-
-    /// The app a request is attributed to: `X-Sidecar-App`, else `default`.
-    static func app(_ headers: HTTPHeaders) -> String {
-        guard let name = headers.first(name: SidecarHeaders.app.rawName), !name.isEmpty, name.utf8.count <= 64 else {
-            return "default"
-        }
-        return name
     }
 
     static func isPinned(_ headers: HTTPHeaders, header: String) -> Bool {
