@@ -36,7 +36,7 @@ final class MetricHandles: Sendable {
 
     /// The series every answered request touches, found with one lookup.
     struct RequestSeries: Sendable {
-        /// `llm_sidecar_requests_total{endpoint,model,status}`
+        /// `llm_sidecar_requests_total{endpoint,model,tier,cache,status}`
         let requests: Counter
         /// `llm_sidecar_request_duration_seconds{endpoint}`
         let duration: Timer
@@ -45,8 +45,25 @@ final class MetricHandles: Sendable {
     private struct RequestKey: Hashable {
         var endpoint: String
         var model: String
+        var tier: String
+        var cache: String
         var status: Int
     }
+
+    /// Dollars spent and saved, by model and app.
+    struct CostSeries: Sendable {
+        let cost: FloatingPointCounter
+        /// Dollars priced from estimated token counts (`source="estimate"`).
+        let estimatedCost: FloatingPointCounter
+        let saved: FloatingPointCounter
+    }
+
+    private struct CostKey: Hashable {
+        var model: String
+        var app: String
+    }
+
+    private let costSeries = Mutex<[CostKey: CostSeries]>([:])
 
     /// The series every upstream response head touches, found with one lookup.
     struct UpstreamSeries: Sendable {
@@ -65,9 +82,6 @@ final class MetricHandles: Sendable {
     struct ModelSeries: Sendable {
         let promptTokens: Counter
         let completionTokens: Counter
-        let cost: FloatingPointCounter
-        /// Dollars priced from estimated token counts (`source="estimate"`).
-        let estimatedCost: FloatingPointCounter
     }
 
     init(factory: any MetricsFactory) {
@@ -102,29 +116,44 @@ final class MetricHandles: Sendable {
         }
     }
 
+    func costSeries(model: String, app: String) -> CostSeries {
+        Self.handle(in: self.costSeries, CostKey(model: model, app: app)) {
+            CostSeries(
+                cost: self.floatingCounter(
+                    "llm_sidecar_cost_usd_total",
+                    [("model", model), ("app", app), ("source", "usage")]
+                ),
+                estimatedCost: self.floatingCounter(
+                    "llm_sidecar_cost_usd_total",
+                    [("model", model), ("app", app), ("source", "estimate")]
+                ),
+                saved: self.floatingCounter("llm_sidecar_saved_usd_total", [("model", model), ("app", app)])
+            )
+        }
+    }
+
     func series(model: String) -> ModelSeries {
         self.modelSeries.withLock { all in
             if let existing = all[model] { return existing }
             let created = ModelSeries(
                 promptTokens: self.counter("llm_sidecar_tokens_total", [("model", model), ("kind", "prompt")]),
-                completionTokens: self.counter("llm_sidecar_tokens_total", [("model", model), ("kind", "completion")]),
-                cost: self.floatingCounter("llm_sidecar_cost_usd_total", [("model", model), ("source", "usage")]),
-                estimatedCost: self.floatingCounter(
-                    "llm_sidecar_cost_usd_total",
-                    [("model", model), ("source", "estimate")]
-                )
+                completionTokens: self.counter("llm_sidecar_tokens_total", [("model", model), ("kind", "completion")])
             )
             all[model] = created
             return created
         }
     }
 
-    func requestSeries(endpoint: String, model: String, status: Int) -> RequestSeries {
-        Self.handle(in: self.requestSeries, RequestKey(endpoint: endpoint, model: model, status: status)) {
+    func requestSeries(endpoint: String, model: String, tier: String, cache: String, status: Int) -> RequestSeries {
+        let key = RequestKey(endpoint: endpoint, model: model, tier: tier, cache: cache, status: status)
+        return Self.handle(in: self.requestSeries, key) {
             RequestSeries(
                 requests: self.counter(
                     "llm_sidecar_requests_total",
-                    [("endpoint", endpoint), ("model", model), ("status", String(status))]
+                    [
+                        ("endpoint", endpoint), ("model", model), ("tier", tier), ("cache", cache),
+                        ("status", String(status)),
+                    ]
                 ),
                 duration: self.timer("llm_sidecar_request_duration_seconds", [("endpoint", endpoint)])
             )

@@ -40,14 +40,23 @@ public struct SidecarMetrics: Sendable {
         self.routeDecisions[router.rawValue]?.increment()
     }
 
-    /// `llm_sidecar_requests_total{endpoint,model,status}` and the request duration histogram.
+    /// `llm_sidecar_requests_total{endpoint,model,tier,cache,status}` and the request duration
+    /// histogram. `tier` is the routed tier's index (empty when not routed by tier).
     func recordRequest(
         endpoint: ProxyRequest.Endpoint,
         model: String,
+        tier: String = "",
+        cache: String = "",
         status: Int,
         since start: ContinuousClock.Instant
     ) {
-        let series = self.handles.requestSeries(endpoint: endpoint.label, model: model, status: status)
+        let series = self.handles.requestSeries(
+            endpoint: endpoint.label,
+            model: model,
+            tier: tier,
+            cache: cache,
+            status: status
+        )
         series.requests.increment()
         series.duration.recordNanoseconds(Self.nanoseconds(since: start))
     }
@@ -74,10 +83,16 @@ public struct SidecarMetrics: Sendable {
 
     /// `llm_sidecar_cost_usd_total{model,source}`: `source` is `usage` (the upstream's token
     /// counts) or `estimate` (estimated from the text, when the upstream reported none).
-    func recordCost(model: String, dollars: Double, estimated: Bool = false) {
+    func recordCost(model: String, app: String, dollars: Double, estimated: Bool = false) {
         guard dollars > 0 else { return }
-        let series = self.handles.series(model: model)
+        let series = self.handles.costSeries(model: model, app: app)
         (estimated ? series.estimatedCost : series.cost).increment(by: dollars)
+    }
+
+    /// `llm_sidecar_budget_refusals_total{app}`: requests refused because the app's daily
+    /// budget was spent.
+    func recordBudgetRefusal(app: String) {
+        self.handles.counter("llm_sidecar_budget_refusals_total", [("app", app)]).increment()
     }
 
     /// `llm_sidecar_errors_total{code}`: requests answered with a sidecar error.
@@ -121,11 +136,11 @@ public struct SidecarMetrics: Sendable {
             .increment()
     }
 
-    /// `llm_sidecar_cache_saved_usd_total{model}`: what the answers served from the cache cost
+    /// `llm_sidecar_saved_usd_total{model,app}`: what the answers served from the cache cost
     /// when they were made.
-    func recordCacheSaving(model: String, dollars: Double) {
+    func recordCacheSaving(model: String, app: String, dollars: Double) {
         guard dollars > 0 else { return }
-        self.handles.floatingCounter("llm_sidecar_cache_saved_usd_total", [("model", model)]).increment(by: dollars)
+        self.handles.costSeries(model: model, app: app).saved.increment(by: dollars)
     }
 
     /// `llm_sidecar_cache_stores_total{kind}`: `whole` or `stream` answers stored.

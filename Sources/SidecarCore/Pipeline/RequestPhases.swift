@@ -102,7 +102,8 @@ public final class RequestPhases: Sendable {
             maxResponseBytes: configuration.server.maxResponseBytes,
             apps: runtime.apps,
             ledger: spendLedger,
-            budgets: configuration.spend.dailyBudgets
+            budgets: configuration.spend.dailyBudgets,
+            metrics: metrics
         )
         self.builder = UpstreamRequestBuilder(directory: runtime.directory, pinHeader: configuration.routing.pinHeader)
         self.pricer = Pricer(costs: runtime.costs, metrics: metrics, logger: logger)

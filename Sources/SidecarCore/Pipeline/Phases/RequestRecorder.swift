@@ -33,9 +33,16 @@ struct RequestRecorder: Sendable {
                 )
             }
         }
-        self.metrics.recordRequest(endpoint: request.endpoint, model: model, status: status, since: request.receivedAt)
+        self.metrics.recordRequest(
+            endpoint: request.endpoint,
+            model: model,
+            tier: context.route?.tier.map(String.init) ?? "",
+            cache: context.decoded?.isPassThrough == false ? context.cacheStatus : "",
+            status: status,
+            since: request.receivedAt
+        )
         if let cost = context.cost {
-            self.metrics.recordCost(model: model, dollars: cost.dollars, estimated: cost.estimated)
+            self.metrics.recordCost(model: model, app: context.app, dollars: cost.dollars, estimated: cost.estimated)
             if context.cacheStatus != "exact" && context.cacheStatus != "semantic" {
                 self.ledger.record(app: context.app, model: model, dollars: cost.dollars)
             }
@@ -56,7 +63,7 @@ struct RequestRecorder: Sendable {
     func recordCacheHit(_ hit: CachedAnswer, app: String) {
         let saved = Double(hit.answer.cost) ?? 0
         self.metrics.recordCacheLookup(hit.kind)
-        self.metrics.recordCacheSaving(model: hit.answer.model, dollars: saved)
+        self.metrics.recordCacheSaving(model: hit.answer.model, app: app, dollars: saved)
         self.ledger.record(app: app, model: hit.answer.model, dollars: 0, saved: saved, hit: true)
     }
 

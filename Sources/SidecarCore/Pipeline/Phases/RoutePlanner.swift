@@ -28,6 +28,7 @@ struct RoutePlanner: Sendable {
     let ledger: SpendLedger
     /// `[spend] budgets`: US dollars per app per UTC day.
     let budgets: [String: Double]
+    let metrics: SidecarMetrics
 
     /// - Throws: a 400 for a forced tier that does not exist or a cost ceiling that is not a number.
     func route(
@@ -51,6 +52,7 @@ struct RoutePlanner: Sendable {
             // Priced calls only; the request after the budget is spent is refused until midnight UTC.
             let spent = self.ledger.spentToday(app: app)
             if spent >= budget {
+                self.metrics.recordBudgetRefusal(app: app)
                 let midnight = Double(SpendLedger.today() + 1) * 86_400 - Date().timeIntervalSince1970
                 throw .budgetExceeded(app: app, budget: budget, spent: spent, retryAfter: .seconds(max(1, midnight)))
             }

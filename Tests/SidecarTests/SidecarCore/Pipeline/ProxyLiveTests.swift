@@ -165,11 +165,11 @@ import Testing
                     let text = String(buffer: response.body)
                     #expect(
                         text.contains(
-                            #"llm_sidecar_requests_total{endpoint="chat_completions",model="big-cloud",status="200"} 1"#
+                            #"llm_sidecar_requests_total{endpoint="chat_completions",model="big-cloud",tier="1",cache="miss",status="200"} 1"#
                         )
                     )
                     let costLine = text.split(separator: "\n").first {
-                        $0.hasPrefix(#"llm_sidecar_cost_usd_total{model="big-cloud",source="usage"}"#)
+                        $0.hasPrefix(#"llm_sidecar_cost_usd_total{model="big-cloud",app="default",source="usage"}"#)
                     }
                     let cost = costLine.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
                     #expect(abs((cost ?? 0) - 0.008755) < 1e-12)

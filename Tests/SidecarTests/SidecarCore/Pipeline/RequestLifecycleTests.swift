@@ -106,7 +106,7 @@ import Testing
         #expect(fixture.sink.text == Self.answer)
         #expect(
             fixture.metrics.contains(
-                #"llm_sidecar_requests_total{endpoint="chat_completions",model="small-local",status="200"} 1"#
+                #"llm_sidecar_requests_total{endpoint="chat_completions",model="small-local",tier="0",cache="miss",status="200"} 1"#
             )
         )
     }
@@ -255,7 +255,11 @@ import Testing
         // 17 x $2.50 + 2 x $10 per million tokens.
         #expect(fixture.sink.trailers?.first(name: "X-Query-Cost") == "0.0000625")
         #expect(fixture.sink.trailers?.first(name: "X-Sidecar-Cost-Estimated") == "true")
-        #expect(fixture.metrics.contains(#"llm_sidecar_cost_usd_total{model="big-cloud",source="estimate"} 6.25e-05"#))
+        #expect(
+            fixture.metrics.contains(
+                #"llm_sidecar_cost_usd_total{model="big-cloud",app="default",source="estimate"} 6.25e-05"#
+            )
+        )
     }
 
     @Test func aStreamThatAskedForUsageGetsAnEstimatedUsageChunk() throws {
