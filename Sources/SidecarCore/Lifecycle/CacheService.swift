@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Closes the response cache's Redis connections and stops its embedder on graceful shutdown.
@@ -45,5 +46,17 @@ struct SpendService: Service {
         } catch {
             self.logger.error("spend state not saved", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// Writes the access log out every 200 ms, and what is left at shutdown.
+struct AccessLogService: Service {
+    let log: AccessLog
+    let eventLoop: any EventLoop
+
+    func run() async throws {
+        self.log.start(on: self.eventLoop)
+        try? await gracefulShutdown()
+        self.log.stop()
     }
 }

@@ -28,6 +28,8 @@ public final class RequestPhases: Sendable {
     let journal: RouteJournal
     /// Spend per app per day (budgets, `X-Sidecar-Spend-Today`, the stats).
     let ledger: SpendLedger
+    /// The access log's writer (used while `server.access_log` is on).
+    let accessLog: AccessLog?
     /// `max_concurrent` per upstream; `nil` when no upstream sets one.
     let limiter: ConcurrencyLimiter?
 
@@ -37,6 +39,7 @@ public final class RequestPhases: Sendable {
     ///   - embedder: the prompt embedder shared with the cache, for the learned router.
     ///   - journal: where routing decisions are kept for feedback (by default, in memory).
     ///   - ledger: spend per app per day (by default, in memory only).
+    ///   - accessLog: where the JSON access-log lines go when `server.access_log` is on.
     init(
         runtime: SidecarRuntime,
         metrics: SidecarMetrics,
@@ -44,7 +47,8 @@ public final class RequestPhases: Sendable {
         cache: (any ResponseCache)? = nil,
         embedder: PromptEmbedder? = nil,
         journal: RouteJournal? = nil,
-        ledger: SpendLedger? = nil
+        ledger: SpendLedger? = nil,
+        accessLog: AccessLog? = nil
     ) {
         let configuration = runtime.configuration
         self.runtime = runtime
@@ -114,8 +118,10 @@ public final class RequestPhases: Sendable {
             logger: logger,
             journal: journal,
             latency: runtime.selector.latency,
-            ledger: spendLedger
+            ledger: spendLedger,
+            accessLog: configuration.server.accessLog ? accessLog : nil
         )
+        self.accessLog = accessLog
         let limits = Dictionary(
             configuration.upstreams.filter { $0.maxConcurrent > 0 }.map { ($0.name, $0.maxConcurrent) },
             uniquingKeysWith: { first, _ in first }
@@ -133,7 +139,8 @@ public final class RequestPhases: Sendable {
             cache: self.cache,
             embedder: self.scorer.embedder,
             journal: self.journal,
-            ledger: self.ledger
+            ledger: self.ledger,
+            accessLog: self.accessLog
         )
     }
 

@@ -88,6 +88,9 @@ public enum SidecarApplication {
             logger.error("spend state unreadable; starting from zero", metadata: ["error": "\(error)"])
         }
         services.append(SpendService(ledger: ledger, logger: logger))
+        // Made whether or not it is on now: a reload may turn it on.
+        let accessLog = AccessLog()
+        services.append(AccessLogService(log: accessLog, eventLoop: group.any()))
         if notifier.isActive { services.append(SystemdWatchdogService(notifier: notifier, logger: logger)) }
         let phases = RequestPhases(
             runtime: runtime,
@@ -96,7 +99,8 @@ public enum SidecarApplication {
             cache: cache,
             embedder: embedder,
             journal: RouteJournal(capacity: runtime.configuration.routing.feedbackMaxEntries, redis: redis),
-            ledger: ledger
+            ledger: ledger,
+            accessLog: accessLog
         )
         let current = CurrentPhases(phases)
         if let reload {

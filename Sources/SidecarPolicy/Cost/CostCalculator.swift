@@ -75,6 +75,9 @@ package struct CostQuote: Sendable, Equatable {
     package var dollars: Double
     /// Priced from estimated token counts (the upstream reported no usage).
     package var estimated = false
+    /// The token counts it was priced from (for the access log).
+    package var promptTokens: Int?
+    package var completionTokens: Int?
 
     package static let zero = CostQuote(header: "0", dollars: 0)
 }

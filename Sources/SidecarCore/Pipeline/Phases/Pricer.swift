@@ -36,11 +36,11 @@ struct Pricer: Sendable {
     /// The cost of `usage` (reported, or `estimated`) for `model`; zero for a model without a price.
     func price(_ usage: OpenAIUsage, model: String, estimated: Bool = false) -> CostQuote {
         if !estimated { self.metrics.recordTokens(model: model, usage: usage) }
-        guard var quote = self.costs.quote(model: model, usage: usage) else {
-            self.logger.debug("no price for model", metadata: ["model": "\(model)"])
-            return .zero
-        }
+        var quote = self.costs.quote(model: model, usage: usage) ?? .zero
+        if quote == .zero { self.logger.debug("no price for model", metadata: ["model": "\(model)"]) }
         quote.estimated = estimated
+        quote.promptTokens = usage.promptTokens
+        quote.completionTokens = usage.completionTokens
         return quote
     }
 

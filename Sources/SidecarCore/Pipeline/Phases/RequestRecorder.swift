@@ -9,6 +9,8 @@ struct RequestRecorder: Sendable {
     let journal: RouteJournal
     let latency: LatencyBoard
     let ledger: SpendLedger
+    /// One JSON line per request, when `server.access_log` is on.
+    let accessLog: AccessLog?
 
     func record(_ context: RequestContext, status: Int, streamed: Bool) {
         let request = context.request
@@ -47,6 +49,7 @@ struct RequestRecorder: Sendable {
                 self.ledger.record(app: context.app, model: model, dollars: cost.dollars)
             }
         }
+        self.accessLog?.record(context, status: status, streamed: streamed)
         self.logger.debug(
             "request completed",
             metadata: [
