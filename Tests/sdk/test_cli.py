@@ -39,13 +39,42 @@ def test_route_scores_prompts_and_messages():
                                 "1. compare replication strategies 2. evaluate the threat model 3. plan the migration. "
                                 "Justify every trade-off."}]},
     ]
-    result = run(["route", "--config", "sidecar.conf"], "\n".join(json.dumps(x) for x in lines) + "\n")
+    # The heuristic scorer (no learned router): its hand-set weights put these two apart.
+    with tempfile.TemporaryDirectory() as tmp:
+        config = pathlib.Path(tmp) / "sidecar.conf"
+        config.write_text((ROOT / "sidecar.conf").read_text().replace('router = "./models/router"', 'router = ""'))
+        result = run(["route", "--config", str(config)], "\n".join(json.dumps(x) for x in lines) + "\n")
     assert result.returncode == 0, result.stderr
     out = [json.loads(x) for x in result.stdout.splitlines()]
     assert [o["id"] for o in out] == ["easy", 7]
     assert out[0]["model"] == "llama3.2:3b" and out[0]["tier"] == 0 and out[0]["score"] < 0.4
     assert out[1]["model"] == "gpt-4o" and out[1]["tier"] == 1 and out[1]["score"] >= 0.4
     assert set(out[0]["features"]) >= {"length", "reasoning", "parts"}
+    assert {o["router"] for o in out} == {"heuristic"}
+
+
+@pytest.mark.skipif(not (pathlib.Path(MODELS_DIR) / "all-MiniLM-L6-v2" / "model.safetensors").exists()
+                    or not (ROOT / "models" / "router" / "router.json").exists(),
+                    reason="needs the MiniLM files and the shipped router")
+def test_route_with_the_learned_router_and_a_bad_router_directory():
+    config = (ROOT / "sidecar.conf").read_text().replace('models_dir = "./models"', f'models_dir = "{MODELS_DIR}"')
+    prompts = ["hi there", "Prove that there are infinitely many primes.", "What is 17 * 23?",
+               "Write a SQL query that finds duplicate emails in a users table."]
+    lines = "".join(json.dumps({"id": i, "prompt": p}) + "\n" for i, p in enumerate(prompts))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "sidecar.conf"
+        path.write_text(config)
+        result = run(["route", "--config", str(path), "--router", str(ROOT / "models" / "router")], lines)
+        assert result.returncode == 0, result.stderr
+        out = [json.loads(x) for x in result.stdout.splitlines()]
+        assert [o["router"] for o in out] == ["learned"] * len(prompts)
+        for o in out:
+            # The shipped tiers: below 0.40 local, else the cloud model.
+            assert (o["tier"] == 0) == (o["score"] < 0.40)
+            assert o["model"] == ("llama3.2:3b" if o["tier"] == 0 else "gpt-4o")
+            assert 0 <= o["score"] <= 1 and "heuristic" in o["features"]
+        bad = run(["route", "--config", str(path), "--router", tmp], lines)
+        assert bad.returncode == 2 and "router.json" in bad.stderr
 
 
 @pytest.mark.skipif(not (pathlib.Path(MODELS_DIR) / "all-MiniLM-L6-v2" / "model.safetensors").exists(),

@@ -26,10 +26,6 @@ HAVE_MODEL = (pathlib.Path(MODELS_DIR) / "all-MiniLM-L6-v2" / "model.safetensors
 HAVE_ROUTER = (ROOT / "models" / "router" / "router.json").exists()
 LEARNED = HAVE_MODEL and HAVE_ROUTER
 
-EASY = "hi, how are you?"
-HARD = ("Design and analyze a multi-region payments platform: 1. compare replication strategies "
-        "2. evaluate the threat model 3. plan the migration. Prove the consistency guarantees and "
-        "justify every trade-off step by step.")
 
 # Written for these tests (no evaluation data): a spread from chit-chat to proofs.
 SAMPLE = [
@@ -88,6 +84,18 @@ def routed(fake_upstream):
         yield url, path
 
 
+@pytest.fixture(scope="module")
+def easy_and_hard(routed):
+    """The sample's lowest- and highest-scoring prompts by the sidecar's own dry run: which
+    prompts a learned router sends where is its business; these tests check what follows."""
+    url, _ = routed
+    scored = sorted((post(f"{url}/sidecar/route", {"messages": [{"role": "user", "content": p}]}).json()["score"], p)
+                    for p in SAMPLE)
+    (low, easy), (high, hard) = scored[0], scored[-1]
+    assert low < 0.40 <= high, scored
+    return easy, hard
+
+
 def client(url, **headers):
     # A fresh namespace per client: these tests are about routing, never a cache hit.
     headers.setdefault("X-Sidecar-Cache-Namespace", str(uuid.uuid4()))
@@ -130,8 +138,9 @@ def upstream_requests(fake_upstream):
         return json.load(r)
 
 
-def test_the_dry_run_decides_without_forwarding(routed, fake_upstream):
+def test_the_dry_run_decides_without_forwarding(routed, fake_upstream, easy_and_hard):
     url, _ = routed
+    EASY, HARD = easy_and_hard
     before = len(upstream_requests(fake_upstream))
     decisions = {}
     for name, text in (("easy", EASY), ("hard", HARD)):
@@ -151,9 +160,14 @@ def test_the_dry_run_decides_without_forwarding(routed, fake_upstream):
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_answers_say_which_router_decided_and_how(routed):
+def test_answers_say_which_router_decided_and_how(routed, easy_and_hard):
     url, _ = routed
+    EASY, HARD = easy_and_hard
+    dry = post(f"{url}/sidecar/route", {"model": "gpt-4o", "messages": [{"role": "user", "content": HARD}]}).json()
     raw = ask(client(url), HARD)
+    # The live request is decided exactly as the dry run said.
+    assert raw.headers["X-Sidecar-Complexity"] == f"{dry['score']:.3f}"
+    assert raw.headers["X-Model-Used"] == dry["model"]
     assert raw.headers["X-Sidecar-Router"] == ("learned" if LEARNED else "heuristic")
     assert raw.headers["X-Sidecar-Route"] == "tier"
     assert raw.headers["X-Model-Used"] == "gpt-4o"
@@ -161,8 +175,9 @@ def test_answers_say_which_router_decided_and_how(routed):
     assert pinned.headers["X-Model-Used"] == "gpt-4o" and pinned.headers["X-Sidecar-Route"] == "pinned"
 
 
-def test_a_forced_tier_a_cost_ceiling_and_an_app_ceiling(routed, fake_upstream):
+def test_a_forced_tier_a_cost_ceiling_and_an_app_ceiling(routed, fake_upstream, easy_and_hard):
     url, _ = routed
+    EASY, HARD = easy_and_hard
     forced = ask(client(url, **{"X-Sidecar-Tier": "1"}), EASY)
     assert forced.headers["X-Model-Used"] == "gpt-4o" and forced.headers["X-Sidecar-Route"] == "tier:forced"
     by_name = ask(client(url, **{"X-Sidecar-Tier": "llama3.2:3b"}), HARD)
@@ -185,8 +200,9 @@ def test_a_forced_tier_a_cost_ceiling_and_an_app_ceiling(routed, fake_upstream):
         assert error.value.code == code
 
 
-def test_feedback_is_stored_with_the_decision_and_reported_by_tier(routed):
+def test_feedback_is_stored_with_the_decision_and_reported_by_tier(routed, easy_and_hard):
     url, _ = routed
+    EASY, HARD = easy_and_hard
     easy = ask(client(url), EASY)
     hard = ask(client(url), HARD)
     for raw, rating in ((easy, 1), (hard, 0.5), (easy, True)):  # the third replaces the first
@@ -206,8 +222,9 @@ def test_feedback_is_stored_with_the_decision_and_reported_by_tier(routed):
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_feedback"
 
 
-def test_the_quality_strategy_sends_borderline_prompts_up(fake_upstream, routed):
+def test_the_quality_strategy_sends_borderline_prompts_up(fake_upstream, routed, easy_and_hard):
     url, _ = routed
+    EASY, _ = easy_and_hard
     assert ask(client(url), EASY).headers["X-Model-Used"] == "llama3.2:3b"
     # A margin as wide as the scale: every prompt clears the local tier's max_score.
     with sidecar_with(fake_upstream, 'strategy = "quality"\nstrategy_margin = 1.0') as (quality, _):
@@ -217,7 +234,8 @@ def test_the_quality_strategy_sends_borderline_prompts_up(fake_upstream, routed)
                           ).json()["strategy"] == "quality"
 
 
-def test_the_latency_strategy_prefers_the_faster_model_that_is_strong_enough(fake_upstream):
+def test_the_latency_strategy_prefers_the_faster_model_that_is_strong_enough(fake_upstream, easy_and_hard):
+    EASY, _ = easy_and_hard
     with sidecar_with(fake_upstream, 'strategy = "latency"') as (url, _):
         # Unmeasured: the cheapest tier that clears the score.
         assert ask(client(url), EASY).headers["X-Model-Used"] == "llama3.2:3b"
