@@ -27,6 +27,10 @@ public struct ProxyRequest: Sendable {
         case routeDryRun
         /// `POST /sidecar/feedback` (a rating) and `GET /sidecar/feedback` (the report).
         case feedback
+        /// `GET /sidecar/stats`: spend, savings, cache and routing figures as JSON.
+        case stats
+        /// `GET /sidecar/`: the dashboard page.
+        case dashboard
         case notFound
 
         /// The endpoint for a method and a path (without its query).
@@ -47,6 +51,8 @@ public struct ProxyRequest: Sendable {
             case (.get, "/metrics"): return .metrics
             case (.post, "/sidecar/route"): return .routeDryRun
             case (.post, "/sidecar/feedback"), (.get, "/sidecar/feedback"): return .feedback
+            case (.get, "/sidecar/stats"): return .stats
+            case (.get, "/sidecar/"), (.get, "/sidecar"): return .dashboard
             default: return .notFound
             }
         }
@@ -55,7 +61,8 @@ public struct ProxyRequest: Sendable {
         public var isForwarded: Bool {
             switch self {
             case .chatCompletions, .completions, .embeddings, .openAIPassthrough, .ollamaNative: return true
-            case .models, .health, .readiness, .metrics, .routeDryRun, .feedback, .notFound: return false
+            case .models, .health, .readiness, .metrics, .routeDryRun, .feedback, .stats, .dashboard, .notFound:
+                return false
             }
         }
 
@@ -73,6 +80,8 @@ public struct ProxyRequest: Sendable {
             case .metrics: return "metrics"
             case .routeDryRun: return "route"
             case .feedback: return "feedback"
+            case .stats: return "stats"
+            case .dashboard: return "dashboard"
             case .notFound: return "not_found"
             }
         }

@@ -30,6 +30,8 @@ final class RequestContext {
     /// Route: the app the request is attributed to, and what it had spent today before it.
     var app = AppAttribution.defaultApp
     var spentToday: Double?
+    /// Cache lookup: what a hit's answer cost when it was made (saved by serving it again).
+    var savedUSD = 0.0
     /// Forward: when the answer's head arrived (the latency strategy's sample).
     var answeredAt: ContinuousClock.Instant?
 

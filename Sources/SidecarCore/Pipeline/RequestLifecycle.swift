@@ -112,7 +112,7 @@ final class RequestLifecycle {
         self.context.cost = .zero
         self.context.served = .init(model: hit.answer.model, upstream: hit.answer.upstream, fallbackFrom: nil)
         self.context.app = self.phases.router.apps.app(self.context.request.headers)
-        self.phases.recorder.recordCacheHit(hit, app: self.context.app)
+        self.phases.recorder.recordCacheHit(hit, context: self.context)
         let streaming = self.context.decoded?.completion?.isStreaming ?? false
         guard let status = CacheReplay.send(hit.answer, streaming: streaming, context: self.context, to: self.sink)
         else {

@@ -30,6 +30,8 @@ public final class RequestPhases: Sendable {
     let ledger: SpendLedger
     /// The access log's writer (used while `server.access_log` is on).
     let accessLog: AccessLog?
+    /// History and splits for `/sidecar/stats` and the dashboard.
+    let stats: StatsBoard
     /// `max_concurrent` per upstream; `nil` when no upstream sets one.
     let limiter: ConcurrencyLimiter?
 
@@ -48,7 +50,8 @@ public final class RequestPhases: Sendable {
         embedder: PromptEmbedder? = nil,
         journal: RouteJournal? = nil,
         ledger: SpendLedger? = nil,
-        accessLog: AccessLog? = nil
+        accessLog: AccessLog? = nil,
+        stats: StatsBoard? = nil
     ) {
         let configuration = runtime.configuration
         self.runtime = runtime
@@ -72,6 +75,8 @@ public final class RequestPhases: Sendable {
                 )
             }
         )
+        let statsBoard = stats ?? StatsBoard()
+        self.stats = statsBoard
         let spendLedger = ledger ?? SpendLedger(configuration: configuration.spend, file: nil, redis: nil)
         self.ledger = spendLedger
         let ollama = configuration.routing.ollamaUpstream
@@ -119,7 +124,8 @@ public final class RequestPhases: Sendable {
             journal: journal,
             latency: runtime.selector.latency,
             ledger: spendLedger,
-            accessLog: configuration.server.accessLog ? accessLog : nil
+            accessLog: configuration.server.accessLog ? accessLog : nil,
+            stats: statsBoard
         )
         self.accessLog = accessLog
         let limits = Dictionary(
@@ -140,7 +146,8 @@ public final class RequestPhases: Sendable {
             embedder: self.scorer.embedder,
             journal: self.journal,
             ledger: self.ledger,
-            accessLog: self.accessLog
+            accessLog: self.accessLog,
+            stats: self.stats
         )
     }
 

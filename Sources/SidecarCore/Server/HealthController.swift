@@ -35,7 +35,11 @@ enum HealthController {
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
         var buffer: [UInt8] = []
         registry?.emit(into: &buffer)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: MetricHelp.adding(to: buffer)))
+        )
     }
 
     private static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {

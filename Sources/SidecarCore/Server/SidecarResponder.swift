@@ -63,6 +63,10 @@ public struct SidecarResponder: HTTPResponder {
             return try await RoutingController(phases: self.phases).route(request, requestID: requestID)
         case .feedback:
             return try await RoutingController(phases: self.phases).feedback(request, requestID: requestID)
+        case .stats:
+            return try StatsController.statsResponse(self.phases, requestID: requestID)
+        case .dashboard:
+            return StatsController.dashboard(requestID: requestID)
         case .chatCompletions, .completions, .openAIPassthrough, .ollamaNative, .notFound:
             throw SidecarError.notFound(path)
         }

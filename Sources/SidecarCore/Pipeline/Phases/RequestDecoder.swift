@@ -54,7 +54,7 @@ struct RequestDecoder: Sendable {
                 )
             }
             return .passThrough(native: true)
-        case .models, .health, .readiness, .metrics, .routeDryRun, .feedback, .notFound:
+        case .models, .health, .readiness, .metrics, .routeDryRun, .feedback, .stats, .dashboard, .notFound:
             return nil
         }
     }

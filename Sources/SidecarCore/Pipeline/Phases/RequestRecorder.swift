@@ -11,6 +11,7 @@ struct RequestRecorder: Sendable {
     let ledger: SpendLedger
     /// One JSON line per request, when `server.access_log` is on.
     let accessLog: AccessLog?
+    let stats: StatsBoard
 
     func record(_ context: RequestContext, status: Int, streamed: Bool) {
         let request = context.request
@@ -50,6 +51,15 @@ struct RequestRecorder: Sendable {
             }
         }
         self.accessLog?.record(context, status: status, streamed: streamed)
+        let counted = context.decoded.map { !$0.isPassThrough } ?? false
+        self.stats.record(
+            status: status,
+            costUSD: context.cost?.dollars ?? 0,
+            savedUSD: context.savedUSD,
+            cache: counted ? context.cacheStatus : nil,
+            tier: context.route?.tier,
+            router: context.route?.score.router.rawValue
+        )
         self.logger.debug(
             "request completed",
             metadata: [
@@ -63,8 +73,10 @@ struct RequestRecorder: Sendable {
     }
 
     /// A request answered from the cache: the hit, and what the answer cost when it was made.
-    func recordCacheHit(_ hit: CachedAnswer, app: String) {
+    func recordCacheHit(_ hit: CachedAnswer, context: RequestContext) {
+        let app = context.app
         let saved = Double(hit.answer.cost) ?? 0
+        context.savedUSD = saved
         self.metrics.recordCacheLookup(hit.kind)
         self.metrics.recordCacheSaving(model: hit.answer.model, app: app, dollars: saved)
         self.ledger.record(app: app, model: hit.answer.model, dollars: 0, saved: saved, hit: true)
