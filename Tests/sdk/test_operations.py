@@ -29,7 +29,6 @@ def traffic(fake_upstream):
     config = (ROOT / "sidecar.conf").read_text()
     config = re.sub(r'^base_url = ".*"$', f'base_url = "{fake_upstream}/v1"', config, flags=re.M)
     config = config.replace('router = "./models/router"', 'router = ""')
-    config = config.replace("max_response_bytes = 67108864 ", "access_log = true\nmax_response_bytes = 67108864 ")
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "sidecar.conf"
         path.write_text(config)

@@ -12,6 +12,7 @@ extension SidecarConfiguration {
         listen = "127.0.0.1:8088"              # HOST:PORT; keep it on loopback unless you mean otherwise
         max_body_bytes = 16777216              # larger request bodies get 413
         max_response_bytes = 67108864          # largest non-streamed upstream answer read to price it
+        access_log = true                      # one JSON line per request on stderr (never a key or a prompt)
 
         [timeouts]
         connect_ms = 2000                      # opening a connection to an upstream

@@ -18,6 +18,9 @@ import Testing
         let config = try SidecarConfiguration.embeddedDefaults()
         #expect(config.server.listen == ListenAddress(host: "127.0.0.1", port: 8088))
         #expect(config.server.maxBodyBytes == 16_777_216)
+        #expect(config.server.accessLog)
+        #expect(config.spend == SpendConfiguration())
+        #expect(config.clients.isEmpty)
         #expect(config.timeouts == TimeoutConfiguration())
         #expect(config.resilience == ResilienceConfiguration())
         #expect(
@@ -70,6 +73,33 @@ import Testing
         [routing]
         tiers = [ { max_score = 1.5, model = "m" } ]
         """
+
+    @Test func spendBudgetsAndClientsAreReadAndChecked() throws {
+        let config = try SidecarConfiguration(
+            toml: Self.minimal + """
+
+                [spend]
+                state_file = "spend.json"
+                budgets = [ { app = "billing", daily_usd = 5 }, { app = "web", daily_usd = 0.25 } ]
+
+                [[clients]]
+                app = "billing"
+                token_env = "BILLING_TOKEN"
+                """,
+            file: "spend.conf"
+        )
+        #expect(config.spend.stateFile == "spend.json")
+        #expect(config.spend.dailyBudgets == ["billing": 5, "web": 0.25])
+        #expect(config.clients == [ClientConfiguration(app: "billing", tokenEnv: "BILLING_TOKEN")])
+        for broken in [
+            "[spend]\nbudgets = [ { app = \"x\", daily_usd = -1 } ]", "[spend]\nbudgets = [ { daily_usd = 1 } ]",
+            "[[clients]]\napp = \"x\"", "[spend]\ncolour = 1",
+        ] {
+            #expect(throws: ConfigurationError.self) {
+                try SidecarConfiguration(toml: Self.minimal + "\n" + broken, file: "broken.conf")
+            }
+        }
+    }
 
     @Test func minimalConfigTakesDefaultsForEverythingElse() throws {
         let config = try SidecarConfiguration(toml: Self.minimal, file: "min.conf")
