@@ -1,4 +1,5 @@
 import Foundation
+import SidecarPolicy
 import Synchronization
 
 /// What `/sidecar/stats` and the dashboard show that `/metrics` does not keep: per-minute
@@ -27,16 +28,42 @@ final class StatsBoard: Sendable {
         var errors = 0
         var costUSD = 0.0
         var savedUSD = 0.0
-        var cache: [String: Int] = [:]
-        var tiers: [String: Int] = [:]
-        var routers: [String: Int] = [:]
+        /// By cache result, tier index and router (counted in fixed slots, named when encoded).
+        var cacheCounts = [Int](repeating: 0, count: StatsBoard.cacheResults.count)
+        var tierCounts: [Int] = []
+        var routerCounts = [Int](repeating: 0, count: ComplexityScore.Router.allCases.count)
+
+        var cache: [String: Int] { Self.named(StatsBoard.cacheResults, self.cacheCounts) }
+        var tiers: [String: Int] { Self.named(self.tierCounts.indices.map(String.init), self.tierCounts) }
+        var routers: [String: Int] {
+            Self.named(ComplexityScore.Router.allCases.map(\.rawValue), self.routerCounts)
+        }
+
+        private static func named(_ names: [String], _ counts: [Int]) -> [String: Int] {
+            var named: [String: Int] = [:]
+            for (name, count) in zip(names, counts) where count > 0 { named[name] = count }
+            return named
+        }
 
         enum CodingKeys: String, CodingKey {
             case requests, errors, cache, tiers, routers
             case costUSD = "cost_usd"
             case savedUSD = "saved_usd"
         }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(self.requests, forKey: .requests)
+            try container.encode(self.errors, forKey: .errors)
+            try container.encode(self.costUSD, forKey: .costUSD)
+            try container.encode(self.savedUSD, forKey: .savedUSD)
+            try container.encode(self.cache, forKey: .cache)
+            try container.encode(self.tiers, forKey: .tiers)
+            try container.encode(self.routers, forKey: .routers)
+        }
     }
+
+    static let cacheResults = ["exact", "semantic", "miss", "bypass"]
 
     static let minutesKept = 24 * 60
     private struct State {
@@ -58,10 +85,11 @@ final class StatsBoard: Sendable {
         savedUSD: Double,
         cache: String?,
         tier: Int?,
-        router: String?,
+        router: ComplexityScore.Router?,
         now: Date = Date()
     ) {
         let minute = Int64(now.timeIntervalSince1970 / 60)
+        let cacheSlot = cache.flatMap { Self.cacheResults.firstIndex(of: $0) }
         let hit = cache == "exact" || cache == "semantic"
         self.state.withLock { state in
             let slot = Int(minute % Int64(Self.minutesKept))
@@ -75,9 +103,14 @@ final class StatsBoard: Sendable {
             state.totals.costUSD += costUSD
             state.totals.savedUSD += savedUSD
             if status >= 400 { state.totals.errors += 1 }
-            if let cache { state.totals.cache[cache, default: 0] += 1 }
-            if let tier { state.totals.tiers[String(tier), default: 0] += 1 }
-            if let router { state.totals.routers[router, default: 0] += 1 }
+            if let cacheSlot { state.totals.cacheCounts[cacheSlot] += 1 }
+            if let tier, tier >= 0 {
+                while state.totals.tierCounts.count <= tier { state.totals.tierCounts.append(0) }
+                state.totals.tierCounts[tier] += 1
+            }
+            if let router, let slot = ComplexityScore.Router.allCases.firstIndex(of: router) {
+                state.totals.routerCounts[slot] += 1
+            }
         }
     }
 

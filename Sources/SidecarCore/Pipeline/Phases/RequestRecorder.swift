@@ -58,7 +58,7 @@ struct RequestRecorder: Sendable {
             savedUSD: context.savedUSD,
             cache: counted ? context.cacheStatus : nil,
             tier: context.route?.tier,
-            router: context.route?.score.router.rawValue
+            router: context.route?.score.router
         )
         self.logger.debug(
             "request completed",
