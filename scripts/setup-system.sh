@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages llm-sidecar needs to build, test and benchmark (openssl: the
 # pool tests generate a TLS certificate; libssl-dev: SHA-256 cache keys; libhiredis-dev and
-# redis-server: the Redis cache backend and its tests).
+# redis-server: the Redis cache backend and its tests; chromium, prometheus and systemd: the
+# dashboard, promtool and systemd-analyze checks of the operations tests).
 # Idempotent: installs only what is missing. Needs root (or sudo) on Debian 12.
 set -euo pipefail
 
-packages=(python3-venv curl ca-certificates pkg-config libopenblas-dev openssl libssl-dev libhiredis-dev redis-server)
+packages=(python3-venv curl ca-certificates pkg-config libopenblas-dev openssl libssl-dev libhiredis-dev redis-server
+  chromium prometheus systemd util-linux)
 [ "${WITH_BENCH:-0}" = "1" ] && packages+=(wrk nginx-light)
 
 missing=()

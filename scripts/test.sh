@@ -16,7 +16,7 @@ swift test --skip-build --skip "RedisClient"
 swift test --skip-build --filter "RedisClient" --no-parallel
 
 echo "== openai SDK end to end"
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import openai, pytest" 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import openai, pytest, yaml" 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r Tests/sdk/requirements.txt
 fi

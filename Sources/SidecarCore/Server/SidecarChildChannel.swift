@@ -21,7 +21,7 @@ struct SidecarChildChannel: ServerChildChannel {
         return channel.eventLoop.makeCompletedFuture {
             // Accepted sockets inherit TCP_NODELAY from NIO's listener on Linux; set it anyway so
             // small SSE chunks never wait for an ACK.
-            try channel.syncOptions?.setOption(.socketOption(.tcp_nodelay), value: 1)
+            try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
             let sync = channel.pipeline.syncOperations
             // NIO's request decoder only: the handler frames its responses itself (HTTPResponseFramer),
             // queues pipelined requests and answers protocol errors with a 400.

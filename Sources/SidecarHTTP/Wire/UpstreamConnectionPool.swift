@@ -221,7 +221,7 @@ package final class UpstreamConnectionPool {
         let boundConnection = NIOLoopBound(connection, eventLoop: self.eventLoop)
         let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.configuration.connectTimeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 do {
                     let sync = channel.pipeline.syncOperations
