@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import SidecarPolicy
 import SidecarRedis
 import Synchronization
 
@@ -41,11 +42,13 @@ final class RouteJournal: Sendable {
         var next = 0
         var decisions: [String: Decision] = [:]
         var ratings: [String: Double] = [:]
-        /// Ratings by "tier\tmodel": sum and count.
-        var sums: [String: (sum: Double, count: Int)] = [:]
     }
 
-    private let state: Mutex<State>
+    /// Decisions in each thread's part (a ring each: one insert and at most one eviction per
+    /// routed request, without waiting on the other event loops).
+    private let state: ThreadShards<State>
+    /// Ratings by "tier\tmodel": sum and count.
+    private let sums = Mutex<[String: (sum: Double, count: Int)]>([:])
     private let redis: RedisClient?
     static let sumsKey = "llmsc:1:{fb}:sum"
     static let countsKey = "llmsc:1:{fb}:count"
@@ -54,12 +57,14 @@ final class RouteJournal: Sendable {
     static let recordSeconds = 30 * 86_400
 
     init(capacity: Int, redis: RedisClient? = nil) {
-        self.state = Mutex(State(order: Array(repeating: nil, count: max(1, capacity))))
+        let shards = 8
+        let each = max(1, (capacity + shards - 1) / shards)
+        self.state = ThreadShards(count: shards) { State(order: Array(repeating: nil, count: each)) }
         self.redis = redis
     }
 
     func remember(_ requestID: String, _ decision: Decision) {
-        self.state.withLock { state in
+        self.state.withLocalLock { state in
             if let evicted = state.order[state.next] {
                 state.decisions[evicted] = nil
                 state.ratings[evicted] = nil
@@ -71,22 +76,30 @@ final class RouteJournal: Sendable {
     }
 
     func decision(_ requestID: String) -> Decision? {
-        self.state.withLock { $0.decisions[requestID] }
+        var found: Decision?
+        self.state.forEach { state in
+            if found == nil { found = state.decisions[requestID] }
+        }
+        return found
     }
 
     /// Stores `rating` (0 bad ... 1 good) with the request's decision; a second rating of the
     /// same request replaces the first.
     func rate(_ requestID: String, rating: Double) async throws(FeedbackError) -> Decision {
-        let rated = self.state.withLock { state -> (decision: Decision, previous: Double?)? in
-            guard let decision = state.decisions[requestID] else { return nil }
-            let previous = state.ratings[requestID]
+        var rated: (decision: Decision, previous: Double?)?
+        self.state.forEach { state in
+            guard rated == nil, let decision = state.decisions[requestID] else { return }
+            rated = (decision, state.ratings[requestID])
             state.ratings[requestID] = rating
-            let key = Self.rowKey(decision)
-            var row = state.sums[key] ?? (0, 0)
-            row.sum += rating - (previous ?? 0)
-            if previous == nil { row.count += 1 }
-            state.sums[key] = row
-            return (decision, previous)
+        }
+        if let (decision, previous) = rated {
+            self.sums.withLock { sums in
+                let key = Self.rowKey(decision)
+                var row = sums[key] ?? (0, 0)
+                row.sum += rating - (previous ?? 0)
+                if previous == nil { row.count += 1 }
+                sums[key] = row
+            }
         }
         guard let (decision, previous) = rated else { throw .unknownRequest }
         if let redis = self.redis, redis.isAvailable {
@@ -123,7 +136,7 @@ final class RouteJournal: Sendable {
             }
             return (rows.sorted(by: Self.ordered), "redis")
         }
-        let sums = self.state.withLock { $0.sums }
+        let sums = self.sums.withLock { $0 }
         let rows = sums.compactMap { key, row in Self.row(key, sum: row.sum, count: row.count) }
         return (rows.sorted(by: Self.ordered), "local")
     }

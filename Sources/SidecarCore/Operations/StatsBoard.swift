@@ -5,7 +5,8 @@ import Synchronization
 /// What `/sidecar/stats` and the dashboard show that `/metrics` does not keep: per-minute
 /// history (the last 24 hours), the routing split and the cache's results since start.
 ///
-/// One lock per finished request, held for a few additions.
+/// One finished request adds to its thread's part (the event loops do not wait on one
+/// another); a snapshot adds the parts up.
 final class StatsBoard: Sendable {
     struct Minute: Sendable, Equatable, Encodable {
         var minute: Int64
@@ -32,6 +33,17 @@ final class StatsBoard: Sendable {
         var cacheCounts = [Int](repeating: 0, count: StatsBoard.cacheResults.count)
         var tierCounts: [Int] = []
         var routerCounts = [Int](repeating: 0, count: ComplexityScore.Router.allCases.count)
+
+        mutating func add(_ other: Totals) {
+            self.requests += other.requests
+            self.errors += other.errors
+            self.costUSD += other.costUSD
+            self.savedUSD += other.savedUSD
+            for (index, count) in other.cacheCounts.enumerated() { self.cacheCounts[index] += count }
+            while self.tierCounts.count < other.tierCounts.count { self.tierCounts.append(0) }
+            for (index, count) in other.tierCounts.enumerated() { self.tierCounts[index] += count }
+            for (index, count) in other.routerCounts.enumerated() { self.routerCounts[index] += count }
+        }
 
         var cache: [String: Int] { Self.named(StatsBoard.cacheResults, self.cacheCounts) }
         var tiers: [String: Int] { Self.named(self.tierCounts.indices.map(String.init), self.tierCounts) }
@@ -71,12 +83,12 @@ final class StatsBoard: Sendable {
         var totals = Totals()
     }
 
-    private let state: Mutex<State>
+    private let state = ThreadShards<State> {
+        State(ring: Array(repeating: Minute(minute: -1), count: StatsBoard.minutesKept))
+    }
     let started = Date()
 
-    init() {
-        self.state = Mutex(State(ring: Array(repeating: Minute(minute: -1), count: Self.minutesKept)))
-    }
+    init() {}
 
     /// One finished request: its cost (or what a cache hit saved), cache result, tier and router.
     func record(
@@ -91,7 +103,7 @@ final class StatsBoard: Sendable {
         let minute = Int64(now.timeIntervalSince1970 / 60)
         let cacheSlot = cache.flatMap { Self.cacheResults.firstIndex(of: $0) }
         let hit = cache == "exact" || cache == "semantic"
-        self.state.withLock { state in
+        self.state.withLocalLock { state in
             let slot = Int(minute % Int64(Self.minutesKept))
             if state.ring[slot].minute != minute { state.ring[slot] = Minute(minute: minute) }
             state.ring[slot].requests += 1
@@ -117,8 +129,20 @@ final class StatsBoard: Sendable {
     /// The minutes of the last 24 hours that saw requests, oldest first, and the totals.
     func snapshot(now: Date = Date()) -> (history: [Minute], totals: Totals) {
         let oldest = Int64(now.timeIntervalSince1970 / 60) - Int64(Self.minutesKept) + 1
-        return self.state.withLock { state in
-            (state.ring.filter { $0.minute >= oldest }.sorted { $0.minute < $1.minute }, state.totals)
+        var minutes: [Int64: Minute] = [:]
+        var totals = Totals()
+        self.state.forEach { state in
+            totals.add(state.totals)
+            for part in state.ring where part.minute >= oldest {
+                var minute = minutes[part.minute] ?? Minute(minute: part.minute)
+                minute.requests += part.requests
+                minute.costUSD += part.costUSD
+                minute.savedUSD += part.savedUSD
+                minute.cacheHits += part.cacheHits
+                minute.errors += part.errors
+                minutes[part.minute] = minute
+            }
         }
+        return (minutes.values.sorted { $0.minute < $1.minute }, totals)
     }
 }

@@ -50,8 +50,8 @@ enum DashboardPage {
         <h2>Upstreams</h2>
         <table><thead><tr><th>upstream</th><th>traffic</th><th>breaker</th></tr></thead>
           <tbody id="breakers"></tbody></table>
-        <h2>Slowest models (time to first byte, moving average)</h2>
-        <table><thead><tr><th>model</th><th class="num">first byte</th></tr></thead>
+        <h2>Slowest upstreams (time to first byte, moving average)</h2>
+        <table><thead><tr><th>upstream</th><th>model</th><th class="num">first byte</th></tr></thead>
           <tbody id="slowest"></tbody></table>
         <script>
         "use strict";
@@ -99,7 +99,7 @@ enum DashboardPage {
               '<td><span class="bar" style="width:' + Math.round(x[1] / most * 200) + 'px"></span></td>']);
             rows("breakers", s.breakers, b => ["<td>" + esc(b.upstream) + "</td>", "<td>" + esc(b.traffic) + "</td>",
               '<td class="' + esc(b.state) + '">' + esc(b.state) + "</td>"]);
-            rows("slowest", s.slowest, l => ["<td>" + esc(l.model) + "</td>",
+            rows("slowest", s.slowest, l => ["<td>" + esc(l.upstream) + "</td>", "<td>" + esc(l.model) + "</td>",
               '<td class="num">' + l.first_byte_ms.toFixed(1) + " ms</td>"]);
             chart(s.history);
           } catch (error) {

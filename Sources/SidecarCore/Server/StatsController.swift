@@ -63,10 +63,11 @@ enum StatsController {
 
         struct Latency: Encodable {
             var model: String
+            var upstream: String
             var firstByteMs: Double
 
             enum CodingKeys: String, CodingKey {
-                case model
+                case model, upstream
                 case firstByteMs = "first_byte_ms"
             }
         }
@@ -123,7 +124,11 @@ enum StatsController {
             }
         }
         let slowest = phases.runtime.selector.latency.snapshot.map {
-            Stats.Latency(model: $0.key, firstByteMs: ($0.value * 1e6).rounded() / 1e3)
+            Stats.Latency(
+                model: $0.key,
+                upstream: phases.runtime.selector.owner(of: $0.key),
+                firstByteMs: ($0.value * 1e6).rounded() / 1e3
+            )
         }.sorted { $0.firstByteMs > $1.firstByteMs }
         return Stats(
             uptimeSeconds: (now.timeIntervalSince(phases.stats.started) * 10).rounded() / 10,
