@@ -8,10 +8,16 @@ import SidecarPolicy
 /// reported, and the token counts for metrics. Without usage, the cost is estimated from the
 /// prompt and the generated text (``TokenEstimate``) and marked as an estimate: a cost the
 /// sidecar does not know never reads as zero.
-struct Pricer: Sendable {
+final class Pricer: Sendable {
     let costs: CostCalculator
     let metrics: SidecarMetrics
     let logger: Logger
+
+    init(costs: CostCalculator, metrics: SidecarMetrics, logger: Logger) {
+        self.costs = costs
+        self.metrics = metrics
+        self.logger = logger
+    }
 
     /// The cost of a whole (non-streamed) answer: its `usage`, else an estimate. Answers that
     /// are not 2xx cost nothing.

@@ -3,7 +3,7 @@ import SidecarPolicy
 
 /// Record phase: the request's metrics and its one access-log line; for a routed request, its
 /// decision (kept for feedback) and its model's latency (for the `latency` strategy).
-struct RequestRecorder: Sendable {
+final class RequestRecorder: Sendable {
     let metrics: SidecarMetrics
     let logger: Logger
     let journal: RouteJournal
@@ -12,6 +12,24 @@ struct RequestRecorder: Sendable {
     /// One JSON line per request, when `server.access_log` is on.
     let accessLog: AccessLog?
     let stats: StatsBoard
+
+    init(
+        metrics: SidecarMetrics,
+        logger: Logger,
+        journal: RouteJournal,
+        latency: LatencyBoard,
+        ledger: SpendLedger,
+        accessLog: AccessLog?,
+        stats: StatsBoard
+    ) {
+        self.metrics = metrics
+        self.logger = logger
+        self.journal = journal
+        self.latency = latency
+        self.ledger = ledger
+        self.accessLog = accessLog
+        self.stats = stats
+    }
 
     func record(_ context: RequestContext, status: Int, streamed: Bool) {
         let request = context.request

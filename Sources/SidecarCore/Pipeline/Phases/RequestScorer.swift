@@ -4,11 +4,17 @@ import SidecarPolicy
 
 /// Score phase: how hard a completion's prompt is, with the features behind the score and the
 /// scorer that decided (the learned router over the prompt's embedding, else the heuristic).
-struct RequestScorer: Sendable {
+final class RequestScorer: Sendable {
     let scorer: RoutingScorer
     /// Embeds the prompt for the learned router when the cache made no embedding.
     let embedder: PromptEmbedder?
     let budgetMilliseconds: Int
+
+    init(scorer: RoutingScorer, embedder: PromptEmbedder?, budgetMilliseconds: Int) {
+        self.scorer = scorer
+        self.embedder = embedder
+        self.budgetMilliseconds = budgetMilliseconds
+    }
 
     /// The score of a completion; `nil` for calls that are not routed.
     func score(_ decoded: DecodedRequest, embedding: [Float]?) -> ComplexityScore? {

@@ -15,7 +15,7 @@ struct RoutePlan {
 
 /// Route phase: tiers, pins and overrides turn the score into ordered candidates (the routed
 /// model, then its configured fallbacks), with the deadline and retry rules for forwarding.
-struct RoutePlanner: Sendable {
+final class RoutePlanner: Sendable {
     let selector: RouteSelector
     let models: [String: ModelConfiguration]
     let defaultUpstream: String
@@ -29,6 +29,34 @@ struct RoutePlanner: Sendable {
     /// `[spend] budgets`: US dollars per app per UTC day.
     let budgets: [String: Double]
     let metrics: SidecarMetrics
+
+    init(
+        selector: RouteSelector,
+        models: [String: ModelConfiguration],
+        defaultUpstream: String,
+        ollamaUpstream: String,
+        pinHeader: String,
+        timeouts: TimeoutConfiguration,
+        policy: RetryPolicy,
+        maxResponseBytes: Int,
+        apps: AppAttribution,
+        ledger: SpendLedger,
+        budgets: [String: Double],
+        metrics: SidecarMetrics
+    ) {
+        self.selector = selector
+        self.models = models
+        self.defaultUpstream = defaultUpstream
+        self.ollamaUpstream = ollamaUpstream
+        self.pinHeader = pinHeader
+        self.timeouts = timeouts
+        self.policy = policy
+        self.maxResponseBytes = maxResponseBytes
+        self.apps = apps
+        self.ledger = ledger
+        self.budgets = budgets
+        self.metrics = metrics
+    }
 
     /// - Throws: a 400 for a forced tier that does not exist or a cost ceiling that is not a number.
     func route(
