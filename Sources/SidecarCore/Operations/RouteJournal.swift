@@ -77,7 +77,7 @@ final class RouteJournal: Sendable {
 
     func decision(_ requestID: String) -> Decision? {
         var found: Decision?
-        self.state.forEach { state in
+        self.state.withEachLock { state in
             if found == nil { found = state.decisions[requestID] }
         }
         return found
@@ -87,7 +87,7 @@ final class RouteJournal: Sendable {
     /// same request replaces the first.
     func rate(_ requestID: String, rating: Double) async throws(FeedbackError) -> Decision {
         var rated: (decision: Decision, previous: Double?)?
-        self.state.forEach { state in
+        self.state.withEachLock { state in
             guard rated == nil, let decision = state.decisions[requestID] else { return }
             rated = (decision, state.ratings[requestID])
             state.ratings[requestID] = rating

@@ -131,7 +131,7 @@ final class StatsBoard: Sendable {
         let oldest = Int64(now.timeIntervalSince1970 / 60) - Int64(Self.minutesKept) + 1
         var minutes: [Int64: Minute] = [:]
         var totals = Totals()
-        self.state.forEach { state in
+        self.state.withEachLock { state in
             totals.add(state.totals)
             for part in state.ring where part.minute >= oldest {
                 var minute = minutes[part.minute] ?? Minute(minute: part.minute)

@@ -24,7 +24,7 @@ public final class LatencyBoard: Sendable {
     public func latency(of model: String) -> Double? {
         var total = 0.0
         var parts = 0
-        self.seconds.forEach { board in
+        self.seconds.withEachLock { board in
             if let value = board[model] {
                 total += value
                 parts += 1
@@ -36,7 +36,7 @@ public final class LatencyBoard: Sendable {
     /// Every measured model's average, for `/sidecar/stats`.
     public var snapshot: [String: Double] {
         var totals: [String: (sum: Double, parts: Int)] = [:]
-        self.seconds.forEach { board in
+        self.seconds.withEachLock { board in
             for (model, value) in board {
                 totals[model, default: (0, 0)].sum += value
                 totals[model, default: (0, 0)].parts += 1

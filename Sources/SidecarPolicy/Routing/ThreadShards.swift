@@ -32,7 +32,7 @@ package final class ThreadShards<State: Sendable>: Sendable {
     }
 
     /// Every part in turn (reports; `body` sees one part at a time).
-    package func forEach(_ body: (inout sending State) -> sending Void) {
+    package func withEachLock(_ body: (inout sending State) -> sending Void) {
         for shard in self.shards { shard.mutex.withLock(body) }
     }
 }
