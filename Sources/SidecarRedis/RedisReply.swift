@@ -55,6 +55,19 @@ package enum RedisReply: Sendable, Hashable {
         return nil
     }
 
+    /// An `HGETALL` reply (field, value, field, value, ...) as a dictionary of text; empty for
+    /// other replies.
+    package var fieldsAndValues: [String: String] {
+        guard let elements = self.array else { return [:] }
+        var result: [String: String] = [:]
+        var index = 0
+        while index + 1 < elements.count {
+            if let field = elements[index].string, let value = elements[index + 1].string { result[field] = value }
+            index += 2
+        }
+        return result
+    }
+
     /// Whether this is the null reply.
     package var isNull: Bool {
         self == .null

@@ -127,8 +127,8 @@ final class RouteJournal: Sendable {
                 ["HGETALL", Self.sumsKey].map { Array($0.utf8) }, ["HGETALL", Self.countsKey].map { Array($0.utf8) },
             ]), replies.count == 2
         {
-            let sums = Self.pairs(replies[0])
-            let counts = Self.pairs(replies[1])
+            let sums = replies[0].fieldsAndValues
+            let counts = replies[1].fieldsAndValues
             let rows = counts.compactMap { key, count -> Row? in
                 guard let count = Int(count), count > 0 else { return nil }
                 let sum = sums[key].flatMap(Double.init) ?? 0
@@ -153,18 +153,5 @@ final class RouteJournal: Sendable {
 
     private static func ordered(_ lhs: Row, _ rhs: Row) -> Bool {
         (lhs.tier ?? Int.max, lhs.model) < (rhs.tier ?? Int.max, rhs.model)
-    }
-
-    private static func pairs(_ reply: RedisReply) -> [String: String] {
-        guard case .array(let items) = reply else { return [:] }
-        var result: [String: String] = [:]
-        var index = 0
-        while index + 1 < items.count {
-            if case .string(let key) = items[index], case .string(let value) = items[index + 1] {
-                result[String(buffer: key)] = String(buffer: value)
-            }
-            index += 2
-        }
-        return result
     }
 }

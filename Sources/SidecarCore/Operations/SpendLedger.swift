@@ -87,11 +87,16 @@ public final class SpendLedger: Sendable {
     }
 
     static func dayText(_ day: Int) -> String {
+        Self.dayFormatter().string(from: Date(timeIntervalSince1970: Double(day) * 86_400))
+    }
+
+    /// `yyyy-MM-dd` in UTC: how days are written in the state file, the stats and Redis keys.
+    private static func dayFormatter() -> DateFormatter {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyy-MM-dd"
-        return formatter.string(from: Date(timeIntervalSince1970: Double(day) * 86_400))
+        return formatter
     }
 
     // MARK: The request path
@@ -161,10 +166,7 @@ public final class SpendLedger: Sendable {
     func load() throws {
         guard let file = self.file, FileManager.default.fileExists(atPath: file.path) else { return }
         let contents = try JSONDecoder().decode(FileContents.self, from: Data(contentsOf: file))
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "yyyy-MM-dd"
+        let formatter = Self.dayFormatter()
         self.state.withLock { state in
             for row in contents.rows {
                 guard let date = formatter.date(from: row.day) else { continue }
@@ -234,16 +236,7 @@ public final class SpendLedger: Sendable {
         commands.append(["HGETALL", Self.fleetKey(today)])
         do {
             let replies = try await redis.pipeline(commands.map { $0.map { Array($0.utf8) } })
-            var fleet: [String: Double] = [:]
-            if case .array(let items)? = replies.last {
-                var index = 0
-                while index + 1 < items.count {
-                    if case .string(let app) = items[index], case .string(let value) = items[index + 1] {
-                        fleet[String(buffer: app)] = Double(String(buffer: value)) ?? 0
-                    }
-                    index += 2
-                }
-            }
+            let fleet = (replies.last?.fieldsAndValues ?? [:]).mapValues { Double($0) ?? 0 }
             self.state.withLock { state in
                 state.fleetToday = fleet
                 state.fleetDay = today

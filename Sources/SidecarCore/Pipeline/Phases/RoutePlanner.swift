@@ -76,9 +76,10 @@ final class RoutePlanner: Sendable {
             maxResponseBytes: self.maxResponseBytes
         )
         let app = self.apps.app(request.headers)
-        if !decoded.isPassThrough, let budget = self.budgets[app] {
-            // Priced calls only; the request after the budget is spent is refused until midnight UTC.
-            let spent = self.ledger.spentToday(app: app)
+        // Priced calls only: their app's spend today (a header on the answer), and the budget.
+        let spent = decoded.isPassThrough ? nil : self.ledger.spentToday(app: app)
+        if let spent, let budget = self.budgets[app] {
+            // The request after the budget is spent is refused until midnight UTC.
             if spent >= budget {
                 self.metrics.recordBudgetRefusal(app: app)
                 let midnight = Double(SpendLedger.today() + 1) * 86_400 - Date().timeIntervalSince1970
@@ -111,7 +112,7 @@ final class RoutePlanner: Sendable {
                 forwarding: forwarding,
                 outgoing: outgoing,
                 app: app,
-                spentToday: self.ledger.spentToday(app: app)
+                spentToday: spent
             )
         case .embeddings(let model):
             forwarding.candidates = [UpstreamCandidate(model: model, upstream: self.selector.owner(of: model))]
@@ -120,7 +121,7 @@ final class RoutePlanner: Sendable {
                 forwarding: forwarding,
                 outgoing: OutgoingRequest(request: request, body: .unchanged, deadline: deadline),
                 app: app,
-                spentToday: self.ledger.spentToday(app: app)
+                spentToday: spent
             )
         case .passThrough(let native):
             // Not idempotent in general: retry connection failures only, never answered statuses.
