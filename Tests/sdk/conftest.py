@@ -3,6 +3,7 @@
 The sidecar runs with the repository's sidecar.conf, only its upstreams' base_url values
 pointed at the fake, so tiers, models and prices are the shipped defaults.
 """
+import contextlib
 import os
 import pathlib
 import re
@@ -94,3 +95,43 @@ def sidecar(fake_upstream):
         finally:
             proc.terminate()
             assert proc.wait(timeout=15) == 0, "sidecar did not exit cleanly on SIGTERM"
+
+
+def repo_config(fake_upstream, learned_router=False):
+    """The repository's sidecar.conf with every upstream pointed at the fake (and the learned
+    router off unless asked for: tests that pick prompts per tier rely on the heuristic)."""
+    config = (ROOT / "sidecar.conf").read_text()
+    config = re.sub(r'^base_url = ".*"$', f'base_url = "{fake_upstream}/v1"', config, flags=re.M)
+    if not learned_router:
+        config = config.replace('router = "./models/router"', 'router = ""')
+    return config
+
+
+def start_sidecar(path, env=None, **popen_args):
+    """Starts the binary on `path`'s configuration, on a free loopback port, and waits until it is
+    ready. Returns the process and its base URL; the caller stops it."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [BINARY, "serve", "--config", str(path), "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
+        env={**os.environ, "OPENAI_API_KEY": "sk-test-upstream", **(env or {})}, **popen_args)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/readyz")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def running_sidecar(config, env=None):
+    """A sidecar on `config` (text) for the block: yields its base URL and config path, then
+    stops it with SIGTERM and checks it exited cleanly."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "sidecar.conf"
+        path.write_text(config)
+        proc, url = start_sidecar(path, env)
+        try:
+            yield url, path
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=15) == 0

@@ -1,8 +1,6 @@
 """Operations through the live sidecar: /sidecar/stats after mixed traffic, the dashboard as
 headless Chromium renders it, /metrics through promtool, and the JSON access log."""
-import contextlib
 import json
-import os
 import pathlib
 import re
 import shutil
@@ -16,7 +14,7 @@ import uuid
 import openai
 import pytest
 
-from conftest import BINARY, ROOT, free_port, wait_for
+from conftest import repo_config, start_sidecar
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PROMTOOL = shutil.which("promtool")
@@ -26,20 +24,12 @@ PROMTOOL = shutil.which("promtool")
 def traffic(fake_upstream):
     """A sidecar with the access log on, after mixed traffic: both tiers, a stream, a cache hit,
     an error, two apps. Yields its URL, the costs it reported and its stderr file."""
-    config = (ROOT / "sidecar.conf").read_text()
-    config = re.sub(r'^base_url = ".*"$', f'base_url = "{fake_upstream}/v1"', config, flags=re.M)
-    config = config.replace('router = "./models/router"', 'router = ""')
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "sidecar.conf"
-        path.write_text(config)
+        path.write_text(repo_config(fake_upstream))
         log = open(pathlib.Path(tmp) / "stderr", "w+")
-        port = free_port()
-        proc = subprocess.Popen(
-            [BINARY, "serve", "--config", str(path), "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
-            env=dict(os.environ, OPENAI_API_KEY="sk-test-upstream-secret"), stderr=log)
-        url = f"http://127.0.0.1:{port}"
+        proc, url = start_sidecar(path, env={"OPENAI_API_KEY": "sk-test-upstream-secret"}, stderr=log)
         try:
-            wait_for(f"{url}/readyz")
             ns = str(uuid.uuid4())
             costs = []
 

@@ -1,8 +1,6 @@
 """SIGHUP reloads the configuration: a stream in flight finishes on the old one, the next
 request follows the new one, and a broken file leaves the running configuration serving."""
-import os
 import pathlib
-import re
 import signal
 import subprocess
 import tempfile
@@ -12,25 +10,19 @@ import uuid
 
 import openai
 
-from conftest import BINARY, ROOT, free_port, wait_for
+from conftest import repo_config, start_sidecar
 
 EASY = "hi, how are you?"
 
 
 def test_sighup_swaps_the_tiers_without_cutting_a_stream(fake_upstream):
-    config = (ROOT / "sidecar.conf").read_text()
-    config = re.sub(r'^base_url = ".*"$', f'base_url = "{fake_upstream}/v1"', config, flags=re.M)
-    config = config.replace('router = "./models/router"', 'router = ""')
+    config = repo_config(fake_upstream)
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "sidecar.conf"
         path.write_text(config)
-        port = free_port()
-        proc = subprocess.Popen(
-            [BINARY, "serve", "--config", str(path), "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
-            env=dict(os.environ, OPENAI_API_KEY="sk-test-upstream"), stderr=subprocess.PIPE, text=True)
+        proc, url = start_sidecar(path, stderr=subprocess.PIPE, text=True)
         try:
-            wait_for(f"http://127.0.0.1:{port}/readyz")
-            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-client", max_retries=0,
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-client", max_retries=0,
                                    default_headers={"X-Sidecar-Cache-Namespace": str(uuid.uuid4())})
             assert client.chat.completions.with_raw_response.create(
                 model="gpt-4o", messages=[{"role": "user", "content": EASY}]).headers["X-Model-Used"] == "llama3.2:3b"

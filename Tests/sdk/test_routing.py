@@ -10,8 +10,6 @@ import os
 import pathlib
 import re
 import subprocess
-import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -19,7 +17,7 @@ import uuid
 import openai
 import pytest
 
-from conftest import BINARY, ROOT, free_port, wait_for
+from conftest import BINARY, ROOT, repo_config, running_sidecar
 
 MODELS_DIR = os.environ.get("LLM_SIDECAR_MODELS_DIR", str(ROOT / "models"))
 HAVE_MODEL = (pathlib.Path(MODELS_DIR) / "all-MiniLM-L6-v2" / "model.safetensors").exists()
@@ -47,8 +45,7 @@ SAMPLE = [
 
 @contextlib.contextmanager
 def sidecar_with(fake_upstream, routing_keys="", tiers=None):
-    config = (ROOT / "sidecar.conf").read_text()
-    config = re.sub(r'^base_url = ".*"$', f'base_url = "{fake_upstream}/v1"', config, flags=re.M)
+    config = repo_config(fake_upstream, learned_router=True)
     config = config.replace('models_dir = "./models"', f'models_dir = "{MODELS_DIR}"')
     config = config.replace('router = "./models/router"', f'router = "{ROOT / "models" / "router"}"')
     # The debug binary embeds slower than a release build.
@@ -63,19 +60,8 @@ def sidecar_with(fake_upstream, routing_keys="", tiers=None):
             config = re.sub(pattern, lambda _: line, config, count=1, flags=re.M)
         else:
             config = config.replace("[routing]\n", "[routing]\n" + line + "\n", 1)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = pathlib.Path(tmp) / "sidecar.conf"
-        path.write_text(config)
-        port = free_port()
-        proc = subprocess.Popen(
-            [BINARY, "serve", "--config", str(path), "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
-            env=dict(os.environ, OPENAI_API_KEY="sk-test-upstream"))
-        try:
-            wait_for(f"http://127.0.0.1:{port}/readyz")
-            yield f"http://127.0.0.1:{port}", path
-        finally:
-            proc.terminate()
-            assert proc.wait(timeout=15) == 0
+    with running_sidecar(config) as (url, path):
+        yield url, path
 
 
 @pytest.fixture(scope="module")

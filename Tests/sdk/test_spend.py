@@ -2,17 +2,14 @@
 a daily budget that refuses the next request with OpenAI's error shape, and a state file that
 keeps the spend across a restart."""
 import contextlib
-import os
 import pathlib
-import re
-import subprocess
 import tempfile
 import uuid
 
 import openai
 import pytest
 
-from conftest import BINARY, ROOT, free_port, wait_for
+from conftest import repo_config, running_sidecar
 
 # The fake upstream reports 11 prompt and 7 completion tokens: $0.0000975 a request on gpt-4o.
 PER_REQUEST = (11 * 2.50 + 7 * 10.00) / 1e6
@@ -20,26 +17,13 @@ PER_REQUEST = (11 * 2.50 + 7 * 10.00) / 1e6
 
 @contextlib.contextmanager
 def sidecar(fake_upstream, state_file):
-    config = (ROOT / "sidecar.conf").read_text()
-    config = re.sub(r'^base_url = ".*"$', f'base_url = "{fake_upstream}/v1"', config, flags=re.M)
-    config = config.replace('router = "./models/router"', 'router = ""')
+    config = repo_config(fake_upstream)
     config = config.replace('state_file = ""', f'state_file = "{state_file}"')
     config = config.replace("# budgets = [ { app = \"billing\", daily_usd = 5.00 } ]",
                             'budgets = [ { app = "billing", daily_usd = 0.0005 } ]')
     config += '\n[[clients]]\napp = "billing"\ntoken_env = "BILLING_TOKEN"\n'
-    with tempfile.TemporaryDirectory() as tmp:
-        path = pathlib.Path(tmp) / "sidecar.conf"
-        path.write_text(config)
-        port = free_port()
-        proc = subprocess.Popen(
-            [BINARY, "serve", "--config", str(path), "--listen", f"127.0.0.1:{port}", "--log-level", "warning"],
-            env=dict(os.environ, OPENAI_API_KEY="sk-test-upstream", BILLING_TOKEN="sk-billing-app"))
-        try:
-            wait_for(f"http://127.0.0.1:{port}/readyz")
-            yield f"http://127.0.0.1:{port}/v1"
-        finally:
-            proc.terminate()
-            assert proc.wait(timeout=15) == 0
+    with running_sidecar(config, env={"BILLING_TOKEN": "sk-billing-app"}) as (url, _):
+        yield f"{url}/v1"
 
 
 def ask(url, api_key="sk-anyone", **headers):
