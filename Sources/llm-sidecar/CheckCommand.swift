@@ -14,7 +14,12 @@ struct CheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, source) = try ConfigurationLoader.load(path: self.options.config)
+        let access = try configuration.validateAccess(
+            environment: ProcessInfo.processInfo.environment,
+            file: "\(source)"
+        )
         print("configuration: \(source): ok")
+        for warning in access { print("warning: \(warning)") }
         let runtime = SidecarRuntime(configuration: configuration, environment: ProcessInfo.processInfo.environment)
         let results = await UpstreamProbe(directory: runtime.directory).probeAll()
 

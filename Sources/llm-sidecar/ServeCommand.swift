@@ -25,6 +25,11 @@ struct ServeCommand: AsyncParsableCommand {
             }
             configuration.server.listen = address
         }
+        // Who may use it: every client token set, and none missing beyond loopback (exit 2 otherwise).
+        let accessWarnings = try configuration.validateAccess(
+            environment: ProcessInfo.processInfo.environment,
+            file: "\(source)"
+        )
         let level = Logger.Level(rawValue: self.options.logLevel) ?? .info
         LoggingSystem.bootstrap { label in StandardErrorLogHandler(label: label, level: level) }
         let registry = PrometheusCollectorRegistry()
@@ -32,6 +37,7 @@ struct ServeCommand: AsyncParsableCommand {
         let logger = Logger(label: "llm-sidecar")
 
         logger.info("configuration loaded", metadata: ["config.source": "\(source)"])
+        for warning in accessWarnings { logger.warning("\(warning)") }
         let router = RouterLoading.load(configuration.routing, logger: logger)
         let localEmbedder = LocalEmbedderLoading.load(configuration.embeddings, logger: logger)
         let runtime = SidecarRuntime(
@@ -46,6 +52,12 @@ struct ServeCommand: AsyncParsableCommand {
         let reload: @Sendable () throws -> SidecarRuntime = {
             var (configuration, source) = try ConfigurationLoader.load(path: path)
             configuration.server.listen = listenAddress
+            for warning in try configuration.validateAccess(
+                environment: ProcessInfo.processInfo.environment,
+                file: "\(source)"
+            ) {
+                logger.warning("\(warning)")
+            }
             logger.info("configuration read for reload", metadata: ["config.source": "\(source)"])
             return SidecarRuntime(
                 configuration: configuration,

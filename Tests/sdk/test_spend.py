@@ -22,7 +22,8 @@ def sidecar(fake_upstream, state_file):
     config = config.replace("# budgets = [ { app = \"billing\", daily_usd = 5.00 } ]",
                             'budgets = [ { app = "billing", daily_usd = 0.0005 } ]')
     config += '\n[[clients]]\napp = "billing"\ntoken_env = "BILLING_TOKEN"\n'
-    with running_sidecar(config, env={"BILLING_TOKEN": "sk-billing-app"}) as (url, _):
+    config += '\n[[clients]]\napp = "web"\ntoken_env = "WEB_TOKEN"\n'
+    with running_sidecar(config, env={"BILLING_TOKEN": "sk-billing-app", "WEB_TOKEN": "sk-web-app"}) as (url, _):
         yield f"{url}/v1"
 
 
@@ -56,16 +57,16 @@ def test_a_spent_budget_refuses_the_next_request_and_survives_a_restart(fake_ups
             assert body["type"] == "insufficient_quota" and body["code"] == "daily_budget_exceeded"
             assert '"billing"' in body["message"] and "0.0005" in body["message"]
             assert int(refusal.response.headers["Retry-After"]) > 0
-            # The header names an app too; other apps are not held by billing's budget.
-            with pytest.raises(openai.RateLimitError):
-                ask(url, **{"X-Sidecar-App": "billing"})
-            other = ask(url, **{"X-Sidecar-App": "web"})
+            # Other apps are not held by billing's budget; with client tokens, the token names the
+            # app (an X-Sidecar-App header is not believed), and a request without one is refused.
+            other = ask(url, api_key="sk-web-app", **{"X-Sidecar-App": "billing"})
             assert other.headers["X-Sidecar-App"] == "web" and other.status_code == 200
-            assert ask(url).headers["X-Sidecar-App"] == "default"
+            with pytest.raises(openai.AuthenticationError):
+                ask(url, **{"X-Sidecar-App": "billing"})
         # The state file outlives the process: after a restart billing is still refused.
         assert state.exists()
         with sidecar(fake_upstream, state) as url:
             with pytest.raises(openai.RateLimitError):
                 ask(url, api_key="sk-billing-app")
-            assert float(ask(url, **{"X-Sidecar-App": "web"}).headers["X-Sidecar-Spend-Today"]) == pytest.approx(
+            assert float(ask(url, api_key="sk-web-app").headers["X-Sidecar-Spend-Today"]) == pytest.approx(
                 PER_REQUEST, abs=1e-9)

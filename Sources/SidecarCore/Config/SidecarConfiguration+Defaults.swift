@@ -13,6 +13,23 @@ extension SidecarConfiguration {
         max_body_bytes = 16777216              # larger request bodies get 413
         max_response_bytes = 67108864          # largest non-streamed upstream answer read to price it
         access_log = true                      # one JSON line per request on stderr (never a key or a prompt)
+        public_paths = ["/healthz", "/readyz"] # answered without a client token when [[clients]] are set
+                                               # (add "/metrics" or "/sidecar/" to open them too; a prefix ends in /)
+
+        [limits]
+        # Overload is shed, not queued forever: every refusal is an OpenAI-shaped error, with Retry-After.
+        max_in_flight = 1024                   # proxied requests answered at once; 0 = no limit
+        max_queued = 1024                      # more wait here for a slot; beyond it 503 at once
+        queue_timeout_ms = 30000               # the longest wait in that queue, then 503
+        max_connections = 4096                 # client connections open at once; more are closed as they come
+        max_header_bytes = 65536               # request line plus headers; beyond it 431
+        max_field_bytes = 16384                # the request target or one header; beyond it 431
+        max_headers = 100                      # header fields per request; beyond it 431
+        request_read_ms = 30000                # a request's head and body must arrive within this, else 408
+        idle_connection_ms = 75000             # a kept-alive connection with no request is closed after this
+        requests_per_minute = 0                # per app (token bucket); beyond it 429; 0 = no limit
+        tokens_per_minute = 0                  # per app: prompt (estimated on arrival) plus completion tokens
+        # apps = [ { app = "billing", requests_per_minute = 600, tokens_per_minute = 200000 } ]
 
         [timeouts]
         connect_ms = 2000                      # opening a connection to an upstream
@@ -121,9 +138,10 @@ extension SidecarConfiguration {
         days_kept = 35
         # budgets = [ { app = "billing", daily_usd = 5.00 } ]   # the request after it is spent gets 429 until 00:00 UTC
 
-        # [[clients]]                          # an app and the env var holding the token it sends as its bearer
-        # app = "billing"
-        # token_env = "BILLING_SIDECAR_TOKEN"
+        # [[clients]]                          # an app and the env var holding the token it sends as its bearer.
+        # app = "billing"                      # With any [[clients]], every request but public_paths needs one of
+        # token_env = "BILLING_SIDECAR_TOKEN"  # the tokens (else 401), and the token names the app. Listening
+                                               # beyond loopback requires [[clients]].
 
         """#
 

@@ -40,6 +40,12 @@ extension SidecarConfiguration {
                 range: 1024...1 << 31
             )
             config.server.accessLog = try server.bool("access_log", default: config.server.accessLog)
+            if let paths = try server.strings("public_paths") {
+                for path in paths where !path.hasPrefix("/") {
+                    throw server.error("public_paths", "\"\(path)\" is not a path; paths start with /")
+                }
+                config.server.publicPaths = paths
+            }
             try server.rejectUnknownKeys()
         }
 
@@ -101,6 +107,11 @@ extension SidecarConfiguration {
             }
             try client.rejectUnknownKeys()
             config.clients.append(.init(app: app, tokenEnv: tokenEnv))
+        }
+
+        if var limits = try reader.table("limits") {
+            config.limits = try Self.limits(from: &limits)
+            try limits.rejectUnknownKeys()
         }
 
         if var spend = try reader.table("spend") {
@@ -294,5 +305,72 @@ extension SidecarConfiguration {
         routing.defaultUpstream = try reader.string("default_upstream", default: routing.defaultUpstream)
         routing.ollamaUpstream = try reader.string("ollama_upstream", default: routing.ollamaUpstream)
         return routing
+    }
+
+    private static func limits(
+        from reader: inout TOMLTableReader
+    ) throws(ConfigurationError)
+        -> LimitsConfiguration
+    {
+        var limits = LimitsConfiguration()
+        limits.maxInFlight = try reader.int("max_in_flight", default: limits.maxInFlight, range: 0...1_000_000)
+        limits.maxQueued = try reader.int("max_queued", default: limits.maxQueued, range: 0...1_000_000)
+        limits.queueTimeout = try reader.milliseconds(
+            "queue_timeout_ms",
+            default: limits.queueTimeout,
+            range: 1...3_600_000
+        )
+        limits.maxConnections = try reader.int(
+            "max_connections",
+            default: limits.maxConnections,
+            range: 1...10_000_000
+        )
+        limits.maxHeaderBytes = try reader.int(
+            "max_header_bytes",
+            default: limits.maxHeaderBytes,
+            range: 1024...16 << 20
+        )
+        limits.maxFieldBytes = try reader.int(
+            "max_field_bytes",
+            default: limits.maxFieldBytes,
+            range: 256...16 << 20
+        )
+        limits.maxHeaders = try reader.int("max_headers", default: limits.maxHeaders, range: 8...65_534)
+        limits.requestRead = try reader.milliseconds(
+            "request_read_ms",
+            default: limits.requestRead,
+            range: 1...86_400_000
+        )
+        limits.idleConnection = try reader.milliseconds(
+            "idle_connection_ms",
+            default: limits.idleConnection,
+            range: 1...86_400_000
+        )
+        limits.rate = try Self.rate(from: &reader, default: limits.rate)
+        for var app in try reader.tables("apps") {
+            let name = try app.string("app", default: "")
+            guard !name.isEmpty else { throw app.error("app", "missing; every entry names an app") }
+            limits.appRates[name] = try Self.rate(from: &app, default: limits.rate)
+            try app.rejectUnknownKeys()
+        }
+        return limits
+    }
+
+    private static func rate(
+        from reader: inout TOMLTableReader,
+        default fallback: LimitsConfiguration.Rate
+    ) throws(ConfigurationError) -> LimitsConfiguration.Rate {
+        LimitsConfiguration.Rate(
+            requestsPerMinute: try reader.int(
+                "requests_per_minute",
+                default: fallback.requestsPerMinute,
+                range: 0...100_000_000
+            ),
+            tokensPerMinute: try reader.int(
+                "tokens_per_minute",
+                default: fallback.tokensPerMinute,
+                range: 0...1_000_000_000
+            )
+        )
     }
 }

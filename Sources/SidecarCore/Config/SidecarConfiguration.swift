@@ -21,6 +21,7 @@ public struct SidecarConfiguration: Sendable, Equatable {
     public var cache: CacheConfiguration
     public var clients: [ClientConfiguration]
     public var spend: SpendConfiguration
+    public var limits: LimitsConfiguration
 
     public init(
         server: ServerConfiguration = .init(),
@@ -32,7 +33,8 @@ public struct SidecarConfiguration: Sendable, Equatable {
         embeddings: EmbeddingConfiguration = .init(),
         cache: CacheConfiguration = .init(),
         clients: [ClientConfiguration] = [],
-        spend: SpendConfiguration = .init()
+        spend: SpendConfiguration = .init(),
+        limits: LimitsConfiguration = .init()
     ) {
         self.server = server
         self.timeouts = timeouts
@@ -44,6 +46,7 @@ public struct SidecarConfiguration: Sendable, Equatable {
         self.cache = cache
         self.clients = clients
         self.spend = spend
+        self.limits = limits
     }
 
     /// The upstream with this name, if configured.
@@ -67,17 +70,22 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maxResponseBytes: Int
     /// One JSON line per request on stderr.
     public var accessLog: Bool
+    /// Paths answered without a client token when `[[clients]]` are configured (exact paths, or
+    /// prefixes ending in `/`).
+    public var publicPaths: [String]
 
     public init(
         listen: ListenAddress = .init(host: "127.0.0.1", port: 8088),
         maxBodyBytes: Int = 16 * 1024 * 1024,
         maxResponseBytes: Int = 64 * 1024 * 1024,
-        accessLog: Bool = false
+        accessLog: Bool = false,
+        publicPaths: [String] = ["/healthz", "/readyz"]
     ) {
         self.listen = listen
         self.maxBodyBytes = maxBodyBytes
         self.maxResponseBytes = maxResponseBytes
         self.accessLog = accessLog
+        self.publicPaths = publicPaths
     }
 }
 
@@ -105,6 +113,14 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
+    }
+
+    /// Whether only this host can connect: `localhost`, 127.0.0.0/8 or `::1`.
+    public var isLoopback: Bool {
+        let host = self.host.lowercased()
+        if host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 }
 

@@ -15,6 +15,9 @@ enum ErrorResponse {
             let seconds = retryAfter.components.seconds + (retryAfter.components.attoseconds > 0 ? 1 : 0)
             headers.add(name: "Retry-After", value: String(max(1, seconds)))
         }
+        if error.status == .unauthorized {
+            headers.add(name: "WWW-Authenticate", value: #"Bearer realm="llm-sidecar""#)
+        }
         return (headers, error.body.encoded())
     }
 

@@ -96,6 +96,8 @@ public struct ProxyRequest: Sendable {
     public var requestID: String
     /// When the sidecar received the request.
     public var receivedAt: ContinuousClock.Instant
+    /// The app it is attributed to (its client token's, else its `X-Sidecar-App`, else `default`).
+    public var app: String
 
     public init(
         endpoint: Endpoint,
@@ -104,7 +106,8 @@ public struct ProxyRequest: Sendable {
         headers: HTTPHeaders,
         body: ByteBuffer,
         requestID: String,
-        receivedAt: ContinuousClock.Instant = .now
+        receivedAt: ContinuousClock.Instant = .now,
+        app: String = AppAttribution.defaultApp
     ) {
         self.endpoint = endpoint
         self.method = method
@@ -113,5 +116,6 @@ public struct ProxyRequest: Sendable {
         self.body = body
         self.requestID = requestID
         self.receivedAt = receivedAt
+        self.app = app
     }
 }

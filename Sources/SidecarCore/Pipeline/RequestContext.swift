@@ -32,6 +32,8 @@ final class RequestContext {
     var spentToday: Double?
     /// Cache lookup: what a hit's answer cost when it was made (saved by serving it again).
     var savedUSD = 0.0
+    /// Admission: the prompt tokens charged to the app's token rate on arrival (an estimate).
+    var admittedTokens = 0
     /// Forward: when the answer's head arrived (the latency strategy's sample).
     var answeredAt: ContinuousClock.Instant?
 

@@ -26,10 +26,24 @@ final class RequestLifecycle {
     private var status = 0
     private var ended = false
 
-    init(_ request: ProxyRequest, phases: RequestPhases, sink: any ClientResponseSink) {
+    /// Runs once when the request ends (gives its admission slot back).
+    private var onEnd: (() -> Void)?
+
+    /// - Parameters:
+    ///   - admittedTokens: the prompt tokens charged to the app's token rate on arrival.
+    ///   - onEnd: runs once, when the request has ended however it ended.
+    init(
+        _ request: ProxyRequest,
+        phases: RequestPhases,
+        sink: any ClientResponseSink,
+        admittedTokens: Int = 0,
+        onEnd: (() -> Void)? = nil
+    ) {
         self.context = RequestContext(request: request)
+        self.context.admittedTokens = admittedTokens
         self.phases = phases
         self.sink = sink
+        self.onEnd = onEnd
     }
 
     /// Runs the request. Returns `false` when it is not this path's to answer (the local
@@ -37,7 +51,12 @@ final class RequestLifecycle {
     func run(environment: ForwardEnvironment, headTimer: CoalescedDeadlineTimer) -> Bool {
         do {
             // 1. Decode: the OpenAI view of the body, validated (unknown fields stay in the bytes).
-            guard let decoded = try self.phases.decoder.decode(self.context.request) else { return false }
+            guard let decoded = try self.phases.decoder.decode(self.context.request) else {
+                self.ended = true
+                self.onEnd?()
+                self.onEnd = nil
+                return false
+            }
             self.context.decoded = decoded
         } catch {
             self.fail(SidecarError.mapped(error) ?? .internalError("The sidecar failed to read the request: \(error)"))
@@ -111,7 +130,7 @@ final class RequestLifecycle {
         self.context.cacheStatus = hit.kind
         self.context.cost = .zero
         self.context.served = .init(model: hit.answer.model, upstream: hit.answer.upstream, fallbackFrom: nil)
-        self.context.app = self.phases.router.apps.app(self.context.request.headers)
+        self.context.app = self.context.request.app
         self.phases.recorder.recordCacheHit(hit, context: self.context)
         let streaming = self.context.decoded?.completion?.isStreaming ?? false
         guard let status = CacheReplay.send(hit.answer, streaming: streaming, context: self.context, to: self.sink)
@@ -133,6 +152,10 @@ final class RequestLifecycle {
         self.ended = true
         self.exchange = nil
         self.phases.recorder.record(self.context, status: status, streamed: self.relay.isStreaming)
+        if let onEnd = self.onEnd {
+            self.onEnd = nil
+            onEnd()
+        }
     }
 }
 

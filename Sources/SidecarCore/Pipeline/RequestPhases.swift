@@ -34,6 +34,8 @@ public final class RequestPhases: Sendable {
     let stats: StatsBoard
     /// `max_concurrent` per upstream; `nil` when no upstream sets one.
     let limiter: ConcurrencyLimiter?
+    /// `[limits]`: requests in flight and queued, and each app's rates (kept across reloads).
+    let admission: ClientAdmission
 
     /// - Parameters:
     ///   - cache: the cache phases' store; by default the configured one, in memory, without
@@ -51,7 +53,8 @@ public final class RequestPhases: Sendable {
         journal: RouteJournal? = nil,
         ledger: SpendLedger? = nil,
         accessLog: AccessLog? = nil,
-        stats: StatsBoard? = nil
+        stats: StatsBoard? = nil,
+        admission: ClientAdmission? = nil
     ) {
         let configuration = runtime.configuration
         self.runtime = runtime
@@ -77,6 +80,8 @@ public final class RequestPhases: Sendable {
         )
         let statsBoard = stats ?? StatsBoard()
         self.stats = statsBoard
+        let admission = admission ?? ClientAdmission(configuration.limits)
+        self.admission = admission
         let spendLedger = ledger ?? SpendLedger(configuration: configuration.spend, file: nil, redis: nil)
         self.ledger = spendLedger
         let ollama = configuration.routing.ollamaUpstream
@@ -109,7 +114,6 @@ public final class RequestPhases: Sendable {
             timeouts: configuration.timeouts,
             policy: configuration.resilience.retry,
             maxResponseBytes: configuration.server.maxResponseBytes,
-            apps: runtime.apps,
             ledger: spendLedger,
             budgets: configuration.spend.dailyBudgets,
             metrics: metrics
@@ -125,7 +129,8 @@ public final class RequestPhases: Sendable {
             latency: runtime.selector.latency,
             ledger: spendLedger,
             accessLog: configuration.server.accessLog ? accessLog : nil,
-            stats: statsBoard
+            stats: statsBoard,
+            rates: configuration.limits.limitsRates ? admission.rates : nil
         )
         self.accessLog = accessLog
         let limits = Dictionary(
@@ -138,7 +143,8 @@ public final class RequestPhases: Sendable {
     /// New phases for a reloaded configuration, keeping what outlives it: the metrics, the
     /// cache (its entries), the prompt embedder and the routing decisions kept for feedback.
     func reloaded(with runtime: SidecarRuntime) -> RequestPhases {
-        RequestPhases(
+        self.admission.update(runtime.configuration.limits)
+        return RequestPhases(
             runtime: runtime,
             metrics: self.metrics,
             logger: self.logger,
@@ -147,7 +153,8 @@ public final class RequestPhases: Sendable {
             journal: self.journal,
             ledger: self.ledger,
             accessLog: self.accessLog,
-            stats: self.stats
+            stats: self.stats,
+            admission: self.admission
         )
     }
 

@@ -38,6 +38,71 @@ public struct SidecarError: Error, Sendable, Equatable, CustomStringConvertible 
         )
     }
 
+    /// 401: `[[clients]]` are configured and the request carries no bearer token.
+    static let missingClientToken = SidecarError(
+        status: .unauthorized,
+        type: "invalid_request_error",
+        code: "missing_api_key",
+        message: "You didn't provide a sidecar client token. Send one of the tokens configured in [[clients]] "
+            + "as the bearer: Authorization: Bearer <token> (the OpenAI SDKs send their api_key this way)."
+    )
+
+    /// 401: the bearer token is none of the configured clients' (the token is never repeated).
+    static let invalidClientToken = SidecarError(
+        status: .unauthorized,
+        type: "invalid_request_error",
+        code: "invalid_api_key",
+        message: "Incorrect sidecar client token provided. Use one of the tokens configured in [[clients]]."
+    )
+
+    /// 429: the app's requests or tokens per minute (`[limits]`) are used up for now.
+    static func rateLimited(app: String, what: String, limit: Int, retryAfter: Duration) -> SidecarError {
+        SidecarError(
+            status: .tooManyRequests,
+            type: what,
+            code: "rate_limit_exceeded",
+            message: "Rate limit reached for the app \"\(app)\": \(limit) \(what) per minute ([limits] "
+                + "\(what)_per_minute). Please try again later.",
+            retryAfter: retryAfter
+        )
+    }
+
+    /// 503: every slot is busy and the queue is full (or the wait in it ran out).
+    static func overloaded(inFlight: Int, queued: Bool) -> SidecarError {
+        SidecarError(
+            status: .serviceUnavailable,
+            type: "server_error",
+            code: "sidecar_overloaded",
+            message: "The sidecar is answering its limit of \(inFlight) requests at once ([limits] max_in_flight) "
+                + (queued ? "and this request waited its longest in the queue" : "and its queue is full")
+                + "; please try again later.",
+            retryAfter: .seconds(1)
+        )
+    }
+
+    /// 431: the request line or headers exceed `[limits]`.
+    static func headersTooLarge(_ limits: LimitsConfiguration) -> SidecarError {
+        SidecarError(
+            status: .requestHeaderFieldsTooLarge,
+            type: "invalid_request_error",
+            code: "request_headers_too_large",
+            message: "The request's headers are larger than the sidecar accepts: at most \(limits.maxHeaders) "
+                + "fields, \(limits.maxFieldBytes) bytes for the target or a field, \(limits.maxHeaderBytes) "
+                + "bytes in all ([limits] max_headers, max_field_bytes, max_header_bytes)."
+        )
+    }
+
+    /// 408: the request's head and body did not arrive in time.
+    static func requestReadTimeout(_ limit: Duration) -> SidecarError {
+        SidecarError(
+            status: .requestTimeout,
+            type: "invalid_request_error",
+            code: "request_timeout",
+            message: "The request did not arrive within \(Int(limit / .milliseconds(1))) ms "
+                + "([limits] request_read_ms)."
+        )
+    }
+
     static func invalidJSON(_ detail: String) -> SidecarError {
         SidecarError(
             status: .badRequest,

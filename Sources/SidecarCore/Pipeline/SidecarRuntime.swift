@@ -27,6 +27,10 @@ public struct SidecarRuntime: Sendable {
         self.costs = CostCalculator(prices: PriceTable(configuration: configuration))
         self.scorer = scorer
         self.localEmbedder = localEmbedder
-        self.apps = AppAttribution(clients: configuration.clients, environment: environment)
+        self.apps = AppAttribution(
+            clients: configuration.clients,
+            environment: environment,
+            publicPaths: configuration.server.publicPaths
+        )
     }
 }

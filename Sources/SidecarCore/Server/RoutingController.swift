@@ -75,7 +75,8 @@ struct RoutingController {
             path: "/sidecar/route",
             headers: HTTPHeaders(request.headers),
             body: body,
-            requestID: requestID
+            requestID: requestID,
+            app: self.phases.runtime.apps.appOrDefault(HTTPHeaders(request.headers), path: "/sidecar/route")
         )
         let (view, layout) = try RequestDecoder.decodeWithLayout(body)
         let decoded = DecodedRequest.completion(view, layout: layout)

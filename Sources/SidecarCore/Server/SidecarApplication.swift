@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import Metrics
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
@@ -113,7 +114,19 @@ public enum SidecarApplication {
             logger: logger
         )
         let dispatcher = SidecarDispatcher(current: current, responder: responder, pools: pools, group: group)
-        let limits = ListenerLimits(maxBodyBytes: runtime.configuration.server.maxBodyBytes, logger: logger)
+        let configured = runtime.configuration.limits
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderFieldSize = configured.maxFieldBytes
+        decoderLimits.maxHeaderListSize = configured.maxHeaderBytes
+        decoderLimits.maxHeaderFieldCount = configured.maxHeaders
+        let limits = ListenerLimits(
+            maxBodyBytes: runtime.configuration.server.maxBodyBytes,
+            decoder: decoderLimits,
+            requestRead: .nanoseconds(configured.requestRead.saturatingNanoseconds),
+            idleConnection: .nanoseconds(configured.idleConnection.saturatingNanoseconds),
+            maxConnections: configured.maxConnections,
+            logger: logger
+        )
         return Application(
             responder: responder,
             server: HTTPServerBuilder { _ in SidecarChildChannel(dispatcher: dispatcher, limits: limits) },

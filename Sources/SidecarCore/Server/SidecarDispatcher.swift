@@ -54,28 +54,107 @@ struct SidecarDispatcher: RequestDispatcher {
         let method = HTTPRequest.Method(head.method.rawValue) ?? .get
         let path = head.uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(head.uri[..<$0]) } ?? head.uri
         let endpoint = ProxyRequest.Endpoint.classify(method: method, path: path)
-        if endpoint.isForwarded {
-            let request = ProxyRequest(
-                endpoint: endpoint,
-                method: method,
-                path: head.uri,
-                headers: head.headers,
-                body: received.body,
-                requestID: received.requestID,
-                receivedAt: received.receivedAt
-            )
-            let phases = self.current.phases
-            let lifecycle = RequestLifecycle(request, phases: phases, sink: sink)
-            let environment = self.environment(for: phases, on: connection.channel.eventLoop)
-            if lifecycle.run(environment: environment, headTimer: connection.headTimer) { return lifecycle }
+        let phases = self.current.phases
+        // Who asks: with [[clients]], a valid token (else 401) names the app.
+        let app: String
+        switch phases.runtime.apps.identify(head.headers, path: path) {
+        case .app(let name): app = name
+        case .refused(let error): return Self.answer(error, requestID: received.requestID, phases: phases, sink: sink)
         }
-        return ResponderTask(
+        guard endpoint.isForwarded else {
+            return self.respond(received, method: method, connection: connection, sink: sink)
+        }
+        // The app's rates, then a slot among the requests in flight (or a place in the queue).
+        let tokens = ClientAdmission.estimatedTokens(bodyBytes: received.body.readableBytes)
+        if case .limited(let what, let limit, let retryAfter) = phases.admission.rates.admit(app: app, tokens: tokens) {
+            let error = SidecarError.rateLimited(app: app, what: what, limit: limit, retryAfter: retryAfter)
+            return Self.answer(error, requestID: received.requestID, phases: phases, sink: sink)
+        }
+        let request = ProxyRequest(
+            endpoint: endpoint,
+            method: method,
+            path: head.uri,
+            headers: head.headers,
+            body: received.body,
+            requestID: received.requestID,
+            receivedAt: received.receivedAt,
+            app: app
+        )
+        let gate = phases.admission.gate
+        let eventLoop = connection.channel.eventLoop
+        let waiting = QueuedRequest()
+        // What the hand-over and the queue's timeout use, back on this connection's loop.
+        let bound = NIOLoopBound((waiting: waiting, sink: sink, connection: connection), eventLoop: eventLoop)
+        let dispatcher = self
+        switch gate.enter({
+            eventLoop.execute {
+                let (waiting, sink, connection) = bound.value
+                waiting.timeout?.cancel()
+                guard !waiting.cancelled else { return gate.leave() }
+                waiting.started = dispatcher.forward(request, received: received, tokens: tokens, connection: connection, sink: sink)
+            }
+        }) {
+        case .admitted:
+            return self.forward(request, received: received, tokens: tokens, connection: connection, sink: sink)
+        case .refused:
+            let error = SidecarError.overloaded(inFlight: gate.counts.inFlight, queued: false)
+            return Self.answer(error, requestID: received.requestID, phases: phases, sink: sink)
+        case .queued(let id):
+            waiting.abandon = { gate.abandon(id) }
+            let timeout = phases.runtime.configuration.limits.queueTimeout
+            waiting.timeout = eventLoop.scheduleTask(in: .nanoseconds(timeout.saturatingNanoseconds)) {
+                let (waiting, sink, _) = bound.value
+                guard waiting.started == nil, !waiting.cancelled, gate.abandon(id) else { return }
+                waiting.cancelled = true
+                let error = SidecarError.overloaded(inFlight: gate.counts.inFlight, queued: true)
+                _ = Self.answer(error, requestID: request.requestID, phases: dispatcher.current.phases, sink: sink)
+            }
+            return waiting
+        }
+    }
+
+    /// Runs an admitted request's lifecycle; it gives its slot back when it ends.
+    private func forward(
+        _ request: ProxyRequest,
+        received: ReceivedRequest,
+        tokens: Int,
+        connection: ListenerConnection,
+        sink: any ClientResponseSink
+    ) -> any InFlightRequest {
+        let phases = self.current.phases
+        let gate = phases.admission.gate
+        let lifecycle = RequestLifecycle(request, phases: phases, sink: sink, admittedTokens: tokens) { gate.leave() }
+        let environment = self.environment(for: phases, on: connection.channel.eventLoop)
+        if lifecycle.run(environment: environment, headTimer: connection.headTimer) { return lifecycle }
+        // The local embedding model: answered by the responder.
+        return self.respond(received, method: request.method, connection: connection, sink: sink)
+    }
+
+    private func respond(
+        _ received: ReceivedRequest,
+        method: HTTPRequest.Method,
+        connection: ListenerConnection,
+        sink: any ClientResponseSink
+    ) -> any InFlightRequest {
+        ResponderTask(
             received,
             method: method,
             responder: self.responder,
             channel: connection.channel,
             sink: sink
         )
+    }
+
+    /// Answers with an error at once.
+    private static func answer(
+        _ error: SidecarError,
+        requestID: String,
+        phases: RequestPhases,
+        sink: any ClientResponseSink
+    ) -> any InFlightRequest {
+        phases.recorder.recordError(error)
+        ErrorResponse.send(error, requestID: requestID, to: sink)
+        return AnsweredRequest.shared
     }
 
     func reject(_ rejection: ListenerRejection, requestID: String, sink: any ClientResponseSink) {
@@ -85,9 +164,47 @@ struct SidecarDispatcher: RequestDispatcher {
             error = .bodyTooLarge(limit: limit)
         case .notHTTP(let detail):
             error = .invalidRequest("The request is not valid HTTP/1.1: \(detail).", code: "bad_http_request")
+        case .headersTooLarge:
+            error = .headersTooLarge(self.current.phases.runtime.configuration.limits)
+        case .requestTimeout:
+            error = .requestReadTimeout(self.current.phases.runtime.configuration.limits.requestRead)
         }
         self.current.phases.recorder.recordError(error)
         ErrorResponse.send(error, requestID: requestID, to: sink)
+    }
+}
+
+/// A request answered at once: nothing to cancel.
+private final class AnsweredRequest: InFlightRequest, Sendable {
+    static let shared = AnsweredRequest()
+    func cancel() {}
+    func writabilityChanged(_ writable: Bool) {}
+}
+
+/// A request waiting in the admission queue, then the one it started. Event-loop confined.
+private final class QueuedRequest: InFlightRequest {
+    var started: (any InFlightRequest)?
+    var cancelled = false
+    var timeout: Scheduled<Void>?
+    /// Takes it out of the queue; `false` when its slot was handed over already.
+    var abandon: (() -> Bool)?
+
+    func cancel() {
+        if let started {
+            started.cancel()
+            self.started = nil
+            return
+        }
+        guard !self.cancelled else { return }
+        self.cancelled = true
+        self.timeout?.cancel()
+        // Still queued: out. Otherwise the hand-over runs next on this loop, sees `cancelled`
+        // and gives the slot back.
+        _ = self.abandon?()
+    }
+
+    func writabilityChanged(_ writable: Bool) {
+        self.started?.writabilityChanged(writable)
     }
 }
 

@@ -86,7 +86,8 @@ public struct SidecarResponder: HTTPResponder {
             path: request.uri.path,
             headers: HTTPHeaders(request.headers),
             body: body,
-            requestID: requestID
+            requestID: requestID,
+            app: self.phases.runtime.apps.appOrDefault(HTTPHeaders(request.headers), path: request.uri.path)
         )
         return try await self.phases.embedLocally(proxyRequest).response
     }

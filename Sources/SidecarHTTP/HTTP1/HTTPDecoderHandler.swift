@@ -53,8 +53,13 @@ package class HTTPDecoderHandler: ChannelInboundHandler, RemovableChannelHandler
         self.decoder.decoderRemoved(context: context)
     }
 
+    /// Called on every read before it is decoded (the listener's request-read deadline starts
+    /// at a request's first byte, long before its head is whole).
+    package var onRead: (() -> Void)?
+
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.failed, !self.finished else { return }
+        self.onRead?()
         var buffer = self.unwrapInboundIn(data)
         if self.isDecoding || self.pending != nil {
             if self.pending == nil {

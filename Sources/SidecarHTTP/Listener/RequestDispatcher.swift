@@ -54,15 +54,39 @@ package enum ListenerRejection: Equatable {
     case bodyTooLarge(limit: Int)
     /// The bytes are not HTTP/1.1.
     case notHTTP(detail: String)
+    /// The request line or the headers are over the decoder's limits.
+    case headersTooLarge
+    /// The request's head and body did not arrive within `requestRead`.
+    case requestTimeout
 }
 
 /// The listener's bounds.
 package struct ListenerLimits: Sendable {
     package var maxBodyBytes: Int
+    /// The request decoder's bounds on the request target, each header field, all of them, and
+    /// their count (past them: 431).
+    package var decoder: NIOHTTPDecoderLimitConfiguration
+    /// From a request's first byte to its last; past it, 408 and the connection closes.
+    package var requestRead: TimeAmount
+    /// A connection with no request in progress closes after this long.
+    package var idleConnection: TimeAmount
+    /// Client connections open at once; a connection beyond it is closed as it is accepted.
+    package var maxConnections: Int
     package var logger: Logger
 
-    package init(maxBodyBytes: Int, logger: Logger) {
+    package init(
+        maxBodyBytes: Int,
+        decoder: NIOHTTPDecoderLimitConfiguration = .init(),
+        requestRead: TimeAmount = .seconds(30),
+        idleConnection: TimeAmount = .seconds(75),
+        maxConnections: Int = 4096,
+        logger: Logger
+    ) {
         self.maxBodyBytes = maxBodyBytes
+        self.decoder = decoder
+        self.requestRead = requestRead
+        self.idleConnection = idleConnection
+        self.maxConnections = maxConnections
         self.logger = logger
     }
 }

@@ -46,6 +46,15 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     /// The client shut down its sending side (the server allows half-closure): answer what was
     /// received, then close.
     private var inputClosed = false
+    /// No byte of the next request has arrived yet.
+    private var awaitingRequest = true
+    /// When the request being read sent its first byte (`nil`: none is being read).
+    private var requestStarted: NIODeadline?
+    /// Since when the connection waits for a request.
+    private var idleSince = NIODeadline.now()
+    /// One timer for both read deadlines, re-armed only when it fires (coalesced: no timer is
+    /// scheduled or cancelled per request).
+    private var readTimer: Scheduled<Void>?
 
     package init(dispatcher: any RequestDispatcher, limits: ListenerLimits) {
         self.dispatcher = dispatcher
@@ -54,10 +63,64 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
 
     package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.idleSince = .now()
+        self.armReadTimer(at: self.idleSince + self.limits.idleConnection, context: context)
     }
 
     package func handlerRemoved(context: ChannelHandlerContext) {
+        self.readTimer?.cancel()
+        self.readTimer = nil
         self.context = nil
+    }
+
+    // MARK: Read deadlines
+
+    /// Bytes came in (called by the decoder before it decodes them).
+    package func bytesArrived() {
+        guard self.awaitingRequest else { return }
+        self.awaitingRequest = false
+        let now = NIODeadline.now()
+        self.requestStarted = now
+        if let context = self.context { self.armReadTimer(at: now + self.limits.requestRead, context: context) }
+    }
+
+    private func armReadTimer(at deadline: NIODeadline, context: ChannelHandlerContext) {
+        // A timer already set fires no later than the new deadline, and looks again then.
+        guard self.readTimer == nil else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.readTimer = context.eventLoop.scheduleTask(deadline: deadline) {
+            loopBound.value.readTimerFired()
+        }
+    }
+
+    private func readTimerFired() {
+        self.readTimer = nil
+        guard let context = self.context else { return }
+        let now = NIODeadline.now()
+        if let started = self.requestStarted {
+            let deadline = started + self.limits.requestRead
+            guard now >= deadline else { return self.armReadTimer(at: deadline, context: context) }
+            return self.requestReadTimedOut(context: context)
+        }
+        guard case .idle = self.state, self.queued.isEmpty, self.inFlight == nil else { return }
+        let deadline = self.idleSince + self.limits.idleConnection
+        guard now >= deadline else { return self.armReadTimer(at: deadline, context: context) }
+        context.close(promise: nil)
+    }
+
+    /// A client too slow to send its request: 408 unless an answer has begun, then close.
+    private func requestReadTimedOut(context: ChannelHandlerContext) {
+        self.limits.logger.debug("client request read timed out")
+        self.requestStarted = nil
+        switch self.state {
+        case .idle, .receiving:
+            self.state = .responding
+            self.keepAlive = false
+            self.queued.removeAll()
+            self.dispatcher.reject(.requestTimeout, requestID: self.requestIDs.next(), sink: self)
+        case .discarding, .responding:
+            context.close(promise: nil)
+        }
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -112,6 +175,7 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
             }
             self.state = .receiving(head, body)
         case .end:
+            self.requestStarted = nil
             switch self.state {
             case .receiving(let head, let body):
                 self.state = .responding
@@ -157,14 +221,15 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.limits.logger.debug("client connection error", metadata: ["error": "\(error)"])
         // Bytes that are not HTTP/1.1: answer 400 (OpenAI-shaped) unless a response has begun, then close.
-        if error is HTTPParserError {
+        if let parserError = error as? HTTPParserError {
             switch self.state {
             case .idle, .receiving:
                 self.state = .responding
                 self.keepAlive = false
+                self.requestStarted = nil
                 self.queued.removeAll()
                 return self.dispatcher.reject(
-                    .notHTTP(detail: "\(error)"),
+                    parserError == .headerOverflow ? .headersTooLarge : .notHTTP(detail: "\(error)"),
                     requestID: self.requestIDs.next(),
                     sink: self
                 )
@@ -217,6 +282,22 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
         self.drainQueue()
         if self.inputClosed, case .idle = self.state, self.queued.isEmpty {
             self.context?.close(promise: nil)
+            return
+        }
+        guard let context = self.context, self.requestStarted == nil else { return }
+        switch self.state {
+        case .idle where self.queued.isEmpty:
+            // Waiting for the next request: idle until its first byte.
+            self.awaitingRequest = true
+            self.idleSince = .now()
+            self.armReadTimer(at: self.idleSince + self.limits.idleConnection, context: context)
+        case .receiving:
+            // A pipelined request only partly here: its read deadline starts now.
+            let now = NIODeadline.now()
+            self.requestStarted = now
+            self.armReadTimer(at: now + self.limits.requestRead, context: context)
+        case .idle, .discarding, .responding:
+            break
         }
     }
 

@@ -12,6 +12,8 @@ final class RequestRecorder: Sendable {
     /// One JSON line per request, when `server.access_log` is on.
     let accessLog: AccessLog?
     let stats: StatsBoard
+    /// Per-app token rates, charged with what answers really used (`nil`: no token rates).
+    let rates: AppRateLimiter?
 
     init(
         metrics: SidecarMetrics,
@@ -20,7 +22,8 @@ final class RequestRecorder: Sendable {
         latency: LatencyBoard,
         ledger: SpendLedger,
         accessLog: AccessLog?,
-        stats: StatsBoard
+        stats: StatsBoard,
+        rates: AppRateLimiter? = nil
     ) {
         self.metrics = metrics
         self.logger = logger
@@ -29,6 +32,7 @@ final class RequestRecorder: Sendable {
         self.ledger = ledger
         self.accessLog = accessLog
         self.stats = stats
+        self.rates = rates
     }
 
     func record(_ context: RequestContext, status: Int, streamed: Bool) {
@@ -66,6 +70,11 @@ final class RequestRecorder: Sendable {
             self.metrics.recordCost(model: model, app: context.app, dollars: cost.dollars, estimated: cost.estimated)
             if context.cacheStatus != "exact" && context.cacheStatus != "semantic" {
                 self.ledger.record(app: context.app, model: model, dollars: cost.dollars)
+                // The token rate: what the answer used, less the estimate charged on arrival.
+                self.rates?.charge(
+                    app: context.app,
+                    tokens: (cost.promptTokens ?? 0) + (cost.completionTokens ?? 0) - context.admittedTokens
+                )
             }
         }
         self.accessLog?.record(context, status: status, streamed: streamed)

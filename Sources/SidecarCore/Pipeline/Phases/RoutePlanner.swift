@@ -24,7 +24,6 @@ final class RoutePlanner: Sendable {
     let timeouts: TimeoutConfiguration
     let policy: RetryPolicy
     let maxResponseBytes: Int
-    let apps: AppAttribution
     let ledger: SpendLedger
     /// `[spend] budgets`: US dollars per app per UTC day.
     let budgets: [String: Double]
@@ -39,7 +38,6 @@ final class RoutePlanner: Sendable {
         timeouts: TimeoutConfiguration,
         policy: RetryPolicy,
         maxResponseBytes: Int,
-        apps: AppAttribution,
         ledger: SpendLedger,
         budgets: [String: Double],
         metrics: SidecarMetrics
@@ -52,7 +50,6 @@ final class RoutePlanner: Sendable {
         self.timeouts = timeouts
         self.policy = policy
         self.maxResponseBytes = maxResponseBytes
-        self.apps = apps
         self.ledger = ledger
         self.budgets = budgets
         self.metrics = metrics
@@ -75,7 +72,7 @@ final class RoutePlanner: Sendable {
             answer: .whole,
             maxResponseBytes: self.maxResponseBytes
         )
-        let app = self.apps.app(request.headers)
+        let app = request.app
         // Priced calls only: their app's spend today (a header on the answer), and the budget.
         let spent = decoded.isPassThrough ? nil : self.ledger.spentToday(app: app)
         if let spent, let budget = self.budgets[app] {

@@ -37,15 +37,26 @@ import Testing
         #expect(SpendLedger.dollarText(0) == "0")
     }
 
-    @Test func theAppIsTheClientTokensThenTheHeaderThenDefault() {
+    @Test func theAppIsTheClientTokensElseTheHeaderThenDefault() {
         let apps = AppAttribution(
             clients: [.init(app: "billing", tokenEnv: "BILLING_TOKEN"), .init(app: "unset", tokenEnv: "NOT_SET")],
             environment: ["BILLING_TOKEN": "sk-billing"]
         )
-        #expect(apps.app(HTTPHeaders([("Authorization", "Bearer sk-billing"), ("X-Sidecar-App", "web")])) == "billing")
-        #expect(apps.app(HTTPHeaders([("Authorization", "Bearer sk-other"), ("X-Sidecar-App", "web")])) == "web")
-        #expect(apps.app(HTTPHeaders([("X-Sidecar-App", "bad name")])) == "default")
-        #expect(apps.app(HTTPHeaders([("X-Sidecar-App", String(repeating: "a", count: 65))])) == "default")
-        #expect(apps.app(HTTPHeaders()) == "default")
+        let path = "/v1/chat/completions"
+        // With client tokens, the token names the app and a header cannot claim another one.
+        #expect(
+            apps.identify(HTTPHeaders([("Authorization", "Bearer sk-billing"), ("X-Sidecar-App", "web")]), path: path)
+                == .app("billing")
+        )
+        #expect(
+            apps.identify(HTTPHeaders([("Authorization", "Bearer sk-other"), ("X-Sidecar-App", "web")]), path: path)
+                == .refused(.invalidClientToken)
+        )
+        // Without them, the header names the app, else `default`.
+        let open = AppAttribution(clients: [], environment: [:])
+        #expect(open.identify(HTTPHeaders([("X-Sidecar-App", "web")]), path: path) == .app("web"))
+        #expect(open.app(HTTPHeaders([("X-Sidecar-App", "bad name")])) == "default")
+        #expect(open.app(HTTPHeaders([("X-Sidecar-App", String(repeating: "a", count: 65))])) == "default")
+        #expect(open.app(HTTPHeaders()) == "default")
     }
 }
