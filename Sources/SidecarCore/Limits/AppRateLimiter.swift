@@ -22,7 +22,8 @@ final class AppRateLimiter: Sendable {
 
         /// Refills at `perMinute` a minute, up to a minute's worth.
         mutating func refill(perMinute: Int, now: ContinuousClock.Instant) {
-            let seconds = Double((now - self.updated).components.seconds)
+            let seconds =
+                Double((now - self.updated).components.seconds)
                 + Double((now - self.updated).components.attoseconds) / 1e18
             self.level = min(Double(perMinute), self.level + seconds * Double(perMinute) / 60)
             self.updated = now

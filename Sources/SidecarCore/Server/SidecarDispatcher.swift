@@ -91,7 +91,13 @@ struct SidecarDispatcher: RequestDispatcher {
                 let (waiting, sink, connection) = bound.value
                 waiting.timeout?.cancel()
                 guard !waiting.cancelled else { return gate.leave() }
-                waiting.started = dispatcher.forward(request, received: received, tokens: tokens, connection: connection, sink: sink)
+                waiting.started = dispatcher.forward(
+                    request,
+                    received: received,
+                    tokens: tokens,
+                    connection: connection,
+                    sink: sink
+                )
             }
         }) {
         case .admitted:
