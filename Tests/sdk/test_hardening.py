@@ -6,6 +6,7 @@ import concurrent.futures
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import tempfile
@@ -263,3 +264,7 @@ def test_overload_is_shed_while_health_checks_and_admitted_requests_are_answered
         after = [post(f"{url}/v1/chat/completions", chat(), {"Cache-Control": "no-cache"}, timeout=5)
                  for _ in range(3)]
         assert [s for s, _, _ in after] == [200, 200, 200]
+        metrics = get(f"{url}/metrics")[2].decode()
+        assert re.search(r"^llm_sidecar_requests_in_flight 0(\.0)?$", metrics, re.M), metrics[-2000:]
+        assert re.search(r"^llm_sidecar_requests_queued 0(\.0)?$", metrics, re.M)
+        assert re.search(r'^llm_sidecar_errors_total\{code="sidecar_overloaded",status="503"\} 3[0-9]', metrics, re.M)

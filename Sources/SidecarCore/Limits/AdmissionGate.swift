@@ -50,6 +50,15 @@ final class AdmissionGate: Sendable {
         self.state.withLock { ($0.inFlight, $0.waiters.count) }
     }
 
+    /// Takes a slot if one is free (the common case: nothing to wait for, nothing allocated).
+    func tryEnter() -> Bool {
+        self.state.withLock { state in
+            guard state.maxInFlight == 0 || state.inFlight < state.maxInFlight else { return false }
+            state.inFlight += 1
+            return true
+        }
+    }
+
     /// Takes a slot, or a place in the queue (`resume` runs when the slot comes), or neither.
     func enter(_ resume: @escaping @Sendable () -> Void) -> Entry {
         self.state.withLock { state in

@@ -18,6 +18,8 @@ enum MetricHelp {
             "US dollars the cache saved (what the answers cost when made), by model and app.",
         "llm_sidecar_budget_refusals_total": "Requests refused because the app's daily budget was spent, by app.",
         "llm_sidecar_errors_total": "Requests answered with a sidecar error, by code and status.",
+        "llm_sidecar_requests_in_flight": "Proxied requests holding one of the [limits] max_in_flight slots.",
+        "llm_sidecar_requests_queued": "Proxied requests waiting for a slot ([limits] max_queued).",
         "llm_sidecar_route_decisions_total": "Routed requests by the scorer that decided (learned or heuristic).",
         "llm_sidecar_cache_lookups_total": "Cache lookups by result (exact, semantic, miss, bypass).",
         "llm_sidecar_cache_stores_total": "Answers stored in the cache, by kind (whole or stream).",

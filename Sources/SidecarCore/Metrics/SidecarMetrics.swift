@@ -169,6 +169,13 @@ public struct SidecarMetrics: Sendable {
         self.handles.gauge("llm_sidecar_cache_backend_up", [("backend", backend)]).record(up ? 1 : 0)
     }
 
+    /// `llm_sidecar_requests_in_flight` and `llm_sidecar_requests_queued` (`[limits]`), set when
+    /// `/metrics` is read (not on every request).
+    func recordAdmission(inFlight: Int, queued: Int) {
+        self.handles.gauge("llm_sidecar_requests_in_flight", []).record(inFlight)
+        self.handles.gauge("llm_sidecar_requests_queued", []).record(queued)
+    }
+
     private static func nanoseconds(since start: ContinuousClock.Instant) -> Int64 {
         (ContinuousClock.now - start).saturatingNanoseconds
     }

@@ -25,6 +25,9 @@ final class RequestLifecycle {
     /// The status of a relayed answer, recorded when it ends.
     private var status = 0
     private var ended = false
+    /// Whether the answer is relayed as a stream. Kept here, not read from `relay`: a client
+    /// that goes away while a relay call writes to it ends the request from inside that call.
+    private var streamed = false
 
     /// Runs once when the request ends (gives its admission slot back).
     private var onEnd: (() -> Void)?
@@ -151,7 +154,7 @@ final class RequestLifecycle {
         guard !self.ended else { return }
         self.ended = true
         self.exchange = nil
-        self.phases.recorder.record(self.context, status: status, streamed: self.relay.isStreaming)
+        self.phases.recorder.record(self.context, status: status, streamed: self.streamed)
         if let onEnd = self.onEnd {
             self.onEnd = nil
             onEnd()
@@ -181,6 +184,7 @@ extension RequestLifecycle: ForwardOutput {
         self.context.served = served
         self.context.answeredAt = .now
         // 6. Relay: the head now, then each chunk as it comes.
+        self.streamed = true
         self.relay.startStream(head, isEventStream: isEventStream, context: self.context, to: self.sink)
         self.status = Int(head.status.code)
     }

@@ -36,6 +36,8 @@ public final class RequestPhases: Sendable {
     let limiter: ConcurrencyLimiter?
     /// `[limits]`: requests in flight and queued, and each app's rates (kept across reloads).
     let admission: ClientAdmission
+    /// Whether any app has a request or token rate (else the rates are not consulted).
+    let limitsRates: Bool
 
     /// - Parameters:
     ///   - cache: the cache phases' store; by default the configured one, in memory, without
@@ -82,6 +84,7 @@ public final class RequestPhases: Sendable {
         self.stats = statsBoard
         let admission = admission ?? ClientAdmission(configuration.limits)
         self.admission = admission
+        self.limitsRates = configuration.limits.limitsRates
         let spendLedger = ledger ?? SpendLedger(configuration: configuration.spend, file: nil, redis: nil)
         self.ledger = spendLedger
         let ollama = configuration.routing.ollamaUpstream

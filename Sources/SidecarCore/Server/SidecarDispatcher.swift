@@ -66,7 +66,9 @@ struct SidecarDispatcher: RequestDispatcher {
         }
         // The app's rates, then a slot among the requests in flight (or a place in the queue).
         let tokens = ClientAdmission.estimatedTokens(bodyBytes: received.body.readableBytes)
-        if case .limited(let what, let limit, let retryAfter) = phases.admission.rates.admit(app: app, tokens: tokens) {
+        if phases.limitsRates,
+            case .limited(let what, let limit, let retryAfter) = phases.admission.rates.admit(app: app, tokens: tokens)
+        {
             let error = SidecarError.rateLimited(app: app, what: what, limit: limit, retryAfter: retryAfter)
             return Self.answer(error, requestID: received.requestID, phases: phases, sink: sink)
         }
@@ -81,6 +83,9 @@ struct SidecarDispatcher: RequestDispatcher {
             app: app
         )
         let gate = phases.admission.gate
+        if gate.tryEnter() {
+            return self.forward(request, received: received, tokens: tokens, connection: connection, sink: sink)
+        }
         let eventLoop = connection.channel.eventLoop
         let waiting = QueuedRequest()
         // What the hand-over and the queue's timeout use, back on this connection's loop.

@@ -58,6 +58,8 @@ public struct SidecarResponder: HTTPResponder {
         case .readiness:
             return HealthController.readiness(self.readiness, resilience: self.phases.resilience)
         case .metrics:
+            let (inFlight, queued) = self.phases.admission.gate.counts
+            self.phases.metrics.recordAdmission(inFlight: inFlight, queued: queued)
             return HealthController.metrics(self.prometheus)
         case .routeDryRun:
             return try await RoutingController(phases: self.phases).route(request, requestID: requestID)

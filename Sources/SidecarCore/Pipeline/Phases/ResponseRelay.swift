@@ -11,7 +11,6 @@ import SidecarPolicy
 /// as a trailer. Every response carries the sidecar's headers. One per request.
 struct ResponseRelay {
     private var events: StreamRelay?
-    private(set) var isStreaming = false
 
     /// The events of a relayed SSE stream, when the cache asked for them (``StreamRelay``).
     var capturedEvents: [[UInt8]]? { self.events?.captured }
@@ -40,7 +39,6 @@ struct ResponseRelay {
         context: RequestContext,
         to sink: any ClientResponseSink
     ) {
-        self.isStreaming = true
         var headers = Self.headers(for: context, upstreamHeaders: head.headers)
         var contentLength: Int?
         if isEventStream {

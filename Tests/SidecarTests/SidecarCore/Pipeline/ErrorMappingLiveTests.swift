@@ -72,7 +72,8 @@ import Testing
                 #expect(message.contains(#"Upstream "ollama" failed after 3 attempt(s): connect_failed"#))
                 #expect(error["type"] as? String == "upstream_error")
             }
-            #expect(ContinuousClock.now - started < .milliseconds(2000))
+            // Refused at once; three attempts with their backoff (a wide bound: CI machines are loaded).
+            #expect(ContinuousClock.now - started < .milliseconds(5000))
         }
     }
 

@@ -145,6 +145,23 @@ import Testing
         #expect(fixture.sink.trailers?.first(name: "X-Query-Cost") == "0.0035")
     }
 
+    /// A write to a client that is gone closes its connection, and the close cancels the request
+    /// from inside the relay's write (found under load: an exclusivity violation on the relay).
+    @Test func aClientGoneDuringAWriteEndsTheRequestFromInsideTheRelay() throws {
+        let fixture = try Fixture()
+        let lifecycle = fixture.run(#"{"model":"pin/big-cloud","stream":true,"messages":[]}"#)
+        let call = try #require(fixture.transport.last)
+        call.head(200, [("Content-Type", "text/event-stream")])
+        fixture.sink.onWrite = { [unowned lifecycle] in lifecycle.cancel() }
+        call.chunk("data: {\"choices\":[{\"delta\":{\"content\":\"4\"}}]}\n\n")
+        #expect(call.isCancelled)
+        #expect(
+            fixture.metrics.contains(
+                #"llm_sidecar_requests_total{endpoint="chat_completions",model="big-cloud",tier="",cache="miss",status="499"} 1"#
+            )
+        )
+    }
+
     @Test func backPressureFromTheClientPausesTheUpstream() throws {
         let fixture = try Fixture()
         let lifecycle = fixture.run(#"{"model":"pin/big-cloud","stream":true,"messages":[]}"#)

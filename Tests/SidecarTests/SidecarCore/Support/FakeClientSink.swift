@@ -16,6 +16,8 @@ final class FakeClientSink: ClientResponseSink {
     private(set) var aborted = false
     /// Each body write, in order.
     private(set) var writes: [String] = []
+    /// Runs after each body write (a client that goes away while it is written to).
+    var onWrite: (() -> Void)?
 
     var text: String { String(buffer: self.body) }
 
@@ -31,6 +33,7 @@ final class FakeClientSink: ClientResponseSink {
         var buffer = buffer
         self.writes.append(String(buffer: buffer))
         self.body.writeBuffer(&buffer)
+        self.onWrite?()
     }
 
     func sendEnd(trailers: HTTPHeaders?, abort: Bool) {
