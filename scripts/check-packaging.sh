@@ -188,9 +188,13 @@ stage="${tmp}/image"
 grep -q 'scripts/stage-runtime.sh --root /stage' "${repo}/Dockerfile" \
     || fail "the Dockerfile does not run scripts/stage-runtime.sh --root /stage"
 listen="$(sed -n 's/.*scripts\/stage-runtime.sh --root \/stage.*--listen \([^ ]*\).*/\1/p' "${repo}/Dockerfile")"
-"${repo}/scripts/stage-runtime.sh" --root "${stage}" --bin "${bin}" ${listen:+--listen "${listen}"} >"${tmp}/stage.log" 2>&1 \
+token_env="$(sed -n 's/.*scripts\/stage-runtime.sh --root \/stage.*--client-token-env \([^ ]*\).*/\1/p' "${repo}/Dockerfile")"
+"${repo}/scripts/stage-runtime.sh" --root "${stage}" --bin "${bin}" ${listen:+--listen "${listen}"} \
+    ${token_env:+--client-token-env "${token_env}"} >"${tmp}/stage.log" 2>&1 \
     || fail "stage-runtime.sh: $(cat "${tmp}/stage.log")"
-ok "stage-runtime.sh --root TMP/image${listen:+ --listen ${listen}} (as in the Dockerfile)"
+ok "stage-runtime.sh --root TMP/image${listen:+ --listen ${listen}}${token_env:+ --client-token-env ${token_env}} (as in the Dockerfile)"
+# The image listens beyond loopback, so it needs its client token (as docker run -e gives it).
+if [[ -n "${token_env}" ]]; then export "${token_env}=check-packaging-$RANDOM$RANDOM$RANDOM$RANDOM"; fi
 
 for path in "${PREFIX}/bin/llm-sidecar" "${PREFIX}/bin/llm-sidecar-healthcheck" "${PREFIX}/lib/llm-sidecar/llm-sidecar" \
     "${MODELS_DIR}/all-MiniLM-L6-v2/model.safetensors" "${MODELS_DIR}/all-MiniLM-L6-v2/vocab.txt" \

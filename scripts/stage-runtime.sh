@@ -13,6 +13,9 @@
 #   --config-dir PATH   configuration directory inside the root (default: /etc/llm-sidecar)
 #   --config FILE       configuration to install (default: the repository's sidecar.conf)
 #   --listen HOST:PORT  also set [server] listen in the installed configuration
+#   --client-token-env NAME
+#                       also add a [[clients]] entry (app "app") whose token is in the environment
+#                       variable NAME: required when listening beyond loopback (the image does)
 #   --keep-config       leave an existing <config-dir>/sidecar.conf as it is (install-systemd.sh)
 #   --model-from DIR    seed the model from this models directory (its all-MiniLM-L6-v2/ is
 #                       copied, then install-model.sh checks its sha256); default: ./models when
@@ -38,6 +41,7 @@ prefix="/usr/local"
 config_dir="/etc/llm-sidecar"
 config_src="${repo}/sidecar.conf"
 listen=""
+client_token_env=""
 keep_config=0
 model_from=""
 router_from="${repo}/models/router"
@@ -53,6 +57,7 @@ while [[ $# -gt 0 ]]; do
         --config-dir) config_dir="${2:?}"; shift 2 ;;
         --config) config_src="${2:?}"; shift 2 ;;
         --listen) listen="${2:?}"; shift 2 ;;
+        --client-token-env) client_token_env="${2:?}"; shift 2 ;;
         --keep-config) keep_config=1; shift ;;
         --model-from) model_from="${2:?}"; shift 2 ;;
         --router-from) router_from="${2:?}"; shift 2 ;;
@@ -174,6 +179,10 @@ else
     set_key "${r}${config_file}" embeddings models_dir "${models_dir}"
     set_key "${r}${config_file}" routing router "${router_dir}"
     if [[ -n "${listen}" ]]; then set_key "${r}${config_file}" server listen "${listen}"; fi
+    if [[ -n "${client_token_env}" ]]; then
+        printf '\n[[clients]]                          # added by stage-runtime.sh --client-token-env\napp = "app"\ntoken_env = "%s"\n' \
+            "${client_token_env}" >>"${r}${config_file}"
+    fi
     # Spend survives restarts: under systemd's StateDirectory, or the image's working directory.
     set_key "${r}${config_file}" spend state_file "spend.json"
     note "installed ${config_file} (models_dir = ${models_dir}, router = ${router_dir}${listen:+, listen = ${listen}})"

@@ -187,6 +187,25 @@ def test_header_limits_slow_clients_and_idle_connections(fake_upstream):
         assert status_of(raw) == 200 and raw.count(b"HTTP/1.1 ") == 1
 
 
+def test_connections_beyond_max_connections_are_closed_as_they_come(fake_upstream):
+    config = with_limits(repo_config(fake_upstream), max_connections=3)
+    with running_sidecar(config) as (url, _):
+        host, port = url.removeprefix("http://").split(":")
+        held = [socket.create_connection((host, int(port))) for _ in range(3)]
+        try:
+            time.sleep(0.3)
+            # A fourth is closed without an answer; the held ones still work.
+            assert raw_exchange(url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", wait=5) == b""
+            held[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert held[0].recv(65536).startswith(b"HTTP/1.1 200")
+        finally:
+            for s in held:
+                s.close()
+        # Once they are gone, new connections are served again.
+        time.sleep(0.3)
+        assert get(f"{url}/healthz")[0] == 200
+
+
 def test_per_app_request_and_token_rates(fake_upstream):
     config = repo_config(fake_upstream) + CLIENTS
     config = config.replace(
