@@ -216,14 +216,19 @@ grep -q "^router = \"${MODELS_DIR}/router\"" "${conf}" || fail "staged sidecar.c
 [[ -z "${listen}" ]] || grep -q "^listen = \"${listen}\"" "${conf}" || fail "staged sidecar.conf: listen is not ${listen}"
 grep -q '^state_file = "spend.json"' "${conf}" || fail "staged sidecar.conf: [spend] state_file is not spend.json"
 if python3 -c 'import tomllib' 2>/dev/null; then
-    python3 - "${conf}" "${repo}/sidecar.conf" <<'PY' || fail "staged sidecar.conf differs from the repository's beyond the rewritten keys"
+    python3 - "${conf}" "${repo}/sidecar.conf" "${token_env}" <<'PY' || fail "staged sidecar.conf differs from the repository's beyond the rewritten keys"
 import sys, tomllib
 staged, original = (tomllib.load(open(p, "rb")) for p in sys.argv[1:3])
 for section, key in (("embeddings", "models_dir"), ("routing", "router"), ("server", "listen"), ("spend", "state_file")):
     staged.get(section, {}).pop(key, None); original.get(section, {}).pop(key, None)
+# The image's client token (--client-token-env): one [[clients]] entry added.
+if sys.argv[3]:
+    clients = staged.pop("clients", [])
+    if clients != [{"app": "app", "token_env": sys.argv[3]}]:
+        sys.exit(1)
 sys.exit(0 if staged == original else 1)
 PY
-    ok "staged sidecar.conf: the repository's, with models_dir, router, listen and state_file rewritten (tomllib)"
+    ok "staged sidecar.conf: the repository's, with models_dir, router, listen and state_file rewritten${token_env:+ and a [[clients]] token in ${token_env}} (tomllib)"
 else
     ok "staged sidecar.conf: models_dir, router and listen rewritten"
 fi

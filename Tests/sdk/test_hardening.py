@@ -78,6 +78,8 @@ def raw_exchange(url, data, wait=5.0):
                 chunk = s.recv(65536)
             except socket.timeout:
                 break
+            except ConnectionResetError:  # closed with our bytes unread
+                break
             if not chunk:
                 break
             received += chunk

@@ -29,24 +29,24 @@ final class RequestLifecycle {
     /// that goes away while a relay call writes to it ends the request from inside that call.
     private var streamed = false
 
-    /// Runs once when the request ends (gives its admission slot back).
-    private var onEnd: (() -> Void)?
+    /// The admission slot the request holds, given back once when it ends.
+    private var slot: AdmissionGate?
 
     /// - Parameters:
     ///   - admittedTokens: the prompt tokens charged to the app's token rate on arrival.
-    ///   - onEnd: runs once, when the request has ended however it ended.
+    ///   - slot: the admission gate whose slot it holds, left when it ends however it ends.
     init(
         _ request: ProxyRequest,
         phases: RequestPhases,
         sink: any ClientResponseSink,
         admittedTokens: Int = 0,
-        onEnd: (() -> Void)? = nil
+        slot: AdmissionGate? = nil
     ) {
         self.context = RequestContext(request: request)
         self.context.admittedTokens = admittedTokens
         self.phases = phases
         self.sink = sink
-        self.onEnd = onEnd
+        self.slot = slot
     }
 
     /// Runs the request. Returns `false` when it is not this path's to answer (the local
@@ -56,8 +56,7 @@ final class RequestLifecycle {
             // 1. Decode: the OpenAI view of the body, validated (unknown fields stay in the bytes).
             guard let decoded = try self.phases.decoder.decode(self.context.request) else {
                 self.ended = true
-                self.onEnd?()
-                self.onEnd = nil
+                self.leaveSlot()
                 return false
             }
             self.context.decoded = decoded
@@ -143,6 +142,12 @@ final class RequestLifecycle {
         self.end(status: status)
     }
 
+    private func leaveSlot() {
+        guard let slot = self.slot else { return }
+        self.slot = nil
+        slot.leave()
+    }
+
     private func fail(_ error: SidecarError) {
         self.phases.recorder.recordError(error)
         ErrorResponse.send(error, requestID: self.context.request.requestID, to: self.sink)
@@ -155,10 +160,7 @@ final class RequestLifecycle {
         self.ended = true
         self.exchange = nil
         self.phases.recorder.record(self.context, status: status, streamed: self.streamed)
-        if let onEnd = self.onEnd {
-            self.onEnd = nil
-            onEnd()
-        }
+        self.leaveSlot()
     }
 }
 

@@ -134,7 +134,7 @@ struct SidecarDispatcher: RequestDispatcher {
     ) -> any InFlightRequest {
         let phases = self.current.phases
         let gate = phases.admission.gate
-        let lifecycle = RequestLifecycle(request, phases: phases, sink: sink, admittedTokens: tokens) { gate.leave() }
+        let lifecycle = RequestLifecycle(request, phases: phases, sink: sink, admittedTokens: tokens, slot: gate)
         let environment = self.environment(for: phases, on: connection.channel.eventLoop)
         if lifecycle.run(environment: environment, headTimer: connection.headTimer) { return lifecycle }
         // The local embedding model: answered by the responder.
