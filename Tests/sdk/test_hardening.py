@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -289,3 +290,43 @@ def test_overload_is_shed_while_health_checks_and_admitted_requests_are_answered
         assert re.search(r"^llm_sidecar_requests_in_flight 0(\.0)?$", metrics, re.M), metrics[-2000:]
         assert re.search(r"^llm_sidecar_requests_queued 0(\.0)?$", metrics, re.M)
         assert re.search(r'^llm_sidecar_errors_total\{code="sidecar_overloaded",status="503"\} 3[0-9]', metrics, re.M)
+
+
+def test_a_unix_socket_listener_has_no_tcp_port_and_its_permissions(fake_upstream):
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = pathlib.Path(tmp) / "sidecar.sock"
+        config = repo_config(fake_upstream).replace('listen = "127.0.0.1:8088"', f'listen = "unix:{sock}"')
+        config = config.replace('socket_mode = "0660"', 'socket_mode = "0600"')
+        path = pathlib.Path(tmp) / "sidecar.conf"
+        path.write_text(config)
+        proc = subprocess.Popen([BINARY, "serve", "--config", str(path), "--log-level", "warning"],
+                                env={**os.environ, "OPENAI_API_KEY": "sk-test-upstream"})
+        try:
+            deadline = time.time() + 20
+            while not sock.exists() and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)
+            assert sock.is_socket() and (sock.stat().st_mode & 0o777) == 0o600
+
+            def exchange(data):
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(10)
+                    s.connect(str(sock))
+                    s.sendall(data)
+                    received = b""
+                    while chunk := s.recv(65536):
+                        received += chunk
+                    return received
+
+            assert status_of(exchange(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 200
+            body = json.dumps({**chat(), "model": "pin/gpt-4o"}).encode()
+            raw = exchange(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            assert status_of(raw) == 200 and b"X-Model-Used: gpt-4o" in raw
+            # No TCP listener: nothing of this process listens on a TCP port.
+            if shutil.which("ss"):
+                listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
+                assert f"pid={proc.pid}," not in listening
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=15) == 0

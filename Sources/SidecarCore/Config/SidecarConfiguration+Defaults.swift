@@ -9,7 +9,9 @@ extension SidecarConfiguration {
         # Secrets never go in this file: api_key_env names the environment variable holding a key.
 
         [server]
-        listen = "127.0.0.1:8088"              # HOST:PORT; keep it on loopback unless you mean otherwise
+        listen = "127.0.0.1:8088"              # HOST:PORT; keep it on loopback unless you mean otherwise;
+                                               # or unix:/run/llm-sidecar/sidecar.sock (no TCP port at all)
+        socket_mode = "0660"                   # permissions of that Unix socket (owner and group may connect)
         max_body_bytes = 16777216              # larger request bodies get 413
         max_response_bytes = 67108864          # largest non-streamed upstream answer read to price it
         access_log = true                      # one JSON line per request on stderr (never a key or a prompt)

@@ -26,7 +26,7 @@ extension SidecarConfiguration {
         if var server = try reader.table("server") {
             let listenText = try server.string("listen", default: config.server.listen.description)
             guard let listen = ListenAddress(parsing: listenText) else {
-                throw server.error("listen", "expected HOST:PORT, found \"\(listenText)\"")
+                throw server.error("listen", "expected HOST:PORT or unix:PATH, found \"\(listenText)\"")
             }
             config.server.listen = listen
             config.server.maxBodyBytes = try server.int(
@@ -46,6 +46,11 @@ extension SidecarConfiguration {
                 }
                 config.server.publicPaths = paths
             }
+            let mode = try server.string("socket_mode", default: "0660")
+            guard mode.utf8.count >= 3, mode.utf8.count <= 4, let bits = UInt16(mode, radix: 8), bits <= 0o777 else {
+                throw server.error("socket_mode", "expected octal permissions such as \"0660\", found \"\(mode)\"")
+            }
+            config.server.socketMode = bits
             try server.rejectUnknownKeys()
         }
 

@@ -73,34 +73,54 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Paths answered without a client token when `[[clients]]` are configured (exact paths, or
     /// prefixes ending in `/`).
     public var publicPaths: [String]
+    /// The permissions of a Unix socket listener (`listen = "unix:PATH"`).
+    public var socketMode: UInt16
 
     public init(
         listen: ListenAddress = .init(host: "127.0.0.1", port: 8088),
         maxBodyBytes: Int = 16 * 1024 * 1024,
         maxResponseBytes: Int = 64 * 1024 * 1024,
         accessLog: Bool = false,
-        publicPaths: [String] = ["/healthz", "/readyz"]
+        publicPaths: [String] = ["/healthz", "/readyz"],
+        socketMode: UInt16 = 0o660
     ) {
         self.listen = listen
         self.maxBodyBytes = maxBodyBytes
         self.maxResponseBytes = maxResponseBytes
         self.accessLog = accessLog
         self.publicPaths = publicPaths
+        self.socketMode = socketMode
     }
 }
 
-/// `HOST:PORT` the server binds to.
+/// `HOST:PORT` the server binds to, or `unix:PATH` for a Unix domain socket (no TCP port).
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// The Unix domain socket's path, for `unix:PATH`.
+    public var socketPath: String?
 
     public init(host: String, port: Int) {
         self.host = host
         self.port = port
+        self.socketPath = nil
     }
 
-    /// Parses `HOST:PORT` (IPv6 hosts in brackets: `[::1]:8088`).
+    public init(socketPath: String) {
+        self.host = ""
+        self.port = 0
+        self.socketPath = socketPath
+    }
+
+    /// Parses `HOST:PORT` (IPv6 hosts in brackets: `[::1]:8088`) or `unix:PATH`.
     public init?(parsing text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            // sun_path holds 107 bytes and a NUL.
+            guard !path.isEmpty, path.utf8.count < 108, !path.utf8.contains(0) else { return nil }
+            self.init(socketPath: path)
+            return
+        }
         guard let colon = text.lastIndex(of: ":") else { return nil }
         var host = String(text[..<colon])
         guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
@@ -112,11 +132,13 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
+        if let socketPath = self.socketPath { return "unix:\(socketPath)" }
+        return self.host.contains(":") ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
     }
 
-    /// Whether only this host can connect: `localhost`, 127.0.0.0/8 or `::1`.
+    /// Whether only this host can connect: `localhost`, 127.0.0.0/8, `::1`, or a Unix socket.
     public var isLoopback: Bool {
+        if self.socketPath != nil { return true }
         let host = self.host.lowercased()
         if host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1" { return true }
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)

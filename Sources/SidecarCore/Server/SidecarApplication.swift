@@ -131,11 +131,18 @@ public enum SidecarApplication {
             responder: responder,
             server: HTTPServerBuilder { _ in SidecarChildChannel(dispatcher: dispatcher, limits: limits) },
             configuration: ApplicationConfiguration(
-                address: .hostname(listen.host, port: listen.port),
+                address: listen.socketPath.map { .unixDomainSocket(path: $0) }
+                    ?? .hostname(listen.host, port: listen.port),
                 serverName: nil
             ),
             services: services,
             onServerRunning: { channel in
+                if let path = listen.socketPath, chmod(path, mode_t(runtime.configuration.server.socketMode)) != 0 {
+                    logger.error(
+                        "cannot set the Unix socket's permissions",
+                        metadata: ["path": "\(path)", "errno": "\(errno)"]
+                    )
+                }
                 readiness.markListening()
                 notifier.notify("READY=1")
                 logger.info(

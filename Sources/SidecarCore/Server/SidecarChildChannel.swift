@@ -33,7 +33,11 @@ struct SidecarChildChannel: ServerChildChannel {
         return channel.eventLoop.makeCompletedFuture {
             // Accepted sockets inherit TCP_NODELAY from NIO's listener on Linux; set it anyway so
             // small SSE chunks never wait for an ACK.
-            try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
+            if case .unixDomainSocket = channel.localAddress {
+                // A Unix socket has no Nagle to turn off.
+            } else {
+                try channel.syncOptions?.setOption(.tcpOption(.tcp_nodelay), value: 1)
+            }
             let sync = channel.pipeline.syncOperations
             // NIO's request decoder only: the handler frames its responses itself (HTTPResponseFramer),
             // queues pipelined requests and answers protocol errors with a 400 (431 past the

@@ -120,7 +120,7 @@ import Testing
     @Test func badListenAddressNamesFileLineAndKey() {
         #expect(
             Self.message("[server]\nlisten = \"localhost\"\n" + Self.minimal)
-                == #"bad.conf:2: server.listen: expected HOST:PORT, found "localhost""#
+                == #"bad.conf:2: server.listen: expected HOST:PORT or unix:PATH, found "localhost""#
         )
     }
 

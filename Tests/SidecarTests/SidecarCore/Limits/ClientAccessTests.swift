@@ -102,6 +102,12 @@ import Testing
             #expect(config.server.listen.isLoopback, "\(host)")
             #expect(try config.validateAccess(environment: [:], file: "s.conf").isEmpty)
         }
+        // A Unix socket reaches only this host.
+        let socket = try #require(ListenAddress(parsing: "unix:/run/llm-sidecar/sidecar.sock"))
+        #expect(socket.socketPath == "/run/llm-sidecar/sidecar.sock" && socket.isLoopback)
+        #expect(socket.description == "unix:/run/llm-sidecar/sidecar.sock")
+        #expect(ListenAddress(parsing: "unix:") == nil)
+        #expect(ListenAddress(parsing: "unix:/" + String(repeating: "a", count: 200)) == nil)
         for host in ["0.0.0.0", "::", "10.0.0.5", "192.168.1.2", "example.com", "127.0.0.1.example.com"] {
             config.server.listen = ListenAddress(host: host, port: 8088)
             #expect(!config.server.listen.isLoopback, "\(host)")
@@ -172,6 +178,8 @@ import Testing
             ("[limits]\napps = [ { requests_per_minute = 3 } ]", "limits.apps[0].app"),
             ("[limits]\nmax_headers = 2", "limits.max_headers"),
             ("[server]\npublic_paths = [\"metrics\"]", "server.public_paths"),
+            ("[server]\nsocket_mode = \"0999\"", "server.socket_mode"),
+            ("[server]\nsocket_mode = \"rw\"", "server.socket_mode"),
         ] {
             let message = SidecarConfigurationTests.message(SidecarConfigurationTests.minimal + "\n" + toml)
             #expect(message.contains(key), "\(message)")
