@@ -85,6 +85,8 @@ struct SidecarDispatcher: RequestDispatcher {
             error = .bodyTooLarge(limit: limit)
         case .notHTTP(let detail):
             error = .invalidRequest("The request is not valid HTTP/1.1: \(detail).", code: "bad_http_request")
+        case .badTarget(let reason):
+            error = .invalidTarget(reason)
         }
         self.current.phases.recorder.recordError(error)
         ErrorResponse.send(error, requestID: requestID, to: sink)

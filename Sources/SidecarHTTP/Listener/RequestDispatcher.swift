@@ -54,6 +54,8 @@ package enum ListenerRejection: Equatable {
     case bodyTooLarge(limit: Int)
     /// The bytes are not HTTP/1.1.
     case notHTTP(detail: String)
+    /// The request target is not a plain origin-form path (``RequestTarget``): why.
+    case badTarget(reason: String)
 }
 
 /// The listener's bounds.
