@@ -18,7 +18,10 @@ struct ServeCommand: AsyncParsableCommand {
     var listen: String?
 
     func run() async throws {
-        var (configuration, source) = try ConfigurationLoader.load(path: self.options.config)
+        var (configuration, source) = try ConfigurationLoader.load(
+            path: self.options.config,
+            environment: ProcessInfo.processInfo.environment
+        )
         if let listen = self.listen {
             guard let address = ListenAddress(parsing: listen) else {
                 throw ValidationError("--listen expects HOST:PORT, found \"\(listen)\"")
@@ -44,7 +47,10 @@ struct ServeCommand: AsyncParsableCommand {
         let path = self.options.config
         let listenAddress = configuration.server.listen
         let reload: @Sendable () throws -> SidecarRuntime = {
-            var (configuration, source) = try ConfigurationLoader.load(path: path)
+            var (configuration, source) = try ConfigurationLoader.load(
+                path: path,
+                environment: ProcessInfo.processInfo.environment
+            )
             configuration.server.listen = listenAddress
             logger.info("configuration read for reload", metadata: ["config.source": "\(source)"])
             return SidecarRuntime(
@@ -55,6 +61,12 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
         for name in runtime.directory.names {
+            if runtime.directory.entry(name)?.isPlainHTTPBeyondLoopback == true {
+                logger.warning(
+                    "upstream is plain http:// beyond loopback; requests cross the network unencrypted",
+                    metadata: ["upstream.name": "\(name)"]
+                )
+            }
             if let missing = runtime.directory.entry(name)?.missingKeyVariable {
                 logger.warning(
                     "upstream key variable is not set; requests go without a key",
