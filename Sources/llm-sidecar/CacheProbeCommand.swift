@@ -26,7 +26,10 @@ struct CacheProbeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (configuration, _) = try ConfigurationLoader.load(path: self.options.config)
+        let (configuration, _) = try ConfigurationLoader.load(
+            path: self.options.config,
+            environment: ProcessInfo.processInfo.environment
+        )
         guard configuration.cache.enabled, configuration.cache.semantic else {
             throw ValidationError("cache-probe needs [cache] enabled = true and semantic = true")
         }

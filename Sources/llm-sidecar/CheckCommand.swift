@@ -13,7 +13,10 @@ struct CheckCommand: AsyncParsableCommand {
     @OptionGroup var options: CommonOptions
 
     func run() async throws {
-        let (configuration, source) = try ConfigurationLoader.load(path: self.options.config)
+        let (configuration, source) = try ConfigurationLoader.load(
+            path: self.options.config,
+            environment: ProcessInfo.processInfo.environment
+        )
         let access = try configuration.validateAccess(
             environment: ProcessInfo.processInfo.environment,
             file: "\(source)"
@@ -33,6 +36,7 @@ struct CheckCommand: AsyncParsableCommand {
             ])
         }
         print(Self.table(rows))
+        for warning in Self.plainHTTPWarnings(runtime.directory) { print("warning: \(warning)") }
         var modelRows = [["MODEL", "UPSTREAM", "USD/MTOK IN", "USD/MTOK OUT", "LISTED BY UPSTREAM"]]
         for model in configuration.models {
             let listed = results.first { $0.upstream == model.upstream }.map { result in
@@ -50,6 +54,16 @@ struct CheckCommand: AsyncParsableCommand {
         print("router: " + RouterLoading.describe(configuration.routing))
         if results.contains(where: { !$0.reachable }) {
             throw ExitCode(1)
+        }
+    }
+
+    /// One line per upstream reached over plain HTTP beyond this machine's loopback.
+    static func plainHTTPWarnings(_ directory: UpstreamDirectory) -> [String] {
+        directory.names.compactMap { name in
+            guard let entry = directory.entry(name), entry.isPlainHTTPBeyondLoopback else { return nil }
+            let what = entry.authorization == nil ? "prompts and answers" : "prompts, answers and its key"
+            return "upstream \"\(name)\" is plain http:// beyond loopback (\(entry.baseURL)): \(what) cross the "
+                + "network unencrypted; use https://"
         }
     }
 

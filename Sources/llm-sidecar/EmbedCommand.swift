@@ -55,7 +55,10 @@ struct EmbedCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (configuration, _) = try ConfigurationLoader.load(path: self.options.config)
+        let (configuration, _) = try ConfigurationLoader.load(
+            path: self.options.config,
+            environment: ProcessInfo.processInfo.environment
+        )
         let embedder: LocalEmbedder
         switch LocalEmbedderLoading.result(configuration.embeddings) {
         case .success(let loaded): embedder = loaded

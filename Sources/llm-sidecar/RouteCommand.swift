@@ -28,7 +28,10 @@ struct RouteCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (configuration, _) = try ConfigurationLoader.load(path: self.options.config)
+        let (configuration, _) = try ConfigurationLoader.load(
+            path: self.options.config,
+            environment: ProcessInfo.processInfo.environment
+        )
         let scoring = try PromptScoring(configuration: configuration, routerOption: self.router)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -89,7 +92,10 @@ struct CalibrateCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let (configuration, _) = try ConfigurationLoader.load(path: self.options.config)
+        let (configuration, _) = try ConfigurationLoader.load(
+            path: self.options.config,
+            environment: ProcessInfo.processInfo.environment
+        )
         let scoring = try PromptScoring(configuration: configuration, routerOption: self.router)
         var scores: [Double] = []
         var learned = 0

@@ -18,7 +18,10 @@ struct ServeCommand: AsyncParsableCommand {
     var listen: String?
 
     func run() async throws {
-        var (configuration, source) = try ConfigurationLoader.load(path: self.options.config)
+        var (configuration, source) = try ConfigurationLoader.load(
+            path: self.options.config,
+            environment: ProcessInfo.processInfo.environment
+        )
         if let listen = self.listen {
             guard let address = ListenAddress(parsing: listen) else {
                 throw ValidationError("--listen expects HOST:PORT, found \"\(listen)\"")
@@ -50,7 +53,10 @@ struct ServeCommand: AsyncParsableCommand {
         let path = self.options.config
         let listenAddress = configuration.server.listen
         let reload: @Sendable () throws -> SidecarRuntime = {
-            var (configuration, source) = try ConfigurationLoader.load(path: path)
+            var (configuration, source) = try ConfigurationLoader.load(
+                path: path,
+                environment: ProcessInfo.processInfo.environment
+            )
             configuration.server.listen = listenAddress
             for warning in try configuration.validateAccess(
                 environment: ProcessInfo.processInfo.environment,
@@ -67,6 +73,12 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
         for name in runtime.directory.names {
+            if runtime.directory.entry(name)?.isPlainHTTPBeyondLoopback == true {
+                logger.warning(
+                    "upstream is plain http:// beyond loopback; requests cross the network unencrypted",
+                    metadata: ["upstream.name": "\(name)"]
+                )
+            }
             if let missing = runtime.directory.entry(name)?.missingKeyVariable {
                 logger.warning(
                     "upstream key variable is not set; requests go without a key",

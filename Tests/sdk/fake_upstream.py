@@ -10,6 +10,8 @@ Behaviour switches, by request header:
   X-Fake-Status: N        answer with status N and an OpenAI-shaped error body
   X-Fake-Chunk-Delay: S   seconds between SSE chunks
   X-Fake-Usage: none      never report usage (llama.cpp's server ignores stream_options.include_usage)
+  X-Fake-Echo-Key: 1      with X-Fake-Status, quote the request's Authorization in the error message,
+                          as some servers do ("Incorrect API key provided: ...")
 Usage: fake_upstream.py PORT_FILE   (binds 127.0.0.1:0 and writes the port to PORT_FILE)
 """
 import json
@@ -70,8 +72,10 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(delay)
         status = self.headers.get("X-Fake-Status")
         if status:
-            return self._json(int(status), {"error": {"message": f"fake failure {status}",
-                                                      "type": "server_error", "code": None}})
+            message = f"fake failure {status}"
+            if self.headers.get("X-Fake-Echo-Key"):
+                message += f": Incorrect API key provided: {self.headers.get('Authorization', '')}"
+            return self._json(int(status), {"error": {"message": message, "type": "server_error", "code": None}})
         model = (body or {}).get("model", "unknown")
         no_usage = self.headers.get("X-Fake-Usage") == "none"
         if self.path == "/v1/chat/completions":

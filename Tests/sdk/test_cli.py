@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from conftest import BINARY, ROOT
+from conftest import BINARY, ROOT, closed_port
 
 MODELS_DIR = os.environ.get("LLM_SIDECAR_MODELS_DIR", str(ROOT / "models"))
 
@@ -90,3 +90,28 @@ def test_embed_writes_unit_vectors_per_line():
     assert [o["id"] for o in out] == ["a", 2]
     assert all(len(o["embedding"]) == 384 for o in out)
     assert abs(sum(v * v for v in out[0]["embedding"]) - 1) < 1e-4
+
+
+def test_check_warns_about_plain_http_upstreams_beyond_loopback():
+    closed = closed_port()
+    upstreams = [
+        ("loopback", f"http://127.0.0.1:{closed}/v1", ""), ("loopback-8", f"http://127.8.9.10:{closed}/v1", ""),
+        ("localhost", f"http://localhost:{closed}/v1", ""), ("ipv6-loopback", f"http://[::1]:{closed}/v1", ""),
+        ("lan-name", "http://gpu-box.invalid:8000/v1", "LAN_KEY"), ("lan-ip", "http://192.0.2.10:8000/v1", ""),
+        ("tls", "https://gpu-box.invalid/v1", "LAN_KEY"),
+    ]
+    config = "".join(f'[[upstreams]]\nname = "{n}"\nbase_url = "{u}"\napi_key_env = "{k}"\n\n' for n, u, k in upstreams)
+    config += '[[models]]\nname = "m"\nupstream = "loopback"\n\n[routing]\ntiers = [ { max_score = 1.01, model = "m" } ]\n'
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "sidecar.conf"
+        path.write_text(config)
+        result = subprocess.run([BINARY, "check", "--config", str(path)], capture_output=True, text=True, timeout=60,
+                                cwd=ROOT, env={**os.environ, "LAN_KEY": "sk-lan-key-value"})
+    assert result.returncode == 1, result.stderr  # the upstreams are unreachable
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.stdout
+    assert warnings[0].startswith('warning: upstream "lan-name" is plain http:// beyond loopback '
+                                  "(http://gpu-box.invalid:8000/v1): prompts, answers and its key cross the network")
+    assert warnings[1].startswith('warning: upstream "lan-ip" is plain http:// beyond loopback '
+                                  "(http://192.0.2.10:8000/v1): prompts and answers cross the network")
+    assert "sk-lan-key-value" not in result.stdout + result.stderr

@@ -6,7 +6,8 @@ extension SidecarConfiguration {
         # llm-sidecar configuration (TOML). Every key is shown with its default.
         # The sidecar reads --config PATH, else ./sidecar.conf, else /etc/llm-sidecar/sidecar.conf;
         # with none of them it runs on these same settings, built into the binary.
-        # Secrets never go in this file: api_key_env names the environment variable holding a key.
+        # Secrets never go in this file: api_key_env names the environment variable holding a key, or
+        # api_key_file the file holding it.
 
         [server]
         listen = "127.0.0.1:8088"              # HOST:PORT; keep it on loopback unless you mean otherwise;
@@ -56,10 +57,17 @@ extension SidecarConfiguration {
         half_open_probes = 1                   # requests let through while half-open; a success closes
 
         # Upstreams: any OpenAI-compatible base URL (Ollama's /v1, OpenAI, vLLM, llama.cpp's server).
+        # The sidecar connects only to these: a request's path goes under base_url's, its Host and any
+        # URL in it are never used. Plain http:// beyond loopback makes `llm-sidecar check` warn.
         [[upstreams]]
         name = "ollama"
         base_url = "http://127.0.0.1:11434/v1"
         api_key_env = ""                       # "" = send no key
+        api_key_file = ""                      # or a file holding the key, read at start and on reload (one line;
+                                               # relative paths are under $CREDENTIALS_DIRECTORY when systemd
+                                               # sets it: LoadCredential=); "" = none; not with api_key_env
+        ca_file = ""                           # https only: PEM bundle of the CAs this upstream's certificate must
+                                               # chain to, instead of the system's; host names are verified either way
         pass_client_authorization = false      # true = forward the client's own Authorization header
         max_concurrent = 0                     # requests at once to this upstream (0 = no limit); more wait in line
 

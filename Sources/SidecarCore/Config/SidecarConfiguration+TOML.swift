@@ -9,8 +9,10 @@ extension SidecarConfiguration {
     /// - Parameters:
     ///   - toml: the file's contents.
     ///   - file: the file name used in error messages.
+    ///   - environment: for the files the configuration names (`$CREDENTIALS_DIRECTORY` for
+    ///     `api_key_file`); those files are read here, once.
     /// - Throws: ``ConfigurationError`` naming the file, line, key and reason.
-    public init(toml: String, file: String) throws(ConfigurationError) {
+    public init(toml: String, file: String, environment: [String: String] = [:]) throws(ConfigurationError) {
         let locator = TOMLLineLocator(file: file, source: toml)
         let root: TOMLTable
         do {
@@ -70,16 +72,18 @@ extension SidecarConfiguration {
         }
 
         for var upstream in try reader.tables("upstreams") {
-            config.upstreams.append(
-                UpstreamConfiguration(
-                    name: try upstream.string("name", default: ""),
-                    baseURL: try upstream.string("base_url", default: ""),
-                    apiKeyEnv: try upstream.string("api_key_env", default: ""),
-                    passClientAuthorization: try upstream.bool("pass_client_authorization", default: false),
-                    maxConcurrent: try upstream.int("max_concurrent", default: 0, range: 0...1_000_000)
-                )
+            var entry = UpstreamConfiguration(
+                name: try upstream.string("name", default: ""),
+                baseURL: try upstream.string("base_url", default: ""),
+                apiKeyEnv: try upstream.string("api_key_env", default: ""),
+                passClientAuthorization: try upstream.bool("pass_client_authorization", default: false),
+                maxConcurrent: try upstream.int("max_concurrent", default: 0, range: 0...1_000_000),
+                apiKeyFile: try upstream.string("api_key_file", default: ""),
+                caFile: try upstream.string("ca_file", default: "")
             )
             try upstream.rejectUnknownKeys()
+            try entry.loadFiles(upstream, environment: environment)
+            config.upstreams.append(entry)
         }
 
         for var model in try reader.tables("models") {

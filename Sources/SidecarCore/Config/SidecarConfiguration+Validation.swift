@@ -22,8 +22,17 @@ extension SidecarConfiguration {
             else {
                 throw fail("\(path).base_url", "must be an http:// or https:// URL, found \"\(upstream.baseURL)\"")
             }
+            if url.user != nil || url.password != nil {
+                throw fail(
+                    "\(path).base_url",
+                    "must not carry a user or password; a key goes in api_key_env or api_key_file"
+                )
+            }
             if url.query != nil || url.fragment != nil {
                 throw fail("\(path).base_url", "must not carry a query or fragment")
+            }
+            if !upstream.caFile.isEmpty && scheme != "https" {
+                throw fail("\(path).ca_file", "only an https:// upstream has certificates to verify")
             }
             if !upstream.apiKeyEnv.isEmpty && !Self.isEnvironmentName(upstream.apiKeyEnv) {
                 throw fail("\(path).api_key_env", "must name an environment variable, found \"\(upstream.apiKeyEnv)\"")

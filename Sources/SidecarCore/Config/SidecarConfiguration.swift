@@ -1,5 +1,6 @@
 import Foundation
 import SidecarEmbedding
+import SidecarHTTP
 import SidecarPolicy
 
 /// The whole configuration of one sidecar process, as read from `sidecar.conf`.
@@ -179,6 +180,16 @@ public struct UpstreamConfiguration: Sendable, Equatable {
     public var baseURL: String
     /// Name of the environment variable holding the bearer token; empty means none.
     public var apiKeyEnv: String
+    /// A file holding the bearer token (`api_key_file`; relative paths are under
+    /// `$CREDENTIALS_DIRECTORY` when set); empty means none. Read once, at load.
+    public var apiKeyFile: String
+    /// The key read from ``apiKeyFile`` at load.
+    public var apiKeyFromFile: SecretValue?
+    /// A PEM bundle of the certificate authorities this upstream's TLS certificate must chain to,
+    /// instead of the system's roots (`ca_file`); empty means the system's. Read once, at load.
+    public var caFile: String
+    /// The certificates of ``caFile`` and the TLS context trusting them, made at load.
+    package var trust: UpstreamTrust?
     /// Forward the client's own `Authorization` header instead of injecting the key.
     public var passClientAuthorization: Bool
     /// Requests sent to this upstream at once, across all event loops (0: no limit); more wait
@@ -191,11 +202,15 @@ public struct UpstreamConfiguration: Sendable, Equatable {
         baseURL: String,
         apiKeyEnv: String = "",
         passClientAuthorization: Bool = false,
-        maxConcurrent: Int = 0
+        maxConcurrent: Int = 0,
+        apiKeyFile: String = "",
+        caFile: String = ""
     ) {
         self.name = name
         self.baseURL = baseURL
         self.apiKeyEnv = apiKeyEnv
+        self.apiKeyFile = apiKeyFile
+        self.caFile = caFile
         self.maxConcurrent = maxConcurrent
         self.passClientAuthorization = passClientAuthorization
     }

@@ -47,6 +47,9 @@ struct UpstreamRequestBuilder: Sendable {
 
     func request(for outgoing: OutgoingRequest, model: String, upstream name: String) throws -> UpstreamWireRequest {
         let request = outgoing.request
+        // The listener refuses such targets already; a request made elsewhere is checked too, so
+        // nothing but a plain path is ever put under the upstream's base path.
+        if let problem = RequestTarget.problem(request.path) { throw SidecarError.invalidTarget(problem) }
         guard let entry = self.directory.entry(name) else {
             throw SidecarError.upstream(UpstreamError(.unknownUpstream, upstream: name, detail: "not configured"))
         }
@@ -108,9 +111,11 @@ struct UpstreamRequestBuilder: Sendable {
         )
     }
 
-    /// `/v1/chat/completions` under a base path `/openai/v1` -> `/openai/v1/chat/completions`.
+    /// `/v1/chat/completions` under a base path `/openai/v1` -> `/openai/v1/chat/completions`;
+    /// `/v1?x` under the root (base path ``) -> `/?x`: always a path.
     static func join(_ basePath: String, _ path: String) -> String {
         let suffix = path.hasPrefix("/v1") ? path.dropFirst(3) : Substring(path)
-        return basePath + suffix
+        let joined = basePath + suffix
+        return joined.hasPrefix("/") ? joined : "/" + joined
     }
 }

@@ -149,6 +149,8 @@ final class RequestLifecycle {
     }
 
     private func fail(_ error: SidecarError) {
+        // An upstream's message quoted in the error may quote its key.
+        let error = self.phases.runtime.directory.redactor.redact(error)
         self.phases.recorder.recordError(error)
         ErrorResponse.send(error, requestID: self.context.request.requestID, to: self.sink)
         self.end(status: error.status.code)
@@ -175,8 +177,9 @@ extension RequestLifecycle: ForwardOutput {
             model: served.model,
             context: self.context
         )
-        // 6. Relay.
-        self.relay.sendWhole(head, body: body, context: self.context, to: self.sink)
+        // 6. Relay (a failed answer without the upstreams' keys: some servers quote the key they refused).
+        let relayed = head.status.code >= 400 ? self.phases.runtime.directory.redactor.redact(body) : body
+        self.relay.sendWhole(head, body: relayed, context: self.context, to: self.sink)
         // 8. Cache store.
         if head.status == .ok { self.phases.cache.store(self.context, answer: .whole(Array(buffer: body))) }
         self.end(status: Int(head.status.code))
@@ -192,6 +195,8 @@ extension RequestLifecycle: ForwardOutput {
     }
 
     func forwardRelayed(_ chunk: ByteBuffer) {
+        // A failed answer relayed as it comes (pass-through paths): each chunk without the keys.
+        let chunk = self.status >= 400 ? self.phases.runtime.directory.redactor.redact(chunk) : chunk
         self.relay.relay(chunk, to: self.sink)
         if !self.sink.isWritable { self.exchange?.setReadingPaused(true) }
     }

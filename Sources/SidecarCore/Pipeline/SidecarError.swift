@@ -116,6 +116,14 @@ public struct SidecarError: Error, Sendable, Equatable, CustomStringConvertible 
         SidecarError(status: .badRequest, type: "invalid_request_error", code: code, message: message)
     }
 
+    /// 400: the request target is not a plain origin-form path (`RequestTarget` says why).
+    static func invalidTarget(_ reason: String) -> SidecarError {
+        .invalidRequest(
+            "The sidecar only accepts plain paths such as /v1/chat/completions: \(reason).",
+            code: "invalid_request_target"
+        )
+    }
+
     static func bodyTooLarge(limit: Int) -> SidecarError {
         SidecarError(
             status: .contentTooLarge,

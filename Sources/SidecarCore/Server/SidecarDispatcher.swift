@@ -179,6 +179,8 @@ struct SidecarDispatcher: RequestDispatcher {
             error = .headersTooLarge(self.current.phases.runtime.configuration.limits)
         case .requestTimeout:
             error = .requestReadTimeout(self.current.phases.runtime.configuration.limits.requestRead)
+        case .badTarget(let reason):
+            error = .invalidTarget(reason)
         }
         self.current.phases.recorder.recordError(error)
         ErrorResponse.send(error, requestID: requestID, to: sink)

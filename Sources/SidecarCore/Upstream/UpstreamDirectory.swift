@@ -13,11 +13,17 @@ public struct UpstreamDirectory: Sendable {
         public let baseURL: String
         /// The server root (base URL minus a trailing `/v1`), for Ollama's native `/api/*`.
         public let rootURL: String
-        /// `Bearer <key>` from the environment variable the config names, if set.
+        /// `Bearer <key>` from the key file or the environment variable the config names, if set.
         public let authorization: String?
         public let passClientAuthorization: Bool
         /// The config names a key variable that is unset or empty.
         public let missingKeyVariable: String?
+        /// `base_url` is plain `http://` to a host that is not this machine's loopback: requests,
+        /// answers and the key cross the network unencrypted (`llm-sidecar check` warns).
+        public var isPlainHTTPBeyondLoopback: Bool {
+            guard let endpoint = self.endpoint else { return false }
+            return !endpoint.useTLS && !endpoint.isLoopback
+        }
         /// Where to connect; `nil` when `base_url` is not an http(s) URL (requests fail 502).
         let endpoint: UpstreamEndpoint?
         /// The path of `base_url` (e.g. `/v1`) and of the server root (e.g. ``), no trailing slash.
@@ -52,18 +58,27 @@ public struct UpstreamDirectory: Sendable {
     /// Upstreams that get the client's own `Authorization` (`pass_client_authorization`).
     public let passingClientAuthorization: Set<String>
 
+    /// Takes the upstreams' keys out of failed answers and errors before the client reads them.
+    let redactor: SecretRedactor
+
     public init(configuration: SidecarConfiguration, environment: [String: String]) {
         var entries: [String: Entry] = [:]
+        var keys: [String] = []
         for upstream in configuration.upstreams {
             var base = upstream.baseURL
             while base.hasSuffix("/") { base.removeLast() }
             let root = base.hasSuffix("/v1") ? String(base.dropLast(3)) : base
-            let parsed = UpstreamEndpoint.parse(base)
+            var parsed = UpstreamEndpoint.parse(base)
+            parsed?.endpoint.trust = upstream.trust
             var authorization: String?
             var missing: String?
-            if !upstream.apiKeyEnv.isEmpty {
+            if let key = upstream.apiKeyFromFile {
+                authorization = "Bearer \(key.value)"
+                keys.append(key.value)
+            } else if !upstream.apiKeyEnv.isEmpty {
                 if let key = environment[upstream.apiKeyEnv], !key.isEmpty {
                     authorization = "Bearer \(key)"
+                    keys.append(key)
                 } else {
                     missing = upstream.apiKeyEnv
                 }
@@ -81,6 +96,7 @@ public struct UpstreamDirectory: Sendable {
             )
         }
         self.entries = entries
+        self.redactor = SecretRedactor(secrets: keys)
         self.names = configuration.upstreams.map(\.name)
         self.passingClientAuthorization = Set(configuration.upstreams.filter(\.passClientAuthorization).map(\.name))
     }

@@ -58,6 +58,8 @@ package enum ListenerRejection: Equatable {
     case headersTooLarge
     /// The request's head and body did not arrive within `requestRead`.
     case requestTimeout
+    /// The request target is not a plain origin-form path (``RequestTarget``): why.
+    case badTarget(reason: String)
 }
 
 /// The listener's bounds.

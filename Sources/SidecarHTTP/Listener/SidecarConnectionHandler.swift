@@ -148,9 +148,9 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch part {
         case .head(let head):
-            // The sidecar never switches protocols, and NIO's decoder stops after an upgrade
-            // request: answer it over HTTP/1.1, then close.
-            self.keepAlive = head.isKeepAlive && !Self.asksForUpgrade(head)
+            // The sidecar never switches protocols or tunnels, and NIO's decoder stops after an
+            // upgrade or CONNECT request: answer it over HTTP/1.1, then close.
+            self.keepAlive = head.isKeepAlive && !Self.asksForUpgrade(head) && head.method != .CONNECT
             self.isHeadRequest = head.method == .HEAD
             let limit = self.limits.maxBodyBytes
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > limit {
@@ -179,6 +179,15 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
             switch self.state {
             case .receiving(let head, let body):
                 self.state = .responding
+                if let problem = RequestTarget.problem(head.uri) {
+                    // Not a plain path: refused before anything reads it (``RequestTarget``).
+                    self.keepAlive = false
+                    return self.dispatcher.reject(
+                        .badTarget(reason: problem),
+                        requestID: self.requestIDs.next(),
+                        sink: self
+                    )
+                }
                 self.dispatch(head, body: body, context: context)
             case .discarding:
                 self.state = .idle

@@ -207,7 +207,8 @@ package final class UpstreamConnectionPool {
         let endpoint = endpointState.endpoint
         let sslContext: NIOSSLContext?
         if endpoint.useTLS {
-            guard let context = self.sslContext else {
+            // The upstream's own roots (`ca_file`), else the system's.
+            guard let context = endpoint.trust?.context ?? self.sslContext else {
                 let reason = self.sslContextError ?? "no TLS context"
                 let detail = "TLS handshake with \(endpoint.displayAddress) failed: \(reason)"
                 connection.didFailToConnect(UpstreamConnectError(detail: detail))

@@ -16,6 +16,9 @@ package final class UpstreamConnectionPools: Sendable {
         package var idleConnectionTimeout: TimeAmount
         /// Max idle connections kept per endpoint per event loop (beyond: closed instead of kept).
         package var maxIdleConnectionsPerEndpoint: Int
+        /// TLS for endpoints without a trust of their own (``UpstreamEndpoint/trust``): by default
+        /// the system's roots with full verification (chain and host name). Its context is made
+        /// once, here; an endpoint's own is made when its ``UpstreamTrust`` is.
         package var tlsConfiguration: TLSConfiguration
 
         package init(

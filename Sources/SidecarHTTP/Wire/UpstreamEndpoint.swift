@@ -1,18 +1,22 @@
 import NIOCore
 import NIOHTTP1
 
-/// Scheme, host and port of an upstream; parsed from a base URL like "https://api.openai.com/v1" or
-/// "http://127.0.0.1:11434/v1/".
+/// Scheme, host and port of an upstream, and for TLS the roots its certificate must chain to;
+/// parsed from a base URL like "https://api.openai.com/v1" or "http://127.0.0.1:11434/v1/".
 package struct UpstreamEndpoint: Hashable, Sendable {
     /// Host name or IP literal (IPv6 without brackets), lower-cased.
     package var host: String
     package var port: Int
     package var useTLS: Bool
+    /// The certificate authorities a TLS server must chain to; `nil`: the system's roots. Part of
+    /// the endpoint's identity: connections verified against other roots are not shared.
+    package var trust: UpstreamTrust?
 
-    package init(host: String, port: Int, useTLS: Bool) {
+    package init(host: String, port: Int, useTLS: Bool, trust: UpstreamTrust? = nil) {
         self.host = host
         self.port = port
         self.useTLS = useTLS
+        self.trust = trust
     }
 
     /// Returns the endpoint and the URL's path (without trailing slash, "" when none), nil for anything that is not
@@ -85,6 +89,28 @@ package struct UpstreamEndpoint: Hashable, Sendable {
                 !part.isEmpty && part.utf8.count <= 3 && part.allSatisfy { $0.isASCII && $0.isNumber }
                     && (Int(part) ?? 256) <= 255
             }
+    }
+
+    /// True when the host is this machine's loopback: `localhost`, 127.0.0.0/8, `::1` (or
+    /// `::ffff:127.x.y.z`). Anything else, other names of this machine included, is not.
+    package var isLoopback: Bool {
+        if self.host == "localhost" || self.host == "localhost." { return true }
+        guard self.isIPLiteral, let address = try? SocketAddress(ipAddress: self.host, port: 0) else { return false }
+        switch address {
+        case .v4(let v4):
+            // s_addr is in network byte order: its first byte in memory is the first octet.
+            return withUnsafeBytes(of: v4.address.sin_addr.s_addr) { $0.first } == 127
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+            guard bytes.count == 16 else { return false }
+            let loopback = bytes[0..<15].allSatisfy { $0 == 0 } && bytes[15] == 1
+            let mappedLoopback =
+                bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+                && bytes[12] == 127
+            return loopback || mappedLoopback
+        case .unixDomainSocket:
+            return false
+        }
     }
 
     /// Value for the Host header ("host" or "host:port" when the port is not the scheme default).
