@@ -22,7 +22,7 @@ def test_invalid_config_exits_2_naming_file_line_and_key():
     try:
         result = run(["check", "--config", f.name])
         assert result.returncode == 2
-        assert f'{f.name}:2: server.listen: expected HOST:PORT, found "nowhere"' in result.stderr
+        assert f'{f.name}:2: server.listen: expected HOST:PORT or unix:PATH, found "nowhere"' in result.stderr
     finally:
         os.unlink(f.name)
 

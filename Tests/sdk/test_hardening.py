@@ -330,3 +330,17 @@ def test_a_unix_socket_listener_has_no_tcp_port_and_its_permissions(fake_upstrea
         finally:
             proc.terminate()
             assert proc.wait(timeout=15) == 0
+
+
+def test_ollama_model_management_is_refused_unless_enabled(fake_upstream):
+    with running_sidecar(repo_config(fake_upstream)) as (url, _):
+        for path in ["/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete", "/api/blobs/sha256:00"]:
+            status, _, body = post(f"{url}{path}", {"model": "http://198.51.100.7/library/evil:latest"})
+            assert status == 403 and body["error"]["code"] == "ollama_admin_disabled", path
+            assert body["error"]["type"] == "permission_error"
+        seen = json.loads(urllib.request.urlopen(f"{fake_upstream}/_requests").read())
+        assert not any(r["path"].startswith("/api/") and "evil" in json.dumps(r["body"]) for r in seen)
+    config = repo_config(fake_upstream).replace("ollama_admin = false", "ollama_admin = true")
+    with running_sidecar(config) as (url, _):
+        status, _, _ = post(f"{url}/api/pull", {"model": "llama3.2:3b"})
+        assert status != 403  # forwarded (the fake upstream has no /api/pull: its 404)

@@ -119,6 +119,8 @@ extension SidecarConfiguration {
         pin_prefix = "pin/"                    # or ask for "pin/gpt-4o" to get exactly gpt-4o
         default_upstream = ""                  # other /v1/* paths and unknown pinned models; "" = first upstream
         ollama_upstream = "ollama"             # receives Ollama's native /api/*; "" = disabled
+        ollama_admin = false                   # true also forwards /api/pull, push, create, copy, delete and
+                                               # blobs (else 403: apps cannot make the host fetch or drop models)
 
         [embeddings]
         local_model = "all-MiniLM-L6-v2"       # /v1/embeddings for this model name is computed in-process, free; "" = off

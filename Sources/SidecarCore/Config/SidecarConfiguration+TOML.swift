@@ -313,6 +313,7 @@ extension SidecarConfiguration {
         routing.pinPrefix = try reader.string("pin_prefix", default: routing.pinPrefix)
         routing.defaultUpstream = try reader.string("default_upstream", default: routing.defaultUpstream)
         routing.ollamaUpstream = try reader.string("ollama_upstream", default: routing.ollamaUpstream)
+        routing.ollamaAdmin = try reader.bool("ollama_admin", default: routing.ollamaAdmin)
         return routing
     }
 

@@ -91,7 +91,8 @@ public final class RequestPhases: Sendable {
         self.decoder = RequestDecoder(
             localEmbeddingModel: configuration.embeddings.localModel,
             ollamaUpstream: ollama,
-            ollamaUpstreamConfigured: !ollama.isEmpty && runtime.directory.entry(ollama) != nil
+            ollamaUpstreamConfigured: !ollama.isEmpty && runtime.directory.entry(ollama) != nil,
+            ollamaAdmin: configuration.routing.ollamaAdmin
         )
         self.cache =
             cache

@@ -68,6 +68,10 @@ public struct RoutingConfiguration: Sendable, Equatable {
     public var defaultUpstream: String
     /// Upstream receiving Ollama's native `/api/*`; empty disables those paths.
     public var ollamaUpstream: String
+    /// Whether Ollama's model-management endpoints (pull, push, create, copy, delete, blobs) are
+    /// forwarded; by default they are refused, so an app cannot make the host download or delete
+    /// models.
+    public var ollamaAdmin: Bool
 
     public init(
         tiers: [Tier] = [],
@@ -82,7 +86,8 @@ public struct RoutingConfiguration: Sendable, Equatable {
         pinHeader: String = "X-Sidecar-Pin",
         pinPrefix: String = "pin/",
         defaultUpstream: String = "",
-        ollamaUpstream: String = "ollama"
+        ollamaUpstream: String = "ollama",
+        ollamaAdmin: Bool = false
     ) {
         self.tiers = tiers
         self.router = router
@@ -97,5 +102,6 @@ public struct RoutingConfiguration: Sendable, Equatable {
         self.pinPrefix = pinPrefix
         self.defaultUpstream = defaultUpstream
         self.ollamaUpstream = ollamaUpstream
+        self.ollamaAdmin = ollamaAdmin
     }
 }

@@ -31,6 +31,8 @@ struct RequestDecoder: Sendable {
     /// `routing.ollama_upstream`, and whether it names a configured upstream.
     let ollamaUpstream: String
     let ollamaUpstreamConfigured: Bool
+    /// `routing.ollama_admin`: Ollama's model-management endpoints are forwarded.
+    var ollamaAdmin = false
 
     /// The decoded request, or `nil` when it is answered in-process (the local embedding model).
     func decode(_ request: ProxyRequest) throws -> DecodedRequest? {
@@ -53,9 +55,27 @@ struct RequestDecoder: Sendable {
                     message: "No Ollama upstream is configured (routing.ollama_upstream = \"\(self.ollamaUpstream)\")."
                 )
             }
+            if !self.ollamaAdmin, Self.isOllamaAdmin(request.path) {
+                throw SidecarError(
+                    status: .forbidden,
+                    type: "permission_error",
+                    code: "ollama_admin_disabled",
+                    message: "Ollama's model management (pull, push, create, copy, delete, blobs) is not "
+                        + "forwarded; set routing.ollama_admin = true to allow it."
+                )
+            }
             return .passThrough(native: true)
         case .models, .health, .readiness, .metrics, .routeDryRun, .feedback, .stats, .dashboard, .notFound:
             return nil
+        }
+    }
+
+    /// Ollama's endpoints that change the models the host has (path with or without a query).
+    static func isOllamaAdmin(_ path: String) -> Bool {
+        let bare = path.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        switch bare {
+        case "/api/pull", "/api/push", "/api/create", "/api/copy", "/api/delete": return true
+        default: return bare.hasPrefix("/api/blobs/")
         }
     }
 

@@ -37,6 +37,8 @@ import Testing
                 tiers = [ { max_score = 0.40, model = "small-local" }, { max_score = 1.01, model = "big-cloud" } ]
                 default_upstream = "cloud"
                 ollama_upstream = "ollama"
+                # Model management forwarded too: even then, only to the configured upstream.
+                ollama_admin = true
                 """,
             file: "test.conf"
         )
