@@ -56,6 +56,10 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     /// scheduled or cancelled per request).
     private var readTimer: Scheduled<Void>?
 
+    /// How long a connection that has sent no request yet may still send one once the
+    /// shutdown began.
+    static let quiesceGrace = TimeAmount.milliseconds(500)
+
     package init(dispatcher: any RequestDispatcher, limits: ListenerLimits) {
         self.dispatcher = dispatcher
         self.limits = limits
@@ -209,6 +213,17 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
         self.quiescing = true
         self.queued.removeAll()
         switch self.state {
+        case .idle where self.dispatched == 0 || self.requestStarted != nil:
+            // Accepted as the shutdown began, or a request partly read: its request is likely on
+            // the way (closing now would reset it). Answer it, then close; close if none comes.
+            self.keepAlive = false
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: Self.quiesceGrace) {
+                let handler = loopBound.value
+                guard case .idle = handler.state, handler.requestStarted == nil, let context = handler.context
+                else { return }
+                context.close(promise: nil)
+            }
         case .idle: context.close(promise: nil)
         case .receiving, .responding, .discarding: self.keepAlive = false
         }
