@@ -1,0 +1,14 @@
+import SidecarFuzzing
+import Testing
+
+/// The `cache-key` and `cache-key-gen` fuzz targets' invariants on seeded inputs
+/// (scripts/fuzz.sh runs them under libFuzzer), and the inputs they found, replayed.
+struct CanonicalJSONFuzzTests {
+    @Test func seededBodiesHaveAValidIdempotentCanonicalForm() {
+        FuzzProperty.check(.cacheKey, count: 3000, seed: 6)
+    }
+
+    @Test func spellingsOfOneRequestShareTheirKey() {
+        FuzzProperty.check(.cacheKeyGenerated, count: 3000, seed: 7)
+    }
+}
