@@ -46,6 +46,9 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     /// The client shut down its sending side (the server allows half-closure): answer what was
     /// received, then close.
     private var inputClosed = false
+    /// The connection closed. Requests pipelined behind the response that closed it can still
+    /// arrive, from the rest of the read being decoded: they are dropped, never dispatched.
+    private var closed = false
 
     package init(dispatcher: any RequestDispatcher, limits: ListenerLimits) {
         self.dispatcher = dispatcher
@@ -61,6 +64,7 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.closed else { return }
         let part = self.unwrapInboundIn(data)
         if case .responding = self.state {
             self.enqueue(part, context: context)
@@ -142,6 +146,7 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
+        self.closed = true
         self.inFlight?.cancel()
         self.inFlight = nil
         self.headTimer?.stop()
@@ -156,6 +161,8 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.limits.logger.debug("client connection error", metadata: ["error": "\(error)"])
+        // A request cut short by the close itself (decoded as end of input): no one to answer.
+        guard !self.closed, context.channel.isActive else { return }
         // Bytes that are not HTTP/1.1: answer 400 (OpenAI-shaped) unless a response has begun, then close.
         if error is HTTPParserError {
             switch self.state {
@@ -222,7 +229,7 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
 
     /// Hands queued (pipelined) parts to the request reader until one starts a response.
     private func drainQueue() {
-        guard !self.draining, let context = self.context else { return }
+        guard !self.draining, !self.closed, let context = self.context else { return }
         self.draining = true
         defer { self.draining = false }
         while let part = self.queued.popFirst() {
