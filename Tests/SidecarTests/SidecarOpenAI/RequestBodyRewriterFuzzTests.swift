@@ -11,4 +11,9 @@ struct RequestBodyRewriterFuzzTests {
     @Test func generatedRequestsDecodeAndRewriteConsistently() {
         FuzzProperty.check(.openAIRequestGenerated, count: 3000, seed: 3)
     }
+
+    /// Both `model` and `stream_options` inserted into `{}`: no comma between them.
+    @Test func twoInsertedMembersAreSeparated() {
+        FuzzProperty.replay(.openAIRequest, Array("{}".utf8))
+    }
 }
