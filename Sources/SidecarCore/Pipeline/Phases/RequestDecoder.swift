@@ -70,7 +70,12 @@ package struct RequestDecoder: Sendable {
         _ body: ByteBuffer
     ) throws -> (view: OpenAIRequestView, layout: RequestBodyLayout?) {
         if let parsed = OpenAIRequestParser.parseWithLayout(body) { return (parsed.view, parsed.layout) }
-        return (try self.decodeSlowly(body), nil)
+        let view = try self.decodeSlowly(body)
+        // JSONDecoder reads the first of a repeated member, the upstream most likely the last.
+        if let member = OpenAIRequestParser.repeatedMember(in: body) {
+            throw SidecarError.invalidJSON("\(member) appears more than once")
+        }
+        return (view, nil)
     }
 
     private static func decodeSlowly(_ body: ByteBuffer) throws -> OpenAIRequestView {
