@@ -11,10 +11,10 @@
 ///
 /// Top-level members named in `dropping` (the ones that change the shape of an answer, not
 /// the answer: `stream`, `stream_options`, `user`...) are left out. With `maskingPrompt`, the
-/// prompt a semantic lookup compares (the `content` of the last `user` message, or a
-/// completion's `prompt`) is cut out: a `0x01` byte (never part of JSON) marks its place in
-/// ``Result/context`` and its canonical form goes to ``Result/prompt``. Everything else in the
-/// request must then match exactly for a semantic hit.
+/// prompt a semantic lookup compares (the `content` of the last `user` message, or the `prompt`
+/// of a request without `messages`) is cut out: a `0x01` byte (never part of JSON) marks its
+/// place in ``Result/context`` and its canonical form goes to ``Result/prompt``. Everything else
+/// in the request must then match exactly for a semantic hit.
 ///
 /// Returns `nil` for anything that is not a valid JSON object or nests deeper than
 /// ``maximumDepth``: such a request is not cached.
@@ -110,6 +110,12 @@ extension CanonicalJSON {
 
         mutating func topLevel(at start: Int, dropping: Set<String>, maskingPrompt: Bool) -> Int? {
             guard let (members, end) = self.members(at: start) else { return nil }
+            // One prompt is masked, as the response cache reads it: the last user message's
+            // content, or the `prompt` of a request without `messages`.
+            let hasMessages = members.contains {
+                self.keys[$0.key].elementsEqual(CanonicalJSON.messagesKey)
+                    && self.input[$0.value.lowerBound] == UInt8(ascii: "[")
+            }
             self.output.append(UInt8(ascii: "{"))
             var first = true
             for member in members {
@@ -122,7 +128,7 @@ extension CanonicalJSON {
                     self.input[member.value.lowerBound] == UInt8(ascii: "[")
                 {
                     guard self.messages(member.value) else { return nil }
-                } else if maskingPrompt, self.keys[member.key].elementsEqual(CanonicalJSON.promptKey),
+                } else if maskingPrompt, !hasMessages, self.keys[member.key].elementsEqual(CanonicalJSON.promptKey),
                     self.input[member.value.lowerBound] == UInt8(ascii: "\"")
                 {
                     guard self.mask(member.value) else { return nil }

@@ -11,4 +11,13 @@ struct CanonicalJSONFuzzTests {
     @Test func spellingsOfOneRequestShareTheirKey() {
         FuzzProperty.check(.cacheKeyGenerated, count: 3000, seed: 7)
     }
+
+    /// `messages` and `prompt` were both masked: two markers, and the exact key held only the
+    /// `prompt`, so requests differing in their user message shared a key.
+    @Test func onlyOnePromptIsMasked() {
+        FuzzProperty.replay(
+            .cacheKey,
+            Array(#"{"messages":[{"role":"user","content":"question A"}],"prompt":"x"}"#.utf8)
+        )
+    }
 }
