@@ -20,4 +20,15 @@ struct CanonicalJSONFuzzTests {
             Array(#"{"messages":[{"role":"user","content":"question A"}],"prompt":"x"}"#.utf8)
         )
     }
+
+    /// A long or tiny plain decimal kept its digits, while the same number with an exponent
+    /// went through `Double`: one request, two keys.
+    @Test func plainAndExponentDecimalsShareTheirForm() throws {
+        for (plain, exponent) in [("0.0000000000000123456", "1.23456e-14"), ("0.00001", "1e-5")] {
+            try CanonicalJSONCheck.checkSpellings(
+                Array(#"{"temperature":\#(plain)}"#.utf8),
+                Array(#"{"temperature":\#(exponent)}"#.utf8)
+            )
+        }
+    }
 }
