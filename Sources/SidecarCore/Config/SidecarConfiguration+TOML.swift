@@ -12,8 +12,8 @@ extension SidecarConfiguration {
     /// - Throws: ``ConfigurationError`` naming the file, line, key and reason.
     public init(toml: String, file: String) throws(ConfigurationError) {
         let locator = TOMLLineLocator(file: file, source: toml)
-        if let line = TOMLHeaderCheck.malformedHeaderLine(in: toml) {
-            throw ConfigurationError(file: file, line: line, key: "", reason: "a table header must start with a name")
+        if let unsafe = TOMLParserGuard.firstUnsafeConstruct(in: toml) {
+            throw ConfigurationError(file: file, line: unsafe.line, key: "", reason: unsafe.reason)
         }
         let root: TOMLTable
         do {
