@@ -7,8 +7,8 @@ import SidecarOpenAI
 /// The decode stage and the `model` rewrite of a chat or completions request body.
 ///
 /// A body is in scope when the sidecar would forward it: the decode stage
-/// (`RequestDecoder.decodeWithLayout`: the single-pass parser, else `JSONDecoder`) reads it.
-/// Invariants:
+/// (`RequestDecoder.decodeWithLayout`: the single-pass parser, else `JSONDecoder` and the
+/// strict checks) reads it. Invariants: such a body is valid JSON, and
 ///
 /// 1. when the parser reads a body, `JSONDecoder` reads it too and gives the same view, and the
 ///    rewrite from the parser's layout equals the rewrite from a fresh scan byte for byte;
@@ -48,6 +48,9 @@ package enum OpenAIRequestCheck {
         }
         // Refused (400), never forwarded.
         guard let (view, layout) = try? RequestDecoder.decodeWithLayout(body) else { return }
+        guard OpenAIRequestParser.isValidJSON(body) else {
+            throw Self.failure("the decode stage let through a body that is not valid JSON", bytes)
+        }
         let original = FoundationJSON.object(bytes)
         for (model, includeUsage) in Self.rewrites {
             let scanned = RequestBodyRewriter.rewrite(body, model: model, includeUsage: includeUsage)

@@ -1,17 +1,32 @@
 import NIOCore
 
-/// A member that ``OpenAIRequestView`` reads, repeated in its object.
+/// The checks the decode stage adds when `JSONDecoder` reads a body the single-pass parser
+/// declined, so the sidecar and the upstream read the same request. Found by the
+/// `openai-request` fuzz targets.
 ///
-/// `JSONDecoder` keeps the first of a repeated key and most upstream servers the last, so such
-/// a body would be routed, priced and cached as one request and answered as another
-/// (`{"model":"cheap","model":"dear"}`). The single-pass parser declines these bodies; the
-/// decode stage refuses them when `JSONDecoder` would read them. Found by the `openai-request`
-/// fuzz target.
+/// - `JSONDecoder` does not check what it does not read: a bad escape (`"\u12"`), a leading
+///   zero or a trailing comma in a member the view ignores passes, and such a body then fails
+///   in the rewrite or upstream. ``isValidJSON(_:)`` checks the whole body.
+/// - `JSONDecoder` keeps the first of a repeated key and most upstream servers the last, so
+///   `{"model":"cheap","model":"dear"}` would be routed, priced and cached as one request and
+///   answered as another. ``repeatedMember(in:)`` finds such a member among those the view reads.
 extension OpenAIRequestParser {
     static let viewMembers: Set<String> = [
         "model", "stream", "stream_options", "messages", "prompt", "tools", "functions", "max_tokens",
         "max_completion_tokens",
     ]
+
+    /// Whether the body is one valid JSON value (RFC 8259: escapes, UTF-8, numbers, commas),
+    /// nested at most ``maxDepth`` deep, with only white space around it.
+    package static func isValidJSON(_ buffer: ByteBuffer) -> Bool {
+        buffer.withUnsafeReadableBytes { raw in
+            var parser = OpenAIRequestParser(bytes: raw.assumingMemoryBound(to: UInt8.self))
+            parser.skipSpace()
+            guard parser.skipValue() else { return false }
+            parser.skipSpace()
+            return parser.index == parser.bytes.count
+        }
+    }
 
     /// The first repeated member the view reads (`model`, `messages[1].content`...), keys
     /// compared unescaped; `nil` when there is none or the body is not JSON.

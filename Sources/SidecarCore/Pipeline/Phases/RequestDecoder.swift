@@ -71,7 +71,11 @@ package struct RequestDecoder: Sendable {
     ) throws -> (view: OpenAIRequestView, layout: RequestBodyLayout?) {
         if let parsed = OpenAIRequestParser.parseWithLayout(body) { return (parsed.view, parsed.layout) }
         let view = try self.decodeSlowly(body)
-        // JSONDecoder reads the first of a repeated member, the upstream most likely the last.
+        // JSONDecoder skips what it does not read, and reads the first of a repeated member
+        // where the upstream most likely reads the last (OpenAIRequestParser+Validation).
+        guard OpenAIRequestParser.isValidJSON(body) else {
+            throw SidecarError.invalidJSON("the body is not valid JSON (RFC 8259)")
+        }
         if let member = OpenAIRequestParser.repeatedMember(in: body) {
             throw SidecarError.invalidJSON("\(member) appears more than once")
         }
