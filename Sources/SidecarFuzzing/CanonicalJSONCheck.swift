@@ -1,10 +1,12 @@
+import NIOCore
+import SidecarOpenAI
 import SidecarPolicy
 
 /// The cache key's canonical form (``CanonicalJSON``) and its digest (``CacheKey``).
 ///
-/// In scope are the bodies `JSONSerialization` parses as an object: the canonicaliser only
-/// sees bodies the decode stage validated, and is lenient about what is not JSON (it reads
-/// `1e10.0` as a number). For those: the canonicaliser accepts them (unless nested deeper than
+/// In scope are valid JSON objects (``OpenAIRequestParser/isValidJSON(_:)``, which
+/// `JSONSerialization` parses too): the canonicaliser only sees bodies the decode stage
+/// validated, and is lenient about what is not JSON (it reads `1e10.0` as a number). For those: the canonicaliser accepts them (unless nested deeper than
 /// it allows); its output parses too and means the same (equal trees, so two different
 /// requests can never share a key); canonicalising the output gives the output again; masking
 /// the prompt only cuts the prompt out (the unmasked form is the masked one with the prompt put
@@ -20,7 +22,8 @@ package enum CanonicalJSONCheck {
     static let dropped: Set<String> = ["stream", "stream_options", "user", "metadata", "store"]
 
     package static func run(_ bytes: [UInt8]) throws(FuzzFailure) {
-        guard let original = FoundationJSON.object(bytes) else {
+        guard OpenAIRequestParser.isValidJSON(ByteBuffer(bytes: bytes)), let original = FoundationJSON.object(bytes)
+        else {
             _ = CanonicalJSON.canonicalize(bytes, dropping: Self.dropped, maskingPrompt: true)
             return
         }

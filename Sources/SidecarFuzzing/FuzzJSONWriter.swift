@@ -157,18 +157,20 @@ package struct FuzzJSONWriter {
         }
     }
 
-    /// `digits × 10^exponent` without an exponent.
+    /// `digits × 10^exponent` without an exponent (one `0` before the point at most).
     private static func plain(_ digits: String, exponent: Int) -> String {
         var digits = digits
         if exponent >= 0 {
-            guard digits != String(repeating: "0", count: digits.count) else { return "0" }
-            return digits + String(repeating: "0", count: exponent)
+            digits += String(repeating: "0", count: exponent)
+            let trimmed = digits.drop { $0 == "0" }
+            return trimmed.isEmpty ? "0" : String(trimmed)
         }
         let fraction = -exponent
         if digits.count <= fraction {
             digits = String(repeating: "0", count: fraction - digits.count + 1) + digits
         }
         let point = digits.index(digits.endIndex, offsetBy: -fraction)
-        return String(digits[..<point]) + "." + String(digits[point...])
+        let integer = digits[..<point].drop { $0 == "0" }
+        return (integer.isEmpty ? "0" : String(integer)) + "." + String(digits[point...])
     }
 }
