@@ -134,6 +134,22 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The fuzz targets' invariant checks, shared by the libFuzzer driver (below) and the tests.
+        .target(
+            name: "SidecarFuzzing",
+            dependencies: [
+                "SidecarCore",
+                "SidecarHTTP",
+                "SidecarOpenAI",
+                "SidecarPolicy",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "embed-bench",
             dependencies: ["SidecarCore", .product(name: "NIOCore", package: "swift-nio")],
@@ -158,6 +174,7 @@ let package = Package(
             dependencies: [
                 "SidecarCore",
                 "SidecarEmbedding",
+                "SidecarFuzzing",
                 "SidecarHTTP",
                 "SidecarOpenAI",
                 "SidecarPolicy",
@@ -179,3 +196,19 @@ let package = Package(
         ),
     ]
 )
+
+// The libFuzzer driver, declared only for scripts/fuzz.sh (SIDECAR_FUZZ=1), which builds it with
+// `-sanitize=fuzzer`: normal builds and `swift test` never see it. It has its own `main` that
+// calls `LLVMFuzzerRunDriver`, and links with lld (gold fails on libFuzzer's second `main`).
+if Context.environment["SIDECAR_FUZZ"] != nil {
+    package.targets += [
+        .systemLibrary(name: "CFuzzerDriver", path: "Fuzz/CFuzzerDriver"),
+        .executableTarget(
+            name: "sidecar-fuzz",
+            dependencies: ["CFuzzerDriver", "SidecarFuzzing"],
+            path: "Fuzz/SidecarFuzz",
+            swiftSettings: strictSettings,
+            linkerSettings: [.unsafeFlags(["-use-ld=lld"])]
+        ),
+    ]
+}

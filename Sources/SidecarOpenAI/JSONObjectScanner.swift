@@ -7,7 +7,7 @@ import NIOCore
 /// the document was already validated (the decode stage does that) and returns `nil` on
 /// anything that is not an object.
 package struct JSONObjectScanner {
-    /// One top-level member: its key (unescaped only if it had no escapes) and value range.
+    /// One top-level member: its key (unescaped) and value range.
     package struct Member {
         package var key: String
         package var keyRange: Range<Int>
@@ -25,7 +25,11 @@ package struct JSONObjectScanner {
     package static func scan(_ buffer: UnsafeBufferPointer<UInt8>) -> [Member]? {
         var members: [Member] = []
         let isObject = Self.forEachMember(buffer) { key, keyRange, valueRange in
-            let key = String(decoding: key, as: UTF8.self)
+            // `"mod\u0065l"` is `model` to every JSON reader, so to the rewriter too.
+            let unescaped =
+                key.contains(UInt8(ascii: "\\"))
+                ? OpenAIRequestParser.unescaped(UnsafeBufferPointer(rebasing: buffer[keyRange])) : nil
+            let key = unescaped ?? String(decoding: key, as: UTF8.self)
             members.append(Member(key: key, keyRange: keyRange, valueRange: valueRange))
         }
         return isObject ? members : nil

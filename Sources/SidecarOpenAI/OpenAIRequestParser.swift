@@ -16,7 +16,7 @@ package struct OpenAIRequestParser {
 
     static let maxDepth = 512
 
-    private init(bytes: UnsafeBufferPointer<UInt8>) {
+    init(bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
     }
 
@@ -30,6 +30,14 @@ package struct OpenAIRequestParser {
             var parser = OpenAIRequestParser(bytes: raw.assumingMemoryBound(to: UInt8.self))
             return parser.document()
         }
+    }
+
+    /// The value of the JSON string literal `quoted` (quotes included), unescaped; `nil` if it
+    /// is not one.
+    package static func unescaped(_ quoted: UnsafeBufferPointer<UInt8>) -> String? {
+        var parser = OpenAIRequestParser(bytes: quoted)
+        guard let value = parser.string(), parser.index == quoted.count else { return nil }
+        return value
     }
 
     // MARK: The request object

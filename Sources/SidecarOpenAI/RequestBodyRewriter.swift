@@ -31,12 +31,14 @@ package struct RequestBodyRewriter {
         -> ByteBuffer?
     {
         var splices: [Splice] = []
+        // New members, all placed right after the opening brace.
+        var inserted: [[UInt8]] = []
         if let model {
             let encoded = JSONString.encode(model)
             if let range = layout.model {
                 splices.append(Splice(range: range, bytes: encoded))
             } else {
-                splices.append(Self.insertion(layout, bytes: Array(#""model":"#.utf8) + encoded))
+                inserted.append(Array(#""model":"#.utf8) + encoded)
             }
         }
         if includeUsage {
@@ -46,10 +48,10 @@ package struct RequestBodyRewriter {
                 // `stream_options: null` or another non-object: replace it.
                 splices.append(Splice(range: range, bytes: Array(#"{"include_usage":true}"#.utf8)))
             } else {
-                let bytes = Array(#""stream_options":{"include_usage":true}"#.utf8)
-                splices.append(Self.insertion(layout, bytes: bytes))
+                inserted.append(Array(#""stream_options":{"include_usage":true}"#.utf8))
             }
         }
+        if !inserted.isEmpty { splices.append(Self.insertion(layout, members: inserted)) }
         if splices.isEmpty { return body }
         splices.sort { $0.range.lowerBound < $1.range.lowerBound }
         var out = ByteBuffer()
@@ -65,11 +67,12 @@ package struct RequestBodyRewriter {
         return out
     }
 
-    /// A new member placed right after the opening brace (`{"x":1,` ...), so it needs no search
-    /// for the closing one.
-    private static func insertion(_ layout: RequestBodyLayout, bytes: [UInt8]) -> Splice {
-        let separator: [UInt8] = layout.memberCount == 0 ? [] : [UInt8(ascii: ",")]
-        return Splice(range: (layout.brace + 1)..<(layout.brace + 1), bytes: bytes + separator)
+    /// New members placed right after the opening brace (`{"x":1,` ...), so they need no search
+    /// for the closing one; one splice, so they keep their order and their commas.
+    private static func insertion(_ layout: RequestBodyLayout, members: [[UInt8]]) -> Splice {
+        var bytes = Array(members.joined(separator: [UInt8(ascii: ",")]))
+        if layout.memberCount > 0 { bytes.append(UInt8(ascii: ",")) }
+        return Splice(range: (layout.brace + 1)..<(layout.brace + 1), bytes: bytes)
     }
 
     private static func forceIncludeUsage(_ body: ByteBuffer, valueRange: Range<Int>) -> Splice? {

@@ -14,6 +14,9 @@ extension SidecarConfiguration {
     /// - Throws: ``ConfigurationError`` naming the file, line, key and reason.
     public init(toml: String, file: String, environment: [String: String] = [:]) throws(ConfigurationError) {
         let locator = TOMLLineLocator(file: file, source: toml)
+        if let unsafe = TOMLParserGuard.firstUnsafeConstruct(in: toml) {
+            throw ConfigurationError(file: file, line: unsafe.line, key: "", reason: unsafe.reason)
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: toml)

@@ -59,6 +59,9 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     /// How long a connection that has sent no request yet may still send one once the
     /// shutdown began.
     static let quiesceGrace = TimeAmount.milliseconds(500)
+    /// The connection closed. Requests pipelined behind the response that closed it can still
+    /// arrive, from the rest of the read being decoded: they are dropped, never dispatched.
+    private var closed = false
 
     package init(dispatcher: any RequestDispatcher, limits: ListenerLimits) {
         self.dispatcher = dispatcher
@@ -128,6 +131,7 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     }
 
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.closed else { return }
         let part = self.unwrapInboundIn(data)
         if case .responding = self.state {
             self.enqueue(part, context: context)
@@ -230,6 +234,7 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
     }
 
     package func channelInactive(context: ChannelHandlerContext) {
+        self.closed = true
         self.inFlight?.cancel()
         self.inFlight = nil
         self.headTimer?.stop()
@@ -244,6 +249,8 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.limits.logger.debug("client connection error", metadata: ["error": "\(error)"])
+        // A request cut short by the close itself (decoded as end of input): no one to answer.
+        guard !self.closed, context.channel.isActive else { return }
         // Bytes that are not HTTP/1.1: answer 400 (OpenAI-shaped) unless a response has begun, then close.
         if let parserError = error as? HTTPParserError {
             switch self.state {
@@ -327,7 +334,7 @@ package final class SidecarConnectionHandler: ChannelInboundHandler, RemovableCh
 
     /// Hands queued (pipelined) parts to the request reader until one starts a response.
     private func drainQueue() {
-        guard !self.draining, let context = self.context else { return }
+        guard !self.draining, !self.closed, let context = self.context else { return }
         self.draining = true
         defer { self.draining = false }
         while let part = self.queued.popFirst() {

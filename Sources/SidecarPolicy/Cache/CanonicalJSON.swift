@@ -6,18 +6,21 @@
 /// - Strings: unescaped, then written with the minimal escapes (`\"`, `\\`, `\b \f \n \r \t`,
 ///   `\u00XX` for other control characters); everything else as raw UTF-8.
 /// - Numbers: an integral value below 2^53 as plain digits (`1`, `1.0` and `1e0` are one
-///   number), any other as the shortest decimal that reads back as the same `Double`.
+///   number), any other as the shortest decimal that reads back as the same `Double`; but an
+///   integer written as one (no fraction or exponent) that fits `Int64` keeps its digits past
+///   2^53, so two seeds or ids a `Double` cannot tell apart stay apart.
 /// - `true`, `false`, `null` as they are; no white space anywhere.
 ///
 /// Top-level members named in `dropping` (the ones that change the shape of an answer, not
 /// the answer: `stream`, `stream_options`, `user`...) are left out. With `maskingPrompt`, the
-/// prompt a semantic lookup compares (the `content` of the last `user` message, or a
-/// completion's `prompt`) is cut out: a `0x01` byte (never part of JSON) marks its place in
-/// ``Result/context`` and its canonical form goes to ``Result/prompt``. Everything else in the
-/// request must then match exactly for a semantic hit.
+/// prompt a semantic lookup compares (the `content` of the last `user` message, or the `prompt`
+/// of a request without `messages`) is cut out: a `0x01` byte (never part of JSON) marks its
+/// place in ``Result/context`` and its canonical form goes to ``Result/prompt``. Everything else
+/// in the request must then match exactly for a semantic hit.
 ///
-/// Returns `nil` for anything that is not a valid JSON object or nests deeper than
-/// ``maximumDepth``: such a request is not cached.
+/// Returns `nil` for anything that is not a JSON object or nests deeper than ``maximumDepth``:
+/// such a request is not cached. The body must already be valid JSON (the decode stage checks
+/// it): the scan does not check every rule (it reads `1e10.0` as a number).
 package enum CanonicalJSON {
     package struct Result: Equatable, Sendable {
         /// The canonical document (with the prompt's place marked when it was masked).
@@ -110,6 +113,12 @@ extension CanonicalJSON {
 
         mutating func topLevel(at start: Int, dropping: Set<String>, maskingPrompt: Bool) -> Int? {
             guard let (members, end) = self.members(at: start) else { return nil }
+            // One prompt is masked, as the response cache reads it: the last user message's
+            // content, or the `prompt` of a request without `messages`.
+            let hasMessages = members.contains {
+                self.keys[$0.key].elementsEqual(CanonicalJSON.messagesKey)
+                    && self.input[$0.value.lowerBound] == UInt8(ascii: "[")
+            }
             self.output.append(UInt8(ascii: "{"))
             var first = true
             for member in members {
@@ -122,7 +131,7 @@ extension CanonicalJSON {
                     self.input[member.value.lowerBound] == UInt8(ascii: "[")
                 {
                     guard self.messages(member.value) else { return nil }
-                } else if maskingPrompt, self.keys[member.key].elementsEqual(CanonicalJSON.promptKey),
+                } else if maskingPrompt, !hasMessages, self.keys[member.key].elementsEqual(CanonicalJSON.promptKey),
                     self.input[member.value.lowerBound] == UInt8(ascii: "\"")
                 {
                     guard self.mask(member.value) else { return nil }
@@ -300,8 +309,11 @@ extension CanonicalJSON {
                 return cursor
             }
             // A plain decimal (no exponent): its trailing fraction zeros dropped, so 0.70 is 0.7.
+            // That is the shortest spelling of its `Double` (as below) when it has at most 15
+            // significant digits and is not below 1e-4; others (0.00001, which is 1e-05) go on.
             if let point = (digitsStart..<cursor).first(where: { self.input[$0] == UInt8(ascii: ".") }),
-                !(point..<cursor).contains(where: { self.input[$0] | 0x20 == UInt8(ascii: "e") })
+                !(point..<cursor).contains(where: { self.input[$0] | 0x20 == UInt8(ascii: "e") }),
+                self.isShortestDecimal(digitsStart..<cursor, point: point)
             {
                 var end = cursor
                 while end > point + 1, self.input[end - 1] == UInt8(ascii: "0") { end -= 1 }
@@ -327,6 +339,22 @@ extension CanonicalJSON {
                 self.output.append(contentsOf: Array("\(value)".utf8))
             }
             return cursor
+        }
+
+        /// Whether the plain decimal `digits` (a point at `point`, no exponent) is, without its
+        /// trailing fraction zeros, the shortest decimal of its `Double` as Swift prints it: at
+        /// most 15 significant digits (any two such decimals are different `Double`s) and zero or
+        /// at least 1e-4 (below, Swift switches to an exponent).
+        func isShortestDecimal(_ digits: Range<Int>, point: Int) -> Bool {
+            var end = digits.upperBound
+            while end > point + 1, self.input[end - 1] == UInt8(ascii: "0") { end -= 1 }
+            guard
+                let first = (digits.lowerBound..<end).first(where: {
+                    $0 != point && self.input[$0] != UInt8(ascii: "0")
+                })
+            else { return true }  // zero
+            let significant = (first..<end).count(where: { $0 != point })
+            return significant <= 15 && (first < point || first - point - 1 < 4)
         }
 
         mutating func writeString<Bytes: Collection<UInt8>>(_ decoded: Bytes) {

@@ -25,7 +25,7 @@ enum DecodedRequest {
 
 /// Decode phase: validates the body and reads the OpenAI view (unknown fields stay in the
 /// bytes). Throws ``SidecarError`` for bad input.
-struct RequestDecoder: Sendable {
+package struct RequestDecoder: Sendable {
     /// `embeddings.local_model`: answered in-process, not by this path ("" = none).
     let localEmbeddingModel: String
     /// `routing.ollama_upstream`, and whether it names a configured upstream.
@@ -86,9 +86,20 @@ struct RequestDecoder: Sendable {
     }
 
     /// ``decode(_:)`` plus the member positions when the fast parser read the body.
-    static func decodeWithLayout(_ body: ByteBuffer) throws -> (view: OpenAIRequestView, layout: RequestBodyLayout?) {
+    package static func decodeWithLayout(
+        _ body: ByteBuffer
+    ) throws -> (view: OpenAIRequestView, layout: RequestBodyLayout?) {
         if let parsed = OpenAIRequestParser.parseWithLayout(body) { return (parsed.view, parsed.layout) }
-        return (try self.decodeSlowly(body), nil)
+        let view = try self.decodeSlowly(body)
+        // JSONDecoder skips what it does not read, and reads the first of a repeated member
+        // where the upstream most likely reads the last (OpenAIRequestParser+Validation).
+        guard OpenAIRequestParser.isValidJSON(body) else {
+            throw SidecarError.invalidJSON("the body is not valid JSON (RFC 8259)")
+        }
+        if let member = OpenAIRequestParser.repeatedMember(in: body) {
+            throw SidecarError.invalidJSON("\(member) appears more than once")
+        }
+        return (view, nil)
     }
 
     private static func decodeSlowly(_ body: ByteBuffer) throws -> OpenAIRequestView {

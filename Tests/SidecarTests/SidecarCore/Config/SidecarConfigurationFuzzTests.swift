@@ -1,0 +1,33 @@
+import SidecarFuzzing
+import Testing
+
+@testable import SidecarCore
+
+/// The `config` fuzz target's invariants on seeded inputs (scripts/fuzz.sh runs it under
+/// libFuzzer), and the inputs it found, replayed.
+struct SidecarConfigurationFuzzTests {
+    @Test func seededConfigFilesParseOrThrowAConfigurationError() {
+        FuzzProperty.check(.configuration, count: 2000, seed: 5)
+    }
+
+    /// toml++ 3.4 (in TOMLKit) aborts on these (an assertion, in release builds too): they are
+    /// refused before it, with their line.
+    @Test(arguments: [
+        ("[é]", 1), ("[spend]\n[=]\n", 2), ("[[[a]]]", 1), ("a = 1\n  [\n", 2), ("x = \"\"\"\n[ok\n\"\"\"\n[#]", 4),
+        ("x = 1979-05-27TWW*7:32:00", 1), ("[t]\ny = [ 1, 2000-01-01t: ]", 2), ("z = { a = 1999-12-31T:00 }", 1),
+    ])
+    func constructsThatCrashTOMLKitAreErrors(_ text: String, line: Int) {
+        FuzzProperty.replay(.configuration, Array(text.utf8))
+        #expect(TOMLParserGuard.firstUnsafeConstruct(in: text)?.line == line)
+        #expect(throws: ConfigurationError.self) { try SidecarConfiguration(toml: text, file: "fuzz.conf") }
+    }
+
+    @Test(arguments: [
+        "[server] # [é]\nlisten = \"[=]\"\n", "tiers = [\n  [1, 2],\n  { a = 1 },\n]\n", "s = '''\n[=]\n'''\n",
+        "1979-05-27Tx = 1\n", "a = { 1979-05-27T = 1 }\n", "d = 1979-05-27T07:32:00Z\ne = 1979-05-27 07:32:00\n",
+        "\u{FEFF}[a]\n",
+    ])
+    func validTOMLIsLeftToTheParser(_ text: String) {
+        #expect(TOMLParserGuard.firstUnsafeConstruct(in: text) == nil)
+    }
+}
