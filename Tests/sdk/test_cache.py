@@ -69,6 +69,18 @@ def test_cache_control_and_credentials_keep_answers_apart(sidecar, fake_upstream
     assert ask(client, "Spell the word dog.").headers["X-Sidecar-Cache"] == "miss"
 
 
+def test_a_pinned_or_forced_request_never_gets_an_answer_routed_for_another_model(sidecar, ns):
+    client = client_for(sidecar, ns)
+    text = "Spell the word owl."
+    routed = ask(client, text)
+    assert routed.headers["X-Model-Used"] != "gpt-4o"  # a short question: the local tier
+    pinned = ask(client, text, extra_headers={"X-Sidecar-Pin": "1"})
+    assert pinned.headers["X-Sidecar-Cache"] == "miss" and pinned.headers["X-Model-Used"] == "gpt-4o"
+    forced = ask(client, text, extra_headers={"X-Sidecar-Tier": "1"})
+    assert forced.headers["X-Sidecar-Cache"] == "miss"
+    assert ask(client, text, extra_headers={"X-Sidecar-Pin": "1"}).headers["X-Sidecar-Cache"] == "exact"
+
+
 def test_a_paraphrase_is_a_semantic_hit_and_a_different_question_is_not(sidecar, ns):
     client = client_for(sidecar, ns)
     ask(client, "How do I reset my home wifi router?")

@@ -39,15 +39,22 @@ final class SidecarResponseCache: ResponseCache {
     let keepCutEmbeddings: Bool
 
     /// - Parameter keepCutEmbeddings: whether the router wants embeddings of long prompts.
+    /// `routing.pin_header`, `X-Sidecar-Tier` and `X-Sidecar-Max-Cost`: part of every key.
+    private let routingHeaders: [String]
+
     init(
         configuration: CacheConfiguration,
         embedder: PromptEmbedder?,
         shared: (any SharedAnswerStore)?,
         metrics: SidecarMetrics,
         logger: Logger,
-        keepCutEmbeddings: Bool = false
+        keepCutEmbeddings: Bool = false,
+        pinHeader: String = RoutingConfiguration().pinHeader
     ) {
         self.configuration = configuration
+        // The request headers that choose the answering model: a pinned request or a forced tier
+        // never gets an answer made for a routed one (or the reverse).
+        self.routingHeaders = [pinHeader, SidecarHeaders.tier.rawName, SidecarHeaders.maxCost.rawName]
         self.keepCutEmbeddings = keepCutEmbeddings
         self.memory = MemoryCacheStore(
             limits: .init(maxEntries: configuration.maxEntries, maxBytes: configuration.maxMegabytes << 20)
@@ -215,6 +222,10 @@ final class SidecarResponseCache: ResponseCache {
     private func tenant(_ headers: HTTPHeaders) -> [UInt8] {
         var tenant = Array((headers.first(name: SidecarHeaders.cacheNamespace.rawName) ?? "").utf8)
         tenant.append(0)
+        for name in self.routingHeaders {
+            if let value = headers.first(name: name) { tenant.append(contentsOf: value.utf8) }
+            tenant.append(0)
+        }
         // The credential itself goes into the key's digest (never stored: only the digest is).
         if !self.configuration.shared { tenant.append(contentsOf: (headers.first(name: "authorization") ?? "").utf8) }
         return tenant

@@ -102,7 +102,8 @@ public final class RequestPhases: Sendable {
                     embedder: nil,
                     shared: nil,
                     metrics: metrics,
-                    logger: logger
+                    logger: logger,
+                    pinHeader: configuration.routing.pinHeader
                 ) : DisabledResponseCache())
         self.scorer = RequestScorer(
             scorer: runtime.scorer,

@@ -72,7 +72,8 @@ public enum SidecarApplication {
                 shared: shared,
                 metrics: metrics,
                 logger: logger,
-                keepCutEmbeddings: runtime.scorer.wantsEmbedding
+                keepCutEmbeddings: runtime.scorer.wantsEmbedding,
+                pinHeader: runtime.configuration.routing.pinHeader
             )
             services.append(CacheService(cache: responseCache))
             cache = responseCache

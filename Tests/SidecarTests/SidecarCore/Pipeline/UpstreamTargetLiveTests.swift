@@ -169,7 +169,7 @@ import Testing
 
         #expect(evil.accepted == 0, "the evil listener was connected to")
         let received = upstream.requests
-        #expect(received.count == forwarded.count)
+        #expect(received.count == forwarded.count, "\(received.map { "\($0.head.method) \($0.head.uri)" })")
         for request in received {
             let uri = request.head.uri
             #expect(uri.hasPrefix("/ollama/") || uri.hasPrefix("/cloud/"), "\(uri)")
