@@ -5,9 +5,11 @@
 ///
 /// - a table header whose name does not start with a key: `[é]`, `[=]`, `[[[a]]]`, a `[` at
 ///   the end of a line (fixed upstream, marzer/tomlplusplus#301, not yet in TOMLKit);
-/// - a date followed by `T` and no time: `1979-05-27Tx:` in a value.
+/// - a date followed by `T` and no time: `1979-05-27Tx:` in a value;
+/// - where an array expects an element, a `}` or a Unicode line break (U+2028, U+2029,
+///   U+0085): refused anywhere outside strings and comments.
 ///
-/// Both are invalid TOML, so refusing them changes nothing else. The scan follows what can
+/// All are invalid TOML, so refusing them changes nothing else. The scan follows what can
 /// span lines (arrays, inline tables, multi-line strings), skips comments and strings, and
 /// tells keys from values. Found by the `config` fuzz target.
 enum TOMLParserGuard {
@@ -72,9 +74,14 @@ enum TOMLParserGuard {
                     self.open.append(byte == UInt8(ascii: "{"))
                     self.inKey = byte == UInt8(ascii: "{")
                     self.index += 1
+                case UInt8(ascii: "}") where self.open.last == false:
+                    return Finding(line: self.line, reason: "an array must end with ]")
                 case UInt8(ascii: "]"), UInt8(ascii: "}"):
                     _ = self.open.popLast()
                     self.index += 1
+                case 0xC2 where self.isUnicodeLineBreak(),
+                    0xE2 where self.isUnicodeLineBreak():
+                    return Finding(line: self.line, reason: "a Unicode line break outside a string")
                 case UInt8(ascii: ","):
                     self.inKey = self.open.last == true
                     self.index += 1
@@ -128,6 +135,13 @@ enum TOMLParserGuard {
             }
             let next = self.bytes[self.index + pattern.count]
             return next < UInt8(ascii: "0") || next > UInt8(ascii: "9")
+        }
+
+        /// U+0085 (`C2 85`), U+2028 or U+2029 (`E2 80 A8`, `E2 80 A9`) at the index.
+        private func isUnicodeLineBreak() -> Bool {
+            let rest = self.bytes[self.index...]
+            return rest.starts(with: [0xC2, 0x85]) || rest.starts(with: [0xE2, 0x80, 0xA8])
+                || rest.starts(with: [0xE2, 0x80, 0xA9])
         }
 
         private func skipBlanks(_ cursor: inout Int) {
