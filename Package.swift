@@ -1,9 +1,14 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+// scripts/fuzz.sh sets SIDECAR_FUZZ: the sidecar's own modules then carry libFuzzer's coverage
+// counters (its debug build reuses the dependencies `swift build` built; see the end of this file).
+let fuzzing = Context.environment["SIDECAR_FUZZ"] != nil
+let fuzzInstrumentation: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer"])] : []
+
 let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
-]
+] + fuzzInstrumentation
 
 let package = Package(
     name: "llm-sidecar",
@@ -197,10 +202,10 @@ let package = Package(
     ]
 )
 
-// The libFuzzer driver, declared only for scripts/fuzz.sh (SIDECAR_FUZZ=1), which builds it with
-// `-sanitize=fuzzer`: normal builds and `swift test` never see it. It has its own `main` that
-// calls `LLVMFuzzerRunDriver`, and links with lld (gold fails on libFuzzer's second `main`).
-if Context.environment["SIDECAR_FUZZ"] != nil {
+// The libFuzzer driver, declared only for scripts/fuzz.sh (SIDECAR_FUZZ=1): normal builds and
+// `swift test` never see it. It has its own `main` that calls `LLVMFuzzerRunDriver`, and links
+// with lld (gold fails on libFuzzer's second `main`).
+if fuzzing {
     package.targets += [
         .systemLibrary(name: "CFuzzerDriver", path: "Fuzz/CFuzzerDriver"),
         .executableTarget(
@@ -208,7 +213,7 @@ if Context.environment["SIDECAR_FUZZ"] != nil {
             dependencies: ["CFuzzerDriver", "SidecarFuzzing"],
             path: "Fuzz/SidecarFuzz",
             swiftSettings: strictSettings,
-            linkerSettings: [.unsafeFlags(["-use-ld=lld"])]
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer", "-use-ld=lld"])]
         ),
     ]
 }

@@ -35,17 +35,20 @@ enum Driver {
         var pointers: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         return pointers.withUnsafeMutableBufferPointer { buffer in
             var argv = buffer.baseAddress
-            return LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-                let input = size > 0 && data != nil ? Array(UnsafeBufferPointer(start: data, count: size)) : []
-                do {
-                    try Driver.target.run(input)
-                } catch {
-                    Driver.printError("\n== invariant violated: \(error)\n")
-                    abort()
-                }
-                return 0
-            }
+            return LLVMFuzzerRunDriver(&argc, &argv) { data, size in Driver.runOne(data, size) }
         }
+    }
+
+    /// One input through the chosen target; a broken invariant aborts.
+    static func runOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+        let input = size > 0 && data != nil ? Array(UnsafeBufferPointer(start: data, count: size)) : []
+        do {
+            try Driver.target.run(input)
+        } catch {
+            Driver.printError("\n== invariant violated: \(error)\n")
+            abort()
+        }
+        return 0
     }
 
     /// To standard error, unbuffered (before an abort).
@@ -53,6 +56,12 @@ enum Driver {
         var text = text
         text.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
     }
+}
+
+/// libFuzzer's own `main` (linked in, unused: ours runs the driver) refers to this entry point.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    Driver.runOne(data, size)
 }
 
 exit(Driver.main())

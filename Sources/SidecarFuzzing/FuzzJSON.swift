@@ -51,17 +51,21 @@ package enum FuzzJSON {
     }
 
     /// The document with each object's repeated keys reduced to the last one, in first-seen
-    /// order: what a reader that keeps the last value sees.
+    /// order: what a reader that keeps the last value sees. Keys are compared as JSON does,
+    /// byte for byte (Swift's `==` would merge `é` and `e\u{301}`).
     package var lastWins: FuzzJSON {
         switch self {
         case .object(let members):
             var order: [String] = []
-            var values: [String: FuzzJSON] = [:]
+            var values: [[UInt8]: FuzzJSON] = [:]
             for member in members {
-                if values[member.key] == nil { order.append(member.key) }
-                values[member.key] = member.value.lastWins
+                let key = Array(member.key.utf8)
+                if values[key] == nil { order.append(member.key) }
+                values[key] = member.value.lastWins
             }
-            return .object(order.compactMap { key in values[key].map { FuzzJSON.Member(key: key, value: $0) } })
+            return .object(
+                order.compactMap { key in values[Array(key.utf8)].map { FuzzJSON.Member(key: key, value: $0) } }
+            )
         case .array(let elements):
             return .array(elements.map(\.lastWins))
         default:

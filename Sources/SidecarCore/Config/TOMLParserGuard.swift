@@ -5,9 +5,12 @@
 ///
 /// - a table header whose name does not start with a key: `[é]`, `[=]`, `[[[a]]]`, a `[` at
 ///   the end of a line (fixed upstream, marzer/tomlplusplus#301, not yet in TOMLKit);
-/// - a date followed by `T` and no time: `1979-05-27Tx:` in a value.
+/// - a date followed by `T` and no time (`1979-05-27Tx:`), or by a space and a lone digit
+///   (`1979-05-27 2]`, `1979-05-27 2` at the end of the file), in a value;
+/// - where an array expects an element, a `}` or a Unicode line break (U+2028, U+2029,
+///   U+0085): refused anywhere outside strings and comments.
 ///
-/// Both are invalid TOML, so refusing them changes nothing else. The scan follows what can
+/// All are invalid TOML, so refusing them changes nothing else. The scan follows what can
 /// span lines (arrays, inline tables, multi-line strings), skips comments and strings, and
 /// tells keys from values. Found by the `config` fuzz target.
 enum TOMLParserGuard {
@@ -72,9 +75,14 @@ enum TOMLParserGuard {
                     self.open.append(byte == UInt8(ascii: "{"))
                     self.inKey = byte == UInt8(ascii: "{")
                     self.index += 1
+                case UInt8(ascii: "}") where self.open.last == false:
+                    return Finding(line: self.line, reason: "an array must end with ]")
                 case UInt8(ascii: "]"), UInt8(ascii: "}"):
                     _ = self.open.popLast()
                     self.index += 1
+                case 0xC2 where self.isUnicodeLineBreak(),
+                    0xE2 where self.isUnicodeLineBreak():
+                    return Finding(line: self.line, reason: "a Unicode line break outside a string")
                 case UInt8(ascii: ","):
                     self.inKey = self.open.last == true
                     self.index += 1
@@ -111,23 +119,49 @@ enum TOMLParserGuard {
             }
         }
 
-        /// At a digit in a value: `DDDD-DD-DD` then `T` or `t` then anything but a digit.
+        /// At a digit in a value: `DDDD-DD-DD` then `T` (or `t`) and anything but a digit; or a
+        /// ten-character token shaped like a date (toml++ only counts, and skips `_`) then a space,
+        /// one digit and anything but a digit (toml++ reads on past the end of the file). Neither
+        /// can start a valid value.
         private func isDateWithoutTime() -> Bool {
-            let pattern = Array("dddd-dd-ddT".utf8)
-            guard self.index + pattern.count < self.bytes.count else { return false }
-            for (offset, expected) in pattern.enumerated() {
-                let byte = self.bytes[self.index + offset]
-                switch expected {
-                case UInt8(ascii: "d"):
-                    guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return false }
-                case UInt8(ascii: "T"):
-                    guard byte | 0x20 == UInt8(ascii: "t") else { return false }
-                default:
-                    guard byte == expected else { return false }
-                }
+            func isDigit(_ position: Int) -> Bool {
+                position < self.bytes.count && self.bytes[position] >= UInt8(ascii: "0")
+                    && self.bytes[position] <= UInt8(ascii: "9")
             }
-            let next = self.bytes[self.index + pattern.count]
-            return next < UInt8(ascii: "0") || next > UInt8(ascii: "9")
+            let start = self.index
+            if [0, 1, 2, 3, 5, 6, 8, 9].allSatisfy({ isDigit(start + $0) }), start + 11 < self.bytes.count,
+                self.bytes[start + 4] == UInt8(ascii: "-"), self.bytes[start + 7] == UInt8(ascii: "-"),
+                self.bytes[start + 10] | 0x20 == UInt8(ascii: "t"), !isDigit(start + 11)
+            {
+                return true
+            }
+            var token: [UInt8] = []
+            var cursor = start
+            while cursor < self.bytes.count, token.count <= 10, !Self.endsValue(self.bytes[cursor]) {
+                if self.bytes[cursor] != UInt8(ascii: "_") { token.append(self.bytes[cursor]) }
+                cursor += 1
+            }
+            return token.count == 10 && token[4] == UInt8(ascii: "-") && token[7] == UInt8(ascii: "-")
+                && cursor < self.bytes.count && self.bytes[cursor] == UInt8(ascii: " ") && isDigit(cursor + 1)
+                && !isDigit(cursor + 2)
+        }
+
+        /// toml++'s value terminators, as far as ASCII goes (other white space is refused anyway).
+        private static func endsValue(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: " "), 0x09...0x0D, UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: ","),
+                UInt8(ascii: "#"):
+                return true
+            default:
+                return false
+            }
+        }
+
+        /// U+0085 (`C2 85`), U+2028 or U+2029 (`E2 80 A8`, `E2 80 A9`) at the index.
+        private func isUnicodeLineBreak() -> Bool {
+            let rest = self.bytes[self.index...]
+            return rest.starts(with: [0xC2, 0x85]) || rest.starts(with: [0xE2, 0x80, 0xA8])
+                || rest.starts(with: [0xE2, 0x80, 0xA9])
         }
 
         private func skipBlanks(_ cursor: inout Int) {

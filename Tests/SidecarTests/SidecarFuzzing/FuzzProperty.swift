@@ -18,6 +18,14 @@ enum FuzzProperty {
         }
     }
 
+    /// One checked-in seed (a found input kept in `Fuzz/corpus/<target>/found-*`).
+    static func seed(_ target: FuzzTarget, _ name: String) -> [UInt8] {
+        let file = Self.packageRoot.appendingPathComponent("Fuzz/corpus/\(target.rawValue)/\(name)")
+        let data = try? Data(contentsOf: file)
+        #expect(data != nil, "no seed \(file.path)")
+        return data.map { Array($0) } ?? []
+    }
+
     static func tokens(_ target: FuzzTarget) -> [[UInt8]] {
         let file = Self.packageRoot.appendingPathComponent("Fuzz/dict/\(target.rawValue).dict")
         return (try? String(contentsOf: file, encoding: .utf8)).map(FuzzMutator.dictionaryTokens) ?? []

@@ -15,6 +15,9 @@ struct SidecarConfigurationFuzzTests {
     @Test(arguments: [
         ("[é]", 1), ("[spend]\n[=]\n", 2), ("[[[a]]]", 1), ("a = 1\n  [\n", 2), ("x = \"\"\"\n[ok\n\"\"\"\n[#]", 4),
         ("x = 1979-05-27TWW*7:32:00", 1), ("[t]\ny = [ 1, 2000-01-01t: ]", 2), ("z = { a = 1999-12-31T:00 }", 1),
+        ("b = [ { a = 5 },}\u{0} ]", 1), ("b = [\n1,\n\u{2028}2 ]", 3), ("c = [ \u{85} ]", 1),
+        ("x = 1979-05-27 2], [1]", 1), ("[a]\nx = 1979-05-27 2", 2), ("x = [1979-05-27 2,]", 1),
+        ("x = 19Q9-05-27 2]", 1), ("x = 1_979-05-27 2\u{A0}", 1),
     ])
     func constructsThatCrashTOMLKitAreErrors(_ text: String, line: Int) {
         FuzzProperty.replay(.configuration, Array(text.utf8))
@@ -24,10 +27,22 @@ struct SidecarConfigurationFuzzTests {
 
     @Test(arguments: [
         "[server] # [é]\nlisten = \"[=]\"\n", "tiers = [\n  [1, 2],\n  { a = 1 },\n]\n", "s = '''\n[=]\n'''\n",
-        "1979-05-27Tx = 1\n", "a = { 1979-05-27T = 1 }\n", "d = 1979-05-27T07:32:00Z\ne = 1979-05-27 07:32:00\n",
-        "\u{FEFF}[a]\n",
+        "1979-05-27Tx = 1\n", "a = { 1979-05-27T = 1 }\n",
+        "d = 1979-05-27T07:32:00Z\ne = 1979-05-27 07:32:00\nf = 1979-05-27 # 2\n",
+        "\u{FEFF}[a]\n", "p = \"£ \u{2028}\" # \u{85}\nq = [ { a = 1 }, [ { b = 2 } ] ]\n",
     ])
     func validTOMLIsLeftToTheParser(_ text: String) {
         #expect(TOMLParserGuard.firstUnsafeConstruct(in: text) == nil)
+    }
+
+    @Test(arguments: [
+        "found-header-without-name", "found-date-without-time", "found-brace-in-array", "found-date-and-lone-digit",
+    ])
+    func foundInputsAreErrors(_ name: String) {
+        let input = FuzzProperty.seed(.configuration, name)
+        FuzzProperty.replay(.configuration, input)
+        #expect(throws: ConfigurationError.self) {
+            try SidecarConfiguration(toml: String(decoding: input, as: UTF8.self), file: "fuzz.conf")
+        }
     }
 }
