@@ -162,29 +162,12 @@ final class WireTestServer: Sendable {
 /// Self-signed certificate for "localhost" and 127.0.0.1, generated with openssl.
 enum WireTestCertificate {
     static func make() throws -> (certificate: NIOSSLCertificate, key: NIOSSLPrivateKey) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wire-tls-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let certPath = dir.appendingPathComponent("cert.pem").path
-        let keyPath = dir.appendingPathComponent("key.pem").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", keyPath, "-out", certPath, "-days", "1", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw NSError(domain: "openssl", code: Int(process.terminationStatus))
-        }
-        guard let certificate = try NIOSSLCertificate.fromPEMFile(certPath).first else {
+        let files = try TestCertificateFiles(subjectAltName: "DNS:localhost,IP:127.0.0.1")
+        defer { files.remove() }
+        guard let certificate = try NIOSSLCertificate.fromPEMFile(files.certificatePath).first else {
             throw NSError(domain: "openssl", code: -1)
         }
-        let key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+        let key = try NIOSSLPrivateKey(file: files.keyPath, format: .pem)
         return (certificate, key)
     }
 }
