@@ -36,15 +36,20 @@ extension RedisClient {
         }
         var request = first
         while true {
+            let replies: [RedisReply]
             do {
-                request.promise.succeed(try connection.execute(request.commands))
+                replies = try connection.execute(request.commands)
             } catch {
                 connection.close()
                 self.connectionFailed(generation: connection.generation, error: error)
                 request.promise.fail(error)
                 return
             }
-            switch self.machine.withLock({ $0.release(connection) }) {
+            // Released before the caller hears back, so that its next call finds the connection
+            // idle rather than opening another one.
+            let next = self.machine.withLock { $0.release(connection) }
+            request.promise.succeed(replies)
+            switch next {
             case .run(let next):
                 request = next
             case .parked:

@@ -97,6 +97,19 @@ struct RedisClientCommandTests {
         try await group.shutdownGracefully()
     }
 
+    @Test func callsOneAfterAnotherReuseOneConnection() async throws {
+        let server = try await RedisTestServer()
+        try await withRedisClient(try RedisConfiguration(url: server.url())) { client in
+            // The connection is back in the pool before each caller hears its reply, so the next
+            // call never finds the pool empty and opens a second one.
+            for index in 0..<200 {
+                #expect(try await client.command(["SET", "k\(index)", "v"]) == .status("OK"))
+            }
+            let list = try #require(try await client.command(["CLIENT", "LIST"]).string)
+            #expect(list.split(separator: "\n").count == 1)
+        }
+    }
+
     @Test func pipelineSendsSeveralCommandsInOneRoundTrip() async throws {
         let server = try await RedisTestServer()
         try await withRedisClient(try RedisConfiguration(url: server.url())) { client in
