@@ -88,6 +88,14 @@ package enum FoundationJSON {
         }
     }
 
+    /// Whether the bytes hold a raw (unescaped) U+FEFF. `JSONSerialization` drops one that starts a
+    /// string, so `{"\u{FEFF}a":1,"a":2}` reads as one key; an escaped `\ufeff` is kept.
+    package static func hasRawByteOrderMark(_ bytes: [UInt8]) -> Bool {
+        let mark: [UInt8] = [0xEF, 0xBB, 0xBF]
+        guard bytes.count >= mark.count else { return false }
+        return (0...(bytes.count - mark.count)).contains { bytes[$0..<($0 + mark.count)].elementsEqual(mark) }
+    }
+
     /// Nesting depth: 0 for a scalar, 1 for a flat object or array.
     package static func depth(_ value: Any) -> Int {
         switch value {

@@ -19,7 +19,8 @@ import SidecarOpenAI
 ///    trees are equal but for `model` (and `stream_options`, which becomes the old object, or
 ///    `{}` if it was not one, with `include_usage: true`). It keeps the last of a repeated key,
 ///    as most upstream servers do. When it rejects the body (a number beyond `Double`, which
-///    `JSONDecoder` skips in fields it does not read), only check 2 applies.
+///    `JSONDecoder` skips in fields it does not read), only check 2 applies, as it does when the
+///    body holds a raw U+FEFF (``FoundationJSON/hasRawByteOrderMark(_:)``).
 package enum OpenAIRequestCheck {
     static let target = "openai-request"
 
@@ -51,7 +52,10 @@ package enum OpenAIRequestCheck {
         guard OpenAIRequestParser.isValidJSON(body) else {
             throw Self.failure("the decode stage let through a body that is not valid JSON", bytes)
         }
-        let original = FoundationJSON.object(bytes)
+        // Foundation drops a raw U+FEFF that starts a string, keys included, so `"\u{FEFF}model"`
+        // and the `model` the rewrite adds would read as one key: its trees cannot judge such a
+        // body, and checks 1 and 2 (which keep keys as written) still do.
+        let original = FoundationJSON.hasRawByteOrderMark(bytes) ? nil : FoundationJSON.object(bytes)
         for (model, includeUsage) in Self.rewrites {
             let scanned = RequestBodyRewriter.rewrite(body, model: model, includeUsage: includeUsage)
             let rewritten: ByteBuffer?

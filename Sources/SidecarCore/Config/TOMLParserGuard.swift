@@ -120,9 +120,9 @@ enum TOMLParserGuard {
         }
 
         /// At a digit in a value: `DDDD-DD-DD` then `T` (or `t`) and anything but a digit; or a
-        /// ten-character token shaped like a date (toml++ only counts, and skips `_`) then a space,
-        /// one digit and anything but a digit (toml++ reads on past the end of the file). Neither
-        /// can start a valid value.
+        /// ten-character token shaped like a date (toml++ counts characters, not bytes, and skips
+        /// `_`) then a space, one digit and anything but a digit (toml++ reads on past the end of
+        /// the file). Neither can start a valid value.
         private func isDateWithoutTime() -> Bool {
             func isDigit(_ position: Int) -> Bool {
                 position < self.bytes.count && self.bytes[position] >= UInt8(ascii: "0")
@@ -138,7 +138,9 @@ enum TOMLParserGuard {
             var token: [UInt8] = []
             var cursor = start
             while cursor < self.bytes.count, token.count <= 10, !Self.endsValue(self.bytes[cursor]) {
-                if self.bytes[cursor] != UInt8(ascii: "_") { token.append(self.bytes[cursor]) }
+                // toml++ counts characters: a UTF-8 continuation byte adds none.
+                let byte = self.bytes[cursor]
+                if byte != UInt8(ascii: "_") && byte & 0xC0 != 0x80 { token.append(byte) }
                 cursor += 1
             }
             return token.count == 10 && token[4] == UInt8(ascii: "-") && token[7] == UInt8(ascii: "-")

@@ -45,6 +45,20 @@ struct RequestBodyRewriterFuzzTests {
         FuzzProperty.replay(.openAIRequest, Array(#"{"mod\u0065l":"a","max_tokens":1.0}"#.utf8))
     }
 
+    /// A key spelled with a leading U+FEFF is a key of its own: the rewrite keeps it and adds
+    /// `model`. (Foundation's reader drops the U+FEFF and merged the two; the check no longer
+    /// judges such bodies by Foundation's tree.)
+    @Test func aKeyWithAByteOrderMarkIsNotTheModel() throws {
+        FuzzProperty.replay(.openAIRequest, FuzzProperty.seed(.openAIRequest, "found-bom-key"))
+        let body = ByteBuffer(string: "{\"\u{FEFF}model\":\"gpt-4o\",\"messages\":[]}")
+        let (view, _) = try RequestDecoder.decodeWithLayout(body)
+        #expect(view.model == nil)
+        let rewritten = try #require(RequestBodyRewriter.rewrite(body, model: "llama3.2:3b", includeUsage: false))
+        let text = String(buffer: rewritten)
+        #expect(text.contains("\"\u{FEFF}model\":\"gpt-4o\""))
+        #expect(text.contains("\"model\":\"llama3.2:3b\""))
+    }
+
     /// `JSONDecoder` does not check members it does not read: a bad escape (which made the
     /// rewrite's scan lose the string's end), a leading zero, a trailing comma, a raw control
     /// character or bad UTF-8 passed the decode stage and failed in the rewrite or upstream.

@@ -17,7 +17,8 @@ struct SidecarConfigurationFuzzTests {
         ("x = 1979-05-27TWW*7:32:00", 1), ("[t]\ny = [ 1, 2000-01-01t: ]", 2), ("z = { a = 1999-12-31T:00 }", 1),
         ("b = [ { a = 5 },}\u{0} ]", 1), ("b = [\n1,\n\u{2028}2 ]", 3), ("c = [ \u{85} ]", 1),
         ("x = 1979-05-27 2], [1]", 1), ("[a]\nx = 1979-05-27 2", 2), ("x = [1979-05-27 2,]", 1),
-        ("x = 19Q9-05-27 2]", 1), ("x = 1_979-05-27 2\u{A0}", 1),
+        ("x = 19Q9-05-27 2]", 1), ("x = 1_979-05-27 2\u{A0}", 1), ("x = 1é79-05-27 2]", 1),
+        ("x = 1\u{FFFD}79-05-27 2]", 1), ("x = 1日本9-05-27 2]", 1),
     ])
     func constructsThatCrashTOMLKitAreErrors(_ text: String, line: Int) {
         FuzzProperty.replay(.configuration, Array(text.utf8))
@@ -37,6 +38,7 @@ struct SidecarConfigurationFuzzTests {
 
     @Test(arguments: [
         "found-header-without-name", "found-date-without-time", "found-brace-in-array", "found-date-and-lone-digit",
+        "found-date-multibyte-lone-digit",
     ])
     func foundInputsAreErrors(_ name: String) {
         let input = FuzzProperty.seed(.configuration, name)
