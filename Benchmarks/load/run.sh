@@ -110,7 +110,7 @@ for t in "${ALL_TARGETS[@]}"; do [[ -n ${WANT[$t]:-} ]] && SELECTED+=("$t"); don
 (( ${#SELECTED[@]} > 0 || LATENCY == 1 )) || die "no targets selected (--only none needs --latency)"
 want() { [[ -n ${WANT[$1]:-} ]]; }
 NEED_PROXY=0; { want b || want b-sse; } && NEED_PROXY=1
-NEED_SIDECAR=0; { want c || want d || [[ $LATENCY == 1 ]]; } && NEED_SIDECAR=1
+NEED_SIDECAR=0; { want c || want d || want c-off || want c-sem || want h || [[ $LATENCY == 1 ]]; } && NEED_SIDECAR=1
 
 # ---------------------------------------------------------------------------------------------
 # Tools.
