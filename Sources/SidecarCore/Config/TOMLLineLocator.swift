@@ -26,7 +26,7 @@ struct TOMLLineLocator: Sendable {
             } else {
                 table = head
             }
-        } else if let bracket = components[0].firstIndex(of: "[") {
+        } else if let bracket = components[0].firstIndex(of: "["), components[0].hasSuffix("]") {
             // "upstreams[2]" alone: the header line of that element.
             let head = components[0]
             table = String(head[..<bracket])

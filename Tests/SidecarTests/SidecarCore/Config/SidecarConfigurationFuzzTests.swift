@@ -47,4 +47,13 @@ struct SidecarConfigurationFuzzTests {
             try SidecarConfiguration(toml: String(decoding: input, as: UTF8.self), file: "fuzz.conf")
         }
     }
+
+    /// An unknown key ending in `[` (`"##[" = ""`): finding its line for the error trapped on a
+    /// bad range in TOMLLineLocator (it took the key for `upstreams[2]` without its `]`).
+    @Test func anUnknownKeyWithABracketIsAnError() {
+        let text = "\"##[\"=\"\""
+        FuzzProperty.replay(.configuration, Array(text.utf8))
+        #expect(throws: ConfigurationError.self) { try SidecarConfiguration(toml: text, file: "fuzz.conf") }
+        #expect(TOMLLineLocator(file: "f", source: "[a[]\n").line(of: "a[") == nil)
+    }
 }
