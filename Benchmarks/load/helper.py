@@ -102,6 +102,13 @@ def load_target(resdir, t):
         if ot is not None:
             # Share of all CPUs used by processes other than wrk and the ones under test.
             r["other_cpu_pct"] = round(max(0.0, ot / clk / (wall / 1e6) / nproc * 100.0), 1)
+    served = num(extra.get("metric_requests_total"), float)
+    if served:
+        # New upstream connections and TLS handshakes per 1,000 requests the sidecar answered.
+        for key, name in (("upstream_connections_per_1k", "metric_upstream_connections_opened_total"),
+                          ("tls_handshakes_per_1k", "metric_upstream_tls_handshakes_total")):
+            count = num(extra.get(name), float)
+            r[key] = round(count / served * 1000, 2) if count is not None else None
     for k in ("ready_ms", "idle_rss_kb", "peak_rss_kb", "rss_after_kb", "config"):
         if k in extra:
             r[k] = num(extra[k]) if k != "config" else extra[k]
@@ -126,7 +133,7 @@ def report(resdir, out_path, targets):
         r["ratio_vs_b_sse"] = round(rps / base_bs, 3) if (base_bs and r["stream"]) else None
 
     cols = ["target", "what", "req/s", "p50 ms", "p99 ms", "errors", "vs b", "vs b-sse",
-            "CPU us/req", "idle RSS MB", "peak RSS MB", "ready ms", "other CPU %"]
+            "CPU us/req", "idle RSS MB", "peak RSS MB", "ready ms", "other CPU %", "conns/1k req"]
     rows = []
     for r in results:
         rows.append([
@@ -137,6 +144,7 @@ def report(resdir, out_path, targets):
             fmt(r["idle_rss_kb"] / 1024 if r.get("idle_rss_kb") is not None else None, ".1f"),
             fmt(r["peak_rss_kb"] / 1024 if r.get("peak_rss_kb") is not None else None, ".1f"),
             fmt(r.get("ready_ms"), ".0f"), fmt(r.get("other_cpu_pct"), ".1f"),
+            fmt(r.get("upstream_connections_per_1k"), ".2f"),
         ])
     widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols)]
     left = {0, 1}
@@ -178,7 +186,9 @@ def report(resdir, out_path, targets):
     print()
     print("errors = socket errors + non-2xx + 2xx bodies missing the expected marker;"
           " vs b = req/s / req/s of b;\nCPU = the process under test (a: stub, b: proxy nginx, c/d: sidecar, e: LiteLLM);"
-          " other CPU = share of all CPUs used by anything but wrk and the processes started here.")
+          " other CPU = share of all CPUs used by anything but wrk and the processes started here;\n"
+          "conns/1k req = new upstream connections per 1,000 requests the sidecar answered (its /metrics;"
+          " TLS handshakes per 1,000 are in the JSON).")
 
     doc = {
         "schema": "llm-sidecar-load/1",

@@ -449,9 +449,17 @@ bench_sidecar_target() { # target port base_url stream
     kill -0 "$pid" 2>/dev/null || { tail -n 30 "$TMP/sidecar-$t.log" >&2; die "llm-sidecar died during the $t run"; }
     hwm=$(proc_status_kb "$pid" VmHWM || echo "")
     after=$(proc_status_kb "$pid" VmRSS || echo "")
+    # Over the sidecar's life (preflight, warm-up, run): requests it answered and the upstream
+    # connections and TLS handshakes it opened for them, from its own /metrics.
+    curl -s --max-time 5 "http://127.0.0.1:$port/metrics" > "$TMP/$t.metrics" || true
     {
         printf 'cpu_process=llm-sidecar\nready_ms=%s\nidle_rss_kb=%s\npeak_rss_kb=%s\nrss_after_kb=%s\nconfig=%s\n' \
             "$ready" "$idle" "$hwm" "$after" "$(basename "$cfg")"
+        for name in requests_total upstream_connections_opened_total upstream_tls_handshakes_total; do
+            printf 'metric_%s=%s\n' "$name" \
+                "$(awk -v m="llm_sidecar_$name" '$1 == m || index($1, m "{") == 1 { s += $NF } END { print s + 0 }' \
+                    "$TMP/$t.metrics")"
+        done
     } >> "$RES/$t.extra"
     stop_pid "$pid" 100
     sleep 1

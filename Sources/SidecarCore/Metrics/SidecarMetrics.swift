@@ -169,6 +169,18 @@ public struct SidecarMetrics: Sendable {
         self.handles.gauge("llm_sidecar_cache_backend_up", [("backend", backend)]).record(up ? 1 : 0)
     }
 
+    /// `llm_sidecar_upstream_connections_opened_total{endpoint}`: connections opened to an
+    /// upstream's `host:port` (each one a TCP handshake, and for HTTPS a TLS handshake too).
+    func recordUpstreamConnectionOpened(endpoint: String) {
+        self.handles.counter("llm_sidecar_upstream_connections_opened_total", [("endpoint", endpoint)]).increment()
+    }
+
+    /// `llm_sidecar_upstream_tls_handshakes_total{endpoint}`: TLS handshakes completed with an
+    /// upstream (none is resumed: each is a full handshake).
+    func recordUpstreamTLSHandshake(endpoint: String) {
+        self.handles.counter("llm_sidecar_upstream_tls_handshakes_total", [("endpoint", endpoint)]).increment()
+    }
+
     /// `llm_sidecar_requests_in_flight` and `llm_sidecar_requests_queued` (`[limits]`), set when
     /// `/metrics` is read (not on every request).
     func recordAdmission(inFlight: Int, queued: Int) {

@@ -41,14 +41,18 @@ public enum SidecarApplication {
     ) -> some ApplicationProtocol {
         let group = MultiThreadedEventLoopGroup.singleton
         let timeouts = runtime.configuration.timeouts
+        let metrics = SidecarMetrics(factory: metricsFactory)
         let pools = UpstreamConnectionPools(
             group: group,
             configuration: .init(
                 connectTimeout: .nanoseconds(timeouts.connect.saturatingNanoseconds),
-                idleTimeout: .nanoseconds(timeouts.idle.saturatingNanoseconds)
+                idleTimeout: .nanoseconds(timeouts.idle.saturatingNanoseconds),
+                events: UpstreamConnectionEvents(
+                    connectionOpened: { metrics.recordUpstreamConnectionOpened(endpoint: $0.displayAddress) },
+                    tlsHandshakeCompleted: { metrics.recordUpstreamTLSHandshake(endpoint: $0.displayAddress) }
+                )
             )
         )
-        let metrics = SidecarMetrics(factory: metricsFactory)
         let cacheConfiguration = runtime.configuration.cache
         var services: [any Service] = [UpstreamClientService(pools: pools)]
         var cache: any ResponseCache = DisabledResponseCache()

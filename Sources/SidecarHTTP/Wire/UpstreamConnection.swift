@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import NIOTLS
 
 /// One HTTP/1.1 connection to an upstream, and the last handler of its pipeline. The pipeline is built once per
 /// connection; the handler is re-armed for each call. Event-loop confined.
@@ -258,6 +259,13 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         } else {
             context.read()
         }
+    }
+
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            self.pool.configuration.events.tlsHandshakeCompleted(self.endpoint)
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -251,6 +251,7 @@ package final class UpstreamConnectionPool {
         future.assumeIsolated().whenComplete { result in
             switch result {
             case .success:
+                self.configuration.events.connectionOpened(endpoint)
                 connection.didConnect()
             case .failure(let error):
                 connection.didFailToConnect(error)

@@ -20,6 +20,9 @@ package final class UpstreamConnectionPools: Sendable {
         /// the system's roots with full verification (chain and host name). Its context is made
         /// once, here; an endpoint's own is made when its ``UpstreamTrust`` is.
         package var tlsConfiguration: TLSConfiguration
+        /// Told of each connection opened (TCP connected) and each TLS handshake completed, for
+        /// the metrics: what a burst costs in new connections.
+        package var events: UpstreamConnectionEvents
 
         package init(
             connectTimeout: TimeAmount = .seconds(10),
@@ -27,7 +30,8 @@ package final class UpstreamConnectionPools: Sendable {
             maxConnectionsPerEndpoint: Int = 256,
             idleConnectionTimeout: TimeAmount = .seconds(60),
             maxIdleConnectionsPerEndpoint: Int = 64,
-            tlsConfiguration: TLSConfiguration = .makeClientConfiguration()
+            tlsConfiguration: TLSConfiguration = .makeClientConfiguration(),
+            events: UpstreamConnectionEvents = UpstreamConnectionEvents()
         ) {
             self.connectTimeout = connectTimeout
             self.idleTimeout = idleTimeout
@@ -35,6 +39,7 @@ package final class UpstreamConnectionPools: Sendable {
             self.idleConnectionTimeout = idleConnectionTimeout
             self.maxIdleConnectionsPerEndpoint = maxIdleConnectionsPerEndpoint
             self.tlsConfiguration = tlsConfiguration
+            self.events = events
         }
     }
 
@@ -112,5 +117,20 @@ package final class UpstreamConnectionPools: Sendable {
         for future in futures {
             try? await future.get()
         }
+    }
+}
+
+/// What the pools report about the connections they open (on the connection's event loop; keep it
+/// cheap). Connections are few next to requests, so a metric per event costs little.
+package struct UpstreamConnectionEvents: Sendable {
+    package var connectionOpened: @Sendable (UpstreamEndpoint) -> Void
+    package var tlsHandshakeCompleted: @Sendable (UpstreamEndpoint) -> Void
+
+    package init(
+        connectionOpened: @escaping @Sendable (UpstreamEndpoint) -> Void = { _ in },
+        tlsHandshakeCompleted: @escaping @Sendable (UpstreamEndpoint) -> Void = { _ in }
+    ) {
+        self.connectionOpened = connectionOpened
+        self.tlsHandshakeCompleted = tlsHandshakeCompleted
     }
 }

@@ -89,6 +89,42 @@ import Testing
         await server.stop()
     }
 
+    /// Connections and TLS handshakes to each upstream are counted in `/metrics` (what a burst
+    /// costs in new connections): kept alive, four requests open at most one per event loop.
+    @Test func connectionsAndTLSHandshakesAreCounted() async throws {
+        let certificate = try TestCertificateFiles(subjectAltName: "DNS:localhost,IP:127.0.0.1")
+        defer { certificate.remove() }
+        let server = try await Self.tlsServer(certificate)
+        let configuration = try Self.configuration(
+            baseURL: "https://localhost:\(server.port)/v1",
+            caFile: certificate.certificatePath
+        )
+        let metrics = try await SidecarHarness.run(configuration) { client, _, _ in
+            for index in 0..<4 {
+                let body = SidecarHarness.chatBody("question \(index)")
+                let status = try await client.execute(
+                    uri: "/v1/chat/completions",
+                    method: .post,
+                    headers: Self.json,
+                    body: body
+                ) { $0.status }
+                #expect(status == .ok)
+            }
+            return try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+        }
+        func value(_ name: String) -> Int? {
+            let prefix = "\(name){endpoint=\"localhost:\(server.port)\"} "
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix(prefix) }
+            return line.flatMap { Double($0.dropFirst(prefix.count)) }.map { Int($0) }
+        }
+        let accepted = server.stats.withLock { $0.accepted }
+        #expect(server.requests.count == 4)
+        #expect((1...2).contains(accepted))
+        #expect(value("llm_sidecar_upstream_connections_opened_total") == accepted)
+        #expect(value("llm_sidecar_upstream_tls_handshakes_total") == accepted)
+        await server.stop()
+    }
+
     @Test func theCAFileDoesNotTurnOffHostNameVerification() async throws {
         // Trusted (it is its own CA), but issued to another name, without an IP address.
         let otherName = try TestCertificateFiles(commonName: "other.example", subjectAltName: "DNS:other.example")
