@@ -70,6 +70,8 @@ extension SidecarConfiguration {
                                                # chain to, instead of the system's; host names are verified either way
         pass_client_authorization = false      # true = forward the client's own Authorization header
         max_concurrent = 0                     # requests at once to this upstream (0 = no limit); more wait in line
+        warm_connections = 0                   # idle connections kept open per event loop (refilled as requests
+                                               # take them): no TCP/TLS handshake before a request's first byte
 
         [[upstreams]]
         name = "openai"

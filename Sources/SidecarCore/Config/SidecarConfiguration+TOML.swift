@@ -82,7 +82,8 @@ extension SidecarConfiguration {
                 passClientAuthorization: try upstream.bool("pass_client_authorization", default: false),
                 maxConcurrent: try upstream.int("max_concurrent", default: 0, range: 0...1_000_000),
                 apiKeyFile: try upstream.string("api_key_file", default: ""),
-                caFile: try upstream.string("ca_file", default: "")
+                caFile: try upstream.string("ca_file", default: ""),
+                warmConnections: try upstream.int("warm_connections", default: 0, range: 0...64)
             )
             try upstream.rejectUnknownKeys()
             try entry.loadFiles(upstream, environment: environment)

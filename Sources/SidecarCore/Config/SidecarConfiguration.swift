@@ -196,6 +196,10 @@ public struct UpstreamConfiguration: Sendable, Equatable {
     /// in line. For servers that serve one request at a time (llama.cpp's cuts a running stream
     /// when a second request arrives).
     public var maxConcurrent: Int
+    /// Idle connections kept open to this upstream on each event loop (`warm_connections`),
+    /// opened at start and after a reload and refilled in the background as requests take
+    /// them: a request that finds one pays no TCP or TLS handshake. 0: none kept beyond use.
+    public var warmConnections: Int
 
     public init(
         name: String,
@@ -204,8 +208,10 @@ public struct UpstreamConfiguration: Sendable, Equatable {
         passClientAuthorization: Bool = false,
         maxConcurrent: Int = 0,
         apiKeyFile: String = "",
-        caFile: String = ""
+        caFile: String = "",
+        warmConnections: Int = 0
     ) {
+        self.warmConnections = warmConnections
         self.name = name
         self.baseURL = baseURL
         self.apiKeyEnv = apiKeyEnv

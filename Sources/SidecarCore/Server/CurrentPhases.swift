@@ -36,6 +36,8 @@ struct ReloadService: Service {
     let load: @Sendable () throws -> SidecarRuntime
     let notifier: SystemdNotifier
     let logger: Logger
+    /// Told of each configuration swapped in (the upstreams' warm connections follow it).
+    var reloaded: @Sendable (SidecarRuntime) -> Void = { _ in }
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
@@ -52,6 +54,7 @@ struct ReloadService: Service {
         do {
             let runtime = try self.load()
             self.current.replace(with: self.current.phases.reloaded(with: runtime))
+            self.reloaded(runtime)
             self.logger.info("configuration reloaded")
         } catch {
             self.logger.error(

@@ -54,7 +54,12 @@ public enum SidecarApplication {
             )
         )
         let cacheConfiguration = runtime.configuration.cache
-        var services: [any Service] = [UpstreamClientService(pools: pools)]
+        var services: [any Service] = [
+            UpstreamClientService(
+                pools: pools,
+                warm: runtime.directory.warmTargets(runtime.configuration.upstreams)
+            )
+        ]
         var cache: any ResponseCache = DisabledResponseCache()
         let semantic = cacheConfiguration.enabled && cacheConfiguration.semantic
         let embedder =
@@ -110,7 +115,11 @@ public enum SidecarApplication {
         )
         let current = CurrentPhases(phases)
         if let reload {
-            services.append(ReloadService(current: current, load: reload, notifier: notifier, logger: logger))
+            services.append(
+                ReloadService(current: current, load: reload, notifier: notifier, logger: logger) { runtime in
+                    pools.warm(runtime.directory.warmTargets(runtime.configuration.upstreams))
+                }
+            )
         }
         let responder = SidecarResponder(
             current: current,

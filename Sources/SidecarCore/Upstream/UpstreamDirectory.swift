@@ -101,6 +101,15 @@ public struct UpstreamDirectory: Sendable {
         self.passingClientAuthorization = Set(configuration.upstreams.filter(\.passClientAuthorization).map(\.name))
     }
 
+    /// The upstreams that keep warm connections (`warm_connections`), by endpoint; one endpoint
+    /// named by several upstreams keeps the largest count.
+    package func warmTargets(_ upstreams: [UpstreamConfiguration]) -> [(endpoint: UpstreamEndpoint, count: Int)] {
+        upstreams.compactMap { upstream in
+            guard upstream.warmConnections > 0, let endpoint = self.entries[upstream.name]?.endpoint else { return nil }
+            return (endpoint, upstream.warmConnections)
+        }
+    }
+
     public func entry(_ name: String) -> Entry? {
         self.entries[name]
     }

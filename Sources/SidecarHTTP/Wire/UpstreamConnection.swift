@@ -33,6 +33,10 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     package var closeWhenConnected = false
     /// Completes when the connect attempt completes (success or failure); used by shutdown.
     package var connectFuture: EventLoopFuture<Void>?
+    /// When the pool opened it as a warm connection (none for one opened for a request).
+    package var warmOpenedAt: NIODeadline?
+    /// Whether a request was ever sent on it.
+    package var hasCarriedARequest: Bool { self.requestsStarted > 0 }
 
     // Per-call state.
     private var callIsOnReusedConnection = false

@@ -19,6 +19,16 @@ package final class UpstreamConnectionPool {
         /// Most recently used last; the reaper closes from the front.
         package var idle: [UpstreamConnection] = []
         package var waiters = CircularBuffer<UpstreamCall>()
+        /// Idle connections to keep open (``UpstreamConnectionPool/warm(_:)``), and how many are
+        /// being opened for that now.
+        package var warmTarget = 0
+        var warming = 0
+        /// After a warm connection failed to open: no other before this, then twice as long.
+        var warmRetryAt = NIODeadline.uptimeNanoseconds(0)
+        var warmBackoff = TimeAmount.zero
+        var warmRetry: Scheduled<Void>?
+        /// Every warm connection started; for tests.
+        package var warmConnectsStarted = 0
 
         package init(endpoint: UpstreamEndpoint) {
             self.endpoint = endpoint
@@ -57,6 +67,11 @@ package final class UpstreamConnectionPool {
     /// Number of open (connecting, active or idle) connections; for tests and metrics.
     package var openConnectionCount: Int { self.connections.count }
 
+    /// The state kept for `endpoint`; for tests.
+    package func endpointStateForTests(_ endpoint: UpstreamEndpoint) -> EndpointState {
+        self.endpointState(for: endpoint)
+    }
+
     /// Number of idle connections for `endpoint`; for tests and metrics.
     package func idleConnectionCount(for endpoint: UpstreamEndpoint) -> Int {
         self.endpoints[endpoint]?.idle.count ?? 0
@@ -75,6 +90,7 @@ package final class UpstreamConnectionPool {
         while let connection = endpointState.idle.popLast() {
             if connection.isUsable {
                 connection.startRequest(call)
+                self.refill(endpointState)
                 return call
             }
             connection.close()
@@ -117,10 +133,76 @@ package final class UpstreamConnectionPool {
         guard self.connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
         let endpointState = connection.endpointState
         endpointState.connectionCount -= 1
+        if let opened = connection.warmOpenedAt, !connection.hasCarriedARequest,
+            NIODeadline.now() - opened < .seconds(1)
+        {
+            // Opened warm and closed unused at once (an upstream that accepts and hangs up): back
+            // off as for a failed connect, so it is not hammered.
+            endpointState.warming += 1
+            self.warmConnectDone(endpointState, opened: false)
+        }
         if let index = endpointState.idle.firstIndex(where: { $0 === connection }) {
             endpointState.idle.remove(at: index)
         }
         self.serveWaiters(endpointState)
+        self.refill(endpointState)
+    }
+
+    /// Keeps `count` idle connections open to each endpoint (0: none beyond use), opening the
+    /// missing ones now and refilling as requests take them or they close. A connection that
+    /// fails to open holds refilling back (1 s, doubling to 30 s) so a down upstream is not
+    /// hammered. Endpoints not named keep none.
+    package func warm(_ targets: [(endpoint: UpstreamEndpoint, count: Int)]) {
+        self.eventLoop.assertInEventLoop()
+        guard !self.isShutdown else { return }
+        for endpointState in self.endpoints.values { endpointState.warmTarget = 0 }
+        for (endpoint, count) in targets {
+            let endpointState = self.endpointState(for: endpoint)
+            endpointState.warmTarget = max(endpointState.warmTarget, count)
+            endpointState.warmRetryAt = .uptimeNanoseconds(0)
+            endpointState.warmBackoff = .zero
+            self.refill(endpointState)
+        }
+    }
+
+    /// Opens connections until the idle ones and those being opened for it reach the target.
+    private func refill(_ endpointState: EndpointState) {
+        guard endpointState.warmTarget > 0, !self.isShutdown, endpointState.waiters.isEmpty else { return }
+        let now = NIODeadline.now()
+        guard now >= endpointState.warmRetryAt else {
+            self.scheduleWarmRetry(endpointState)
+            return
+        }
+        // A connect that fails at once moves `warmRetryAt` past now, which ends the loop.
+        while endpointState.idle.count + endpointState.warming < endpointState.warmTarget,
+            endpointState.connectionCount < self.configuration.maxConnectionsPerEndpoint,
+            endpointState.warmRetryAt <= now
+        {
+            endpointState.warming += 1
+            endpointState.warmConnectsStarted += 1
+            self.connect(endpointState, for: nil)
+        }
+    }
+
+    private func scheduleWarmRetry(_ endpointState: EndpointState) {
+        guard endpointState.warmRetry == nil else { return }
+        endpointState.warmRetry = self.eventLoop.assumeIsolated().scheduleTask(deadline: endpointState.warmRetryAt) {
+            endpointState.warmRetry = nil
+            self.refill(endpointState)
+        }
+    }
+
+    /// A warm connection finished opening (`opened`) or failed to.
+    private func warmConnectDone(_ endpointState: EndpointState, opened: Bool) {
+        endpointState.warming -= 1
+        if opened {
+            endpointState.warmBackoff = .zero
+        } else {
+            let backoff =
+                endpointState.warmBackoff == .zero ? .seconds(1) : min(endpointState.warmBackoff * 2, .seconds(30))
+            endpointState.warmBackoff = backoff
+            endpointState.warmRetryAt = .now() + backoff
+        }
     }
 
     package func retry(_ call: UpstreamCall, endpointState: EndpointState) {
@@ -164,6 +246,8 @@ package final class UpstreamConnectionPool {
                 waiter.fail(waiter.error(.cancelled, "connection pool shut down"))
             }
             endpointState.idle.removeAll()
+            endpointState.warmRetry?.cancel()
+            endpointState.warmRetry = nil
         }
         for connection in Array(self.connections.values) {
             futures.append(connection.shutdown(on: self.eventLoop))
@@ -196,13 +280,17 @@ package final class UpstreamConnectionPool {
         }
     }
 
-    private func connect(_ endpointState: EndpointState, for call: UpstreamCall) {
+    /// Opens a connection for `call`, or a warm one (`nil`) that goes to the idle list.
+    private func connect(_ endpointState: EndpointState, for call: UpstreamCall?) {
         let connection = UpstreamConnection(pool: self, endpointState: endpointState)
         endpointState.connectionCount += 1
         self.connections[ObjectIdentifier(connection)] = connection
-        connection.setCall(call)
-        call.connection = connection
-        call.state = .connecting
+        if let call {
+            connection.setCall(call)
+            call.connection = connection
+            call.state = .connecting
+        }
+        let warm = call == nil
 
         let endpoint = endpointState.endpoint
         let sslContext: NIOSSLContext?
@@ -211,6 +299,7 @@ package final class UpstreamConnectionPool {
             guard let context = endpoint.trust?.context ?? self.sslContext else {
                 let reason = self.sslContextError ?? "no TLS context"
                 let detail = "TLS handshake with \(endpoint.displayAddress) failed: \(reason)"
+                if warm { self.warmConnectDone(endpointState, opened: false) }
                 connection.didFailToConnect(UpstreamConnectError(detail: detail))
                 return
             }
@@ -252,8 +341,13 @@ package final class UpstreamConnectionPool {
             switch result {
             case .success:
                 self.configuration.events.connectionOpened(endpoint)
+                if warm {
+                    connection.warmOpenedAt = .now()
+                    self.warmConnectDone(endpointState, opened: true)
+                }
                 connection.didConnect()
             case .failure(let error):
+                if warm { self.warmConnectDone(endpointState, opened: false) }
                 connection.didFailToConnect(error)
             }
         }
@@ -271,11 +365,14 @@ package final class UpstreamConnectionPool {
         let timeout = self.configuration.idleConnectionTimeout
         var next: NIODeadline?
         for endpointState in self.endpoints.values {
-            while let first = endpointState.idle.first, first.idleSince + timeout <= now {
+            // The warm ones stay (the most recently used are at the end).
+            while endpointState.idle.count > endpointState.warmTarget, let first = endpointState.idle.first,
+                first.idleSince + timeout <= now
+            {
                 endpointState.idle.removeFirst()
                 first.close()
             }
-            if let first = endpointState.idle.first {
+            if endpointState.idle.count > endpointState.warmTarget, let first = endpointState.idle.first {
                 let deadline = first.idleSince + timeout
                 next = next.map { min($0, deadline) } ?? deadline
             }

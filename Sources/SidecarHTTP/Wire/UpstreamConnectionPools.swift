@@ -106,6 +106,14 @@ package final class UpstreamConnectionPools: Sendable {
         }
     }
 
+    /// Keeps `count` idle connections open to each endpoint on every event loop (see
+    /// ``UpstreamConnectionPool/warm(_:)``); endpoints not named keep none. Returns at once.
+    package func warm(_ targets: [(endpoint: UpstreamEndpoint, count: Int)]) {
+        for box in self.boxes.values {
+            box.eventLoop.execute { box.pool.warm(targets) }
+        }
+    }
+
     /// Closes every connection (idle and active; active and queued calls fail with .cancelled), then returns. Safe
     /// to call twice.
     package func shutdown() async {
