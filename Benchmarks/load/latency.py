@@ -176,9 +176,15 @@ def start_fake(children, workdir):
 SIDECAR_CONFIG_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sidecar.conf.in")
 
 
+WARM_CONNECTIONS = 0  # --warm: warm_connections for each upstream of the sidecar under test
+
+
 def sidecar_config(port, base):
     with open(SIDECAR_CONFIG_TEMPLATE) as f:
-        return f.read().replace("@PORT@", str(port)).replace("@BASE@", base)
+        text = f.read().replace("@PORT@", str(port)).replace("@BASE@", base)
+    if WARM_CONNECTIONS:
+        text = text.replace('api_key_env = ""', 'api_key_env = ""\nwarm_connections = %d' % WARM_CONNECTIONS)
+    return text
 
 
 def start_sidecar(children, binary, workdir, name, base, ready_timeout=30.0):
@@ -987,9 +993,13 @@ def main():
     p.add_argument("--target-ms", type=float, default=1.0, help="added p99 budget (issue: 1 ms)")
     p.add_argument("--wait-load", type=float, default=0.0,
                    help="before each measurement wait until the 1-min load average is below this (0: no wait)")
+    p.add_argument("--warm", type=int, default=0,
+                   help="warm_connections for each upstream of the sidecar (idle connections per event loop)")
     p.add_argument("--out", default="")
     p.add_argument("--workdir", default="")
     a = p.parse_args()
+    global WARM_CONNECTIONS
+    WARM_CONNECTIONS = a.warm
     tests = [t.strip() for t in a.tests.split(",") if t.strip()]
     for t in tests:
         if t not in ("sse", "rate"):
