@@ -101,8 +101,8 @@ public struct UpstreamDirectory: Sendable {
         self.passingClientAuthorization = Set(configuration.upstreams.filter(\.passClientAuthorization).map(\.name))
     }
 
-    /// The upstreams that keep warm connections (`warm_connections`), by endpoint; one endpoint
-    /// named by several upstreams keeps the largest count.
+    /// The upstreams that keep warm connections (`warm_connections`), by endpoint (the pools keep
+    /// the largest count for an endpoint several upstreams name).
     package func warmTargets(_ upstreams: [UpstreamConfiguration]) -> [(endpoint: UpstreamEndpoint, count: Int)] {
         upstreams.compactMap { upstream in
             guard upstream.warmConnections > 0, let endpoint = self.entries[upstream.name]?.endpoint else { return nil }

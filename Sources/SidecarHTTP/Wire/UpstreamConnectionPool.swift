@@ -138,8 +138,7 @@ package final class UpstreamConnectionPool {
         {
             // Opened warm and closed unused at once (an upstream that accepts and hangs up): back
             // off as for a failed connect, so it is not hammered.
-            endpointState.warming += 1
-            self.warmConnectDone(endpointState, opened: false)
+            self.backOffWarming(endpointState)
         }
         if let index = endpointState.idle.firstIndex(where: { $0 === connection }) {
             endpointState.idle.remove(at: index)
@@ -198,11 +197,17 @@ package final class UpstreamConnectionPool {
         if opened {
             endpointState.warmBackoff = .zero
         } else {
-            let backoff =
-                endpointState.warmBackoff == .zero ? .seconds(1) : min(endpointState.warmBackoff * 2, .seconds(30))
-            endpointState.warmBackoff = backoff
-            endpointState.warmRetryAt = .now() + backoff
+            self.backOffWarming(endpointState)
         }
+    }
+
+    /// No warm connection to `endpointState` before 1 s from now, then twice as long each time
+    /// in a row, up to 30 s.
+    private func backOffWarming(_ endpointState: EndpointState) {
+        let backoff =
+            endpointState.warmBackoff == .zero ? .seconds(1) : min(endpointState.warmBackoff * 2, .seconds(30))
+        endpointState.warmBackoff = backoff
+        endpointState.warmRetryAt = .now() + backoff
     }
 
     package func retry(_ call: UpstreamCall, endpointState: EndpointState) {

@@ -15,18 +15,17 @@ struct WarmConnectionTests {
         try #require(UpstreamEndpoint.parse("http://127.0.0.1:\(port)/v1")).endpoint
     }
 
-    /// Polls `condition` on the harness's loop until it holds or `limit` passes.
-    static func eventually(
-        _ harness: WireHarness,
-        within limit: Duration = .seconds(3),
-        _ condition: @escaping @Sendable (UpstreamConnectionPool) -> Bool
-    ) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if try await harness.onLoop(condition) { return true }
-            try await sleep(ms: 10)
+    /// The idle connections to `endpoint` reach `count` within 3 s.
+    static func idle(_ harness: WireHarness, _ endpoint: UpstreamEndpoint, reach count: Int) async throws -> Bool {
+        try await eventually(within: .seconds(3)) {
+            (try? await harness.onLoop { $0.idleConnectionCount(for: endpoint) }) == count
         }
-        return try await harness.onLoop(condition)
+    }
+
+    /// The server accepts `count` connections within 3 s (it counts one when its own loop gets
+    /// to it, after the client's connect has completed).
+    static func accepted(_ server: WireTestServer, reach count: Int) async throws -> Bool {
+        try await eventually(within: .seconds(3)) { server.stats.withLock { $0.accepted } == count }
     }
 
     @Test func warmConnectionsOpenBeforeAnyRequestAndAreRefilled() async throws {
@@ -34,8 +33,8 @@ struct WarmConnectionTests {
         let harness = WireHarness()
         let endpoint = try Self.endpoint(server.port)
         try await harness.onLoop { $0.warm([(endpoint, 2)]) }
-        #expect(try await Self.eventually(harness) { $0.idleConnectionCount(for: endpoint) == 2 })
-        #expect(try await WireTestServer.eventually { server.stats.withLock { $0.accepted } == 2 })
+        #expect(try await Self.idle(harness, endpoint, reach: 2))
+        #expect(try await Self.accepted(server, reach: 2))
         #expect(server.requests.isEmpty)
 
         // A request takes a warm connection (none opens before it), and one more opens behind it.
@@ -43,8 +42,8 @@ struct WarmConnectionTests {
         #expect(outcome.status == 200)
         #expect(server.requests.count == 1)
         #expect((server.requests.first?.connectionIndex ?? 9) < 2)
-        #expect(try await Self.eventually(harness) { $0.idleConnectionCount(for: endpoint) == 3 })
-        #expect(try await WireTestServer.eventually { server.stats.withLock { $0.accepted } == 3 })
+        #expect(try await Self.idle(harness, endpoint, reach: 3))
+        #expect(try await Self.accepted(server, reach: 3))
 
         // Warm no more: the extra ones go when idle, as usual.
         try await harness.onLoop { $0.warm([]) }
@@ -60,16 +59,16 @@ struct WarmConnectionTests {
         )
         let endpoint = try Self.endpoint(server.port)
         try await harness.onLoop { $0.warm([(endpoint, 1)]) }
-        #expect(try await Self.eventually(harness) { $0.idleConnectionCount(for: endpoint) == 1 })
+        #expect(try await Self.idle(harness, endpoint, reach: 1))
         try await sleep(ms: 300)  // three idle timeouts
         #expect(try await harness.onLoop { $0.idleConnectionCount(for: endpoint) } == 1)
-        #expect(try await WireTestServer.eventually { server.stats.withLock { $0.accepted } == 1 })
+        #expect(try await Self.accepted(server, reach: 1))
 
         // The server closes the connection after its answer: a new warm one replaces it.
         let outcome = try await harness.run(WireHarness.request("http://127.0.0.1:\(server.port)/v1"))
         #expect(outcome.status == 200)
-        #expect(try await Self.eventually(harness) { $0.idleConnectionCount(for: endpoint) == 1 })
-        #expect(try await WireTestServer.eventually { server.stats.withLock { $0.accepted } == 2 })
+        #expect(try await Self.idle(harness, endpoint, reach: 1))
+        #expect(try await Self.accepted(server, reach: 2))
         await harness.close()
         await server.stop()
     }
@@ -88,18 +87,5 @@ struct WarmConnectionTests {
         #expect((4...8).contains(started), "\(started)")
         #expect(try await harness.onLoop { $0.idleConnectionCount(for: endpoint) } == 0)
         await harness.close()
-    }
-}
-
-extension WireTestServer {
-    /// Polls `condition` until it holds or `limit` passes (the server counts a connection when
-    /// its own loop gets to it, after the client's connect has completed).
-    static func eventually(within limit: Duration = .seconds(3), _ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try await sleep(ms: 10)
-        }
-        return condition()
     }
 }
