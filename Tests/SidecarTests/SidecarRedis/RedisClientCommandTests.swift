@@ -137,17 +137,18 @@ struct RedisClientCommandTests {
         var configuration = try RedisConfiguration(url: server.url())
         configuration.poolSize = 1
         configuration.maxWaiters = 2
-        configuration.commandTimeout = .seconds(2)
+        configuration.commandTimeout = .seconds(6)
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         try await withRedisClient(configuration) { client in
-            // BLPOP holds the only connection for 500 ms, within the command timeout.
-            let holder = client.command(["BLPOP", "nothing", "0.5"], on: loop)
+            // BLPOP holds the only connection for 3 s, within the command timeout.
+            let holder = client.command(["BLPOP", "nothing", "3"], on: loop)
             let first = client.command(["RPUSH", "order", "first"], on: loop)
             let second = client.command(["RPUSH", "order", "second"], on: loop)
             let rejected = await redisFailure { try await client.command(["PING"], on: loop).get() }
             #expect(rejected.code == .tooManyWaiters)
-            // At once: a call that waited in line would take 500 ms.
-            #expect(rejected.elapsed < .milliseconds(200))
+            // At once: a call that waited in line would take 3 s (the margin is for a loaded CI
+            // machine, where even an immediate failure once took 0.7 s to be heard).
+            #expect(rejected.elapsed < .milliseconds(1500))
             let replies = try await [holder.get(), first.get(), second.get()]
             #expect(replies == [.null, .integer(1), .integer(2)])
             #expect(client.isAvailable)

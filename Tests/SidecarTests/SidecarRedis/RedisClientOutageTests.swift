@@ -106,18 +106,21 @@ struct RedisClientOutageTests {
         let server = try await RedisTestServer()
         var configuration = try RedisConfiguration(url: server.url())
         configuration.poolSize = 1
-        configuration.commandTimeout = .seconds(1)
+        configuration.commandTimeout = .seconds(5)
         let states = StateRecorder()
         let client = try RedisClient(configuration: configuration, onStateChange: states.record)
         let loop = MultiThreadedEventLoopGroup.singleton.any()
-        let running = client.command(["BLPOP", "nothing", "0.2"], on: loop)
+        // Long enough to still run when the shutdown comes, even on a loaded CI machine (a
+        // 200 ms BLPOP once finished first there, and the PING behind it was answered).
+        let running = client.command(["BLPOP", "nothing", "1.5"], on: loop)
         let waiting = client.command(["PING"], on: loop)
         // Let the BLPOP start on its thread: work not started when the pool stops is cancelled.
         try await Task.sleep(for: .milliseconds(100))
 
         let start = ContinuousClock.now
         try await client.shutdown()
-        #expect(ContinuousClock.now - start < .milliseconds(900))
+        // It waits for the running BLPOP (at most 1.5 s), not for the command timeout (5 s).
+        #expect(ContinuousClock.now - start < .milliseconds(4000))
         #expect(try await running.get() == .null)
         let waiter = await redisFailure { try await waiting.get() }
         #expect(waiter.code == .shutdown)

@@ -109,11 +109,12 @@ import Testing
     /// one must leave it armed for the hanging one.
     @Test func firstByteDeadlineHoldsAfterQuickAnswers() async throws {
         try await FakeUpstream.run { _, port in
-            // Margins wide enough for a loaded CI machine (a 200 ms deadline failed a quick answer
-            // there). The request deadline is far away and there is one attempt, so only a
-            // first-byte timer still armed for the hanging request can end it before the upstream
-            // answers (200) at 8 s.
-            let timeouts = "[timeouts]\nfirst_byte_ms = 1000\nrequest_ms = 30000\n[retry]\nmax_attempts = 1"
+            // Margins wide enough for a loaded CI machine (200 ms and then 1 s deadlines each failed
+            // a quick answer there, while CPU-bound tests held the fake upstream's threads). The
+            // request deadline is far away and there is one attempt, so only a first-byte timer
+            // still armed for the hanging request can end it before the upstream answers (200) at
+            // 10 s.
+            let timeouts = "[timeouts]\nfirst_byte_ms = 3000\nrequest_ms = 30000\n[retry]\nmax_attempts = 1"
             let config = try SidecarHarness.configuration(port: port, timeouts: timeouts)
             try await SidecarHarness.run(config) { client, _, _ in
                 for _ in 0..<3 {
@@ -126,8 +127,8 @@ import Testing
                         #expect(response.status == .ok)
                     }
                 }
-                let elapsed = try await Self.expectTimeoutOnHang(client, hangMilliseconds: 8000)
-                #expect(elapsed < .milliseconds(6000))
+                let elapsed = try await Self.expectTimeoutOnHang(client, hangMilliseconds: 10000)
+                #expect(elapsed < .milliseconds(8000))
             }
         }
     }

@@ -23,15 +23,15 @@ struct ComplexityScorerDifferentialTests {
             "@", "[", "`", "{", "=", ">", "+", "#", "\\", "'", "é", "É", "ß", "中文", "🙂", "ℂ", "İ", "ǅ",
         ]
 
-    @Test func scoresLikeTheReferenceOnRandomConversations() {
+    @Test func scoresLikeTheReferenceOnRandomConversations() async {
         var random = SplitMix64(seed: 0x5EED)
         for round in 0..<3000 {
             let input = Self.randomInput(&random, long: round % 60 == 0)
-            expectSameScore(input)
+            await expectSameScore(input)
         }
     }
 
-    @Test func scoresLikeTheReferenceOnRealisticPrompts() {
+    @Test func scoresLikeTheReferenceOnRealisticPrompts() async {
         let system = "You are a helpful assistant."
         let prompts = [
             "What is 12 plus 34?", SidecarHarness.hardPrompt, "", "Hi!", "What is 2+2?",
@@ -41,23 +41,23 @@ struct ComplexityScorerDifferentialTests {
             String(repeating: "analyze design prove compare 1. 2. 3. ", count: 2000),
         ]
         for prompt in prompts {
-            expectSameScore(ScoringInput(prompt: prompt))
-            expectSameScore(
+            await expectSameScore(ScoringInput(prompt: prompt))
+            await expectSameScore(
                 ScoringInput(messages: [.init(role: "system", text: system), .init(role: "user", text: prompt)])
             )
         }
     }
 
     /// Terms cut by the end of a message, by the 16,384-byte cap, and split across two messages.
-    @Test func scoresLikeTheReferenceAtBoundaries() {
+    @Test func scoresLikeTheReferenceAtBoundaries() async {
         let cap = HeuristicComplexityScorer.inspectedCharacters
         let terms = Self.lists.flatMap { $0 }
         for (index, term) in (terms + ["•", "\n1", "?"]).enumerated() {
             // Every few terms (the reference is slow on capped texts), cut at each of its bytes.
             for shift in -1...(term.utf8.count + 1) where index % 6 == 0 || index >= terms.count {
                 let filler = String(repeating: "x", count: max(cap - shift, 0))
-                expectSameScore(ScoringInput(prompt: filler + term))
-                expectSameScore(
+                await expectSameScore(ScoringInput(prompt: filler + term))
+                await expectSameScore(
                     ScoringInput(messages: [.init(role: "user", text: filler), .init(role: "user", text: term)])
                 )
             }
@@ -65,10 +65,10 @@ struct ComplexityScorerDifferentialTests {
                 let cut = min(max(shift, 0), term.utf8.count)
                 let head = String(decoding: Array(term.utf8.prefix(cut)), as: UTF8.self)
                 let tail = String(decoding: Array(term.utf8.dropFirst(cut)), as: UTF8.self)
-                expectSameScore(
+                await expectSameScore(
                     ScoringInput(messages: [.init(role: "user", text: head), .init(role: "assistant", text: tail)])
                 )
-                expectSameScore(ScoringInput(messages: [.init(role: "user", text: term.uppercased())]))
+                await expectSameScore(ScoringInput(messages: [.init(role: "user", text: term.uppercased())]))
             }
         }
     }
@@ -78,7 +78,10 @@ struct ComplexityScorerDifferentialTests {
         #expect(Self.lists.flatMap { $0 }.allSatisfy { !$0.utf8.contains(UInt8(ascii: "\n")) })
     }
 
-    func expectSameScore(_ input: ScoringInput, sourceLocation: SourceLocation = #_sourceLocation) {
+    /// Yields first: these tests run for many seconds of CPU in a debug build, and must not hold a
+    /// thread of the (two-thread, on CI) cooperative pool that live tests' fake upstreams answer on.
+    func expectSameScore(_ input: ScoringInput, sourceLocation: SourceLocation = #_sourceLocation) async {
+        await Task.yield()
         let actual = scorer.score(input)
         let expected = ReferenceScorer.score(input, lists: Self.lists)
         #expect(actual.value.bitPattern == expected.value.bitPattern, sourceLocation: sourceLocation)
