@@ -164,7 +164,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "cache-bench",
-            dependencies: ["SidecarPolicy"],
+            dependencies: [
+                "SidecarCore", "SidecarPolicy", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Benchmarks/Cache",
             swiftSettings: strictSettings
         ),

@@ -3,6 +3,10 @@
 //
 //   swift run -c release cache-bench [entries (default 100000)] [searches (default 2000)]
 import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SidecarCore
 import SidecarPolicy
 
 let arguments = CommandLine.arguments
@@ -127,5 +131,44 @@ print(
         percentile(formTimes, 0.5),
         message.count,
         percentile(hashTimes, 0.5)
+    )
+)
+
+// The miss path: what the response cache adds to a request it cannot answer (lookup, then
+// storing the answer), through the sidecar's own cache, its store full (every store evicts).
+// New prompts, alternating short and long, as in Benchmarks/load/chat.lua.
+let longPrompt = String(
+    repeating: "Analyze step by step, then prove or refute each claim with a rigorous argument. ",
+    count: 18
+)
+func chatBody(_ number: Int) -> String {
+    let prompt = number % 2 == 0 ? "Ticket \(number). \(longPrompt)" : "What is \(number) plus \(number)?"
+    return #"{"model":"gpt-4o","messages":[{"role":"system","content":"You are a helpful assistant."},"#
+        + #"{"role":"user","content":"\#(prompt)"}],"temperature":0.2}"#
+}
+let missProbe = CacheMissPathProbe(
+    configuration: SidecarConfiguration().cache,
+    eventLoop: MultiThreadedEventLoopGroup.singleton.any()
+)
+let missHeaders: HTTPHeaders = ["content-type": "application/json", "authorization": "Bearer sk-bench-not-a-real-key"]
+var missTimes: [Double] = []
+let fill = SidecarConfiguration().cache.maxEntries * 2
+for number in 0..<(fill + 40_000) {
+    guard let nanoseconds = missProbe.missAndStore(chatBody(number), headers: missHeaders) else {
+        fatalError("bad miss-path body")
+    }
+    if number >= fill { missTimes.append(Double(nanoseconds) / 1e3) }
+}
+let missMean = missTimes.reduce(0, +) / Double(missTimes.count)
+missTimes.sort()
+print(
+    String(
+        format: "miss path (lookup + store, store full, %d-byte and %d-byte bodies): mean %.2f us, p50 %.2f us, "
+            + "p99 %.2f us",
+        chatBody(1).utf8.count,
+        chatBody(2).utf8.count,
+        missMean,
+        percentile(missTimes, 0.5),
+        percentile(missTimes, 0.99)
     )
 )

@@ -24,9 +24,8 @@ final class SidecarResponseCache: ResponseCache {
     static let droppedMembers: Set<String> = ["stream", "stream_options", "user", "metadata", "store"]
 
     let configuration: CacheConfiguration
-    /// Answers by canonical key, and again by the digest of the request's raw bytes (the same
-    /// answer, not a copy: a byte-identical repeat is found without the canonical form; the
-    /// bounds count both).
+    /// Answers by canonical key, also found by the digest of the request's raw bytes (an alias:
+    /// a byte-identical repeat is found without the canonical form).
     let memory: MemoryCacheStore
     let index: SemanticIndex?
     let embedder: PromptEmbedder?
@@ -215,7 +214,12 @@ final class SidecarResponseCache: ResponseCache {
 
     /// The digest of the request as received (tenant, endpoint, body bytes).
     private static func rawKey(_ request: ProxyRequest, tenant: [UInt8]) -> CacheKey? {
-        CacheKey(hashing: [Self.rawPrefix, tenant, Array(request.endpoint.label.utf8), Array(buffer: request.body)])
+        var hasher = CacheKey.Hasher256()
+        hasher.update(part: Self.rawPrefix)
+        hasher.update(part: tenant)
+        hasher.update(part: Array(request.endpoint.label.utf8))
+        request.body.withUnsafeReadableBytes { hasher.update(part: $0) }
+        return hasher.finish()
     }
 
     /// The namespace header and, unless entries are shared, the credential's hash.
@@ -315,10 +319,7 @@ final class SidecarResponseCache: ResponseCache {
             cost: context.cost?.header ?? "0",
             expiresAt: expiresAt
         )
-        // The raw alias first: when the store is full, it goes before the entry itself (which
-        // semantic matches point at).
-        if let raw = plan.rawKey { self.memory.set(raw, answer) }
-        self.memory.set(plan.key, answer)
+        self.memory.set(plan.key, alias: plan.rawKey, answer)
         var entry: SemanticIndex.Entry?
         if let semanticContext = plan.context, let vector = context.embedding ?? plan.lateEmbedding?.value,
             let index = self.index

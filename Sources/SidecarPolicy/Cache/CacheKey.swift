@@ -12,14 +12,54 @@ package struct CacheKey: Hashable, Sendable, CustomStringConvertible {
     /// SHA-256 over `parts`, each preceded by its length (so no two lists of parts collide);
     /// `nil` only if libcrypto fails.
     package init?(hashing parts: [[UInt8]]) {
-        var message: [UInt8] = []
-        message.reserveCapacity(parts.reduce(0) { $0 + $1.count + 8 })
-        for part in parts {
-            withUnsafeBytes(of: UInt64(part.count).littleEndian) { message.append(contentsOf: $0) }
-            message.append(contentsOf: part)
+        var hasher = Hasher256()
+        for part in parts { part.withUnsafeBytes { hasher.update(part: $0) } }
+        guard let key = hasher.finish() else { return nil }
+        self = key
+    }
+
+    /// SHA-256 over parts given one at a time, each preceded by its length, as
+    /// ``init(hashing:)`` hashes them (the same parts give the same key), without joining them.
+    package struct Hasher256: ~Copyable {
+        private let context: OpaquePointer?
+        private var failed: Bool
+
+        package init() {
+            self.context = EVP_MD_CTX_new()
+            self.failed = self.context == nil || EVP_DigestInit_ex(self.context, CacheKey.algorithm, nil) != 1
         }
-        guard let digest = Self.sha256(message) else { return nil }
-        self.init(digest: digest)
+
+        deinit {
+            EVP_MD_CTX_free(self.context)
+        }
+
+        package mutating func update(part: UnsafeRawBufferPointer) {
+            var length = UInt64(part.count).littleEndian
+            let ok = withUnsafeBytes(of: &length) { EVP_DigestUpdate(self.context, $0.baseAddress, $0.count) }
+            // An empty part is only its length (a null pointer is fine to libcrypto at length 0).
+            let rest = part.isEmpty ? 1 : EVP_DigestUpdate(self.context, part.baseAddress, part.count)
+            if ok != 1 || rest != 1 { self.failed = true }
+        }
+
+        package mutating func update(part: [UInt8]) {
+            part.withUnsafeBytes { self.update(part: $0) }
+        }
+
+        /// The key, or `nil` if libcrypto failed at any step.
+        package consuming func finish() -> CacheKey? {
+            var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+            var length: UInt32 = 0
+            let ok = withUnsafeMutableBytes(of: &digest) { output in
+                EVP_DigestFinal_ex(self.context, output.baseAddress?.assumingMemoryBound(to: UInt8.self), &length)
+            }
+            guard !self.failed, ok == 1, length == 32 else { return nil }
+            return CacheKey(
+                bytes: (
+                    UInt64(bigEndian: digest.0), UInt64(bigEndian: digest.1), UInt64(bigEndian: digest.2),
+                    UInt64(bigEndian: digest.3)
+                )
+            )
+        }
     }
 
     package init(digest: [UInt8]) {

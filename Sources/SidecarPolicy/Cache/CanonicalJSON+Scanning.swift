@@ -8,8 +8,22 @@ extension CanonicalJSON.Writer {
     /// The end of the string at `index` (after its closing quote) when it holds no escape and
     /// no control character; `nil` otherwise (then ``string(at:into:)`` reads it).
     func plainStringEnd(at index: Int) -> Int? {
-        guard let quote = self.find(UInt8(ascii: "\""), from: index + 1) else { return nil }
+        guard let quote = self.find(UInt8(ascii: "\""), from: index + 1), let base = self.input.baseAddress else {
+            return nil
+        }
         var cursor = index + 1
+        // Eight bytes at a time: a word has a byte below 0x20 or a backslash when one of its
+        // bytes, less 0x20 (or xor 0x5C), borrows into its top bit while that bit was clear.
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while cursor + 8 <= quote {
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + cursor).loadUnaligned(as: UInt64.self))
+            let control = (word &- ones &* 0x20) & ~word & highs
+            let backslashes = word ^ (ones &* 0x5C)
+            let backslash = (backslashes &- ones) & ~backslashes & highs
+            if control | backslash != 0 { return nil }
+            cursor += 8
+        }
         while cursor < quote {
             let byte = self.input[cursor]
             if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
@@ -28,6 +42,7 @@ extension CanonicalJSON.Writer {
     /// An object's members, sorted by key, the last of a repeated key kept.
     mutating func members(at index: Int) -> ([CanonicalJSON.Member], Int)? {
         var members: [CanonicalJSON.Member] = []
+        members.reserveCapacity(8)
         var cursor = self.skipSpace(index + 1)
         guard cursor < self.input.count else { return nil }
         if self.input[cursor] != UInt8(ascii: "}") {

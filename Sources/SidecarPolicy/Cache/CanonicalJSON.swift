@@ -122,7 +122,8 @@ extension CanonicalJSON {
             self.output.append(UInt8(ascii: "{"))
             var first = true
             for member in members {
-                if dropping.contains(where: { $0.utf8.elementsEqual(self.keys[member.key]) }) { continue }
+                let key = self.keys[member.key]
+                if dropping.contains(where: { $0.utf8.count == key.count && $0.utf8.elementsEqual(key) }) { continue }
                 if !first { self.output.append(UInt8(ascii: ",")) }
                 first = false
                 self.writeString(self.keys[member.key])
