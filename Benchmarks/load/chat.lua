@@ -4,6 +4,7 @@
 -- (nginx stub, nginx proxy, sidecar), so the client-side cost is identical for all of them.
 --
 -- Environment:
+--   BENCH_RUN_ID=N        part of every prompt (default: the start time in seconds)
 --   BENCH_STREAM=1        send "stream": true (+ stream_options.include_usage); expect SSE bodies
 --   BENCH_MODEL=gpt-4o    the "model" field sent
 --   BENCH_LONG_EVERY=2    one request in N carries the long prompt (the rest are short)
@@ -21,8 +22,15 @@ local marker     = stream and "data: [DONE]" or "\"choices\""
 
 local threads = {}
 
+-- Without BENCH_DISTINCT, every wrk run asks new prompts: the thread id carries the start time,
+-- so a measured run does not repeat its warm-up's prompts (which a cache would answer).
+local run_id = 0
+if (tonumber(os.getenv("BENCH_DISTINCT") or "0") or 0) == 0 then
+   run_id = (tonumber(os.getenv("BENCH_RUN_ID") or "") or os.time()) % 1000000
+end
+
 function setup(thread)
-   thread:set("tid", #threads + 1)
+   thread:set("tid", run_id * 1000 + #threads + 1)
    table.insert(threads, thread)
 end
 
