@@ -12,17 +12,13 @@ extension CanonicalJSON.Writer {
             return nil
         }
         var cursor = index + 1
-        // Eight bytes at a time: a word has a byte below 0x20 or a backslash when one of its
-        // bytes, less 0x20 (or xor 0x5C), borrows into its top bit while that bit was clear.
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        while cursor + 8 <= quote {
-            let word = UInt64(littleEndian: UnsafeRawPointer(base + cursor).loadUnaligned(as: UInt64.self))
-            let control = (word &- ones &* 0x20) & ~word & highs
-            let backslashes = word ^ (ones &* 0x5C)
-            let backslash = (backslashes &- ones) & ~backslashes & highs
-            if control | backslash != 0 { return nil }
-            cursor += 8
+        // Sixteen bytes at a time, then one by one.
+        let controlBound = SIMD16<UInt8>(repeating: 0x20)
+        let backslash = SIMD16<UInt8>(repeating: UInt8(ascii: "\\"))
+        while cursor + 16 <= quote {
+            let bytes = UnsafeRawPointer(base + cursor).loadUnaligned(as: SIMD16<UInt8>.self)
+            if any((bytes .< controlBound) .| (bytes .== backslash)) { return nil }
+            cursor += 16
         }
         while cursor < quote {
             let byte = self.input[cursor]

@@ -19,6 +19,25 @@ import Testing
         #expect(String(decoding: a.context, as: UTF8.self).contains(#""temperature":1"#))
     }
 
+    /// Strings are scanned sixteen bytes at a time for escapes and control characters: one at
+    /// any place, in a block or in the tail, must be found.
+    @Test func anEscapeOrAControlCharacterIsFoundAtAnyPlaceInAString() throws {
+        for length in 1...40 {
+            for place in 0..<length {
+                var escaped = Array(repeating: "a", count: length)
+                var plain = escaped
+                escaped[place] = #"\u0041"#
+                plain[place] = "A"
+                let a = try #require(canonical(#"{"x":"\#(escaped.joined())"}"#))
+                let b = try #require(canonical(#"{"x":"\#(plain.joined())"}"#))
+                #expect(a == b, "length \(length), escape at \(place)")
+                var raw = Array(repeating: UInt8(ascii: "a"), count: length)
+                raw[place] = 0x01
+                #expect(CanonicalJSON.canonicalize(Array(#"{"x":""#.utf8) + raw + Array(#""}"#.utf8)) == nil)
+            }
+        }
+    }
+
     @Test func numbersHaveOneSpelling() throws {
         func number(_ text: String) -> String? {
             canonical(#"{"x":\#(text)}"#).map { String(decoding: $0.context, as: UTF8.self) }
