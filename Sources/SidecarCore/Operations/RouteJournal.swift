@@ -38,10 +38,30 @@ final class RouteJournal: Sendable {
     }
 
     private struct State {
-        var order: [String?]
+        var order: [Key?]
         var next = 0
-        var decisions: [String: Decision] = [:]
-        var ratings: [String: Double] = [:]
+        var decisions: [Key: Decision] = [:]
+        var ratings: [Key: Double] = [:]
+    }
+
+    /// A request id as a key. One of up to 32 bytes (the sidecar's own are 32 hex digits) is
+    /// packed into the key itself: the journal keeps tens of thousands, and a string kept per
+    /// request held the allocator back from reusing freed memory on the request path.
+    struct Key: Hashable, Sendable {
+        private var packed = SIMD4<UInt64>.zero
+        private var count = 0
+        private var long: String?
+
+        init(_ id: String) {
+            self.count = id.utf8.count
+            guard self.count <= 32 else {
+                self.long = id
+                return
+            }
+            for (index, byte) in id.utf8.enumerated() {
+                self.packed[index / 8] |= UInt64(byte) << UInt64(index % 8 * 8)
+            }
+        }
     }
 
     /// Decisions in each thread's part (a ring each: one insert and at most one eviction per
@@ -64,6 +84,7 @@ final class RouteJournal: Sendable {
     }
 
     func remember(_ requestID: String, _ decision: Decision) {
+        let requestID = Key(requestID)
         self.state.withLocalLock { state in
             if let evicted = state.order[state.next] {
                 state.decisions[evicted] = nil
@@ -76,6 +97,7 @@ final class RouteJournal: Sendable {
     }
 
     func decision(_ requestID: String) -> Decision? {
+        let requestID = Key(requestID)
         var found: Decision?
         self.state.withEachLock { state in
             if found == nil { found = state.decisions[requestID] }
@@ -87,10 +109,11 @@ final class RouteJournal: Sendable {
     /// same request replaces the first.
     func rate(_ requestID: String, rating: Double) async throws(FeedbackError) -> Decision {
         var rated: (decision: Decision, previous: Double?)?
+        let key = Key(requestID)
         self.state.withEachLock { state in
-            guard rated == nil, let decision = state.decisions[requestID] else { return }
-            rated = (decision, state.ratings[requestID])
-            state.ratings[requestID] = rating
+            guard rated == nil, let decision = state.decisions[key] else { return }
+            rated = (decision, state.ratings[key])
+            state.ratings[key] = rating
         }
         if let (decision, previous) = rated {
             self.sums.withLock { sums in

@@ -1,0 +1,47 @@
+import Testing
+
+@testable import SidecarCore
+
+/// The journal of recent routing decisions that `POST /sidecar/feedback` rates.
+struct RouteJournalTests {
+    static func decision(_ model: String) -> RouteJournal.Decision {
+        .init(model: model, tier: 0, score: 0.25, router: "heuristic", app: "default")
+    }
+
+    /// Ids are packed into the key up to 32 bytes and kept as strings beyond: every one is
+    /// found as it was given, and ids that differ anywhere (a last byte, a trailing NUL, one
+    /// byte more) are never confused.
+    @Test func findsEveryIdExactlyWhateverItsLength() {
+        let journal = RouteJournal(capacity: 1_000)
+        var ids: [String] = []
+        for length in 0...40 {
+            let id = String((0..<length).map { Character(Unicode.Scalar(UInt8(97 + $0 % 26))) })
+            ids.append(id)
+            ids.append(id + "\u{0}")
+            if length > 0 { ids.append(String(id.dropLast()) + "Z") }
+        }
+        ids.append("é-ü-🙂-中文")
+        for (number, id) in ids.enumerated() { journal.remember(id, Self.decision("m\(number)")) }
+        for (number, id) in ids.enumerated() {
+            #expect(journal.decision(id) == Self.decision("m\(number)"), "id \(id.debugDescription)")
+        }
+        #expect(journal.decision("not remembered") == nil)
+    }
+
+    @Test func forgetsTheOldestBeyondItsCapacity() {
+        let journal = RouteJournal(capacity: 8)
+        for number in 0..<9 { journal.remember("request-\(number)", Self.decision("m")) }
+        // One thread writes one part of 8 / 8 = 1 entry: only the newest is left.
+        #expect(journal.decision("request-0") == nil)
+        #expect(journal.decision("request-8") == Self.decision("m"))
+    }
+
+    @Test func aRatingNeedsARememberedRequest() async throws {
+        let journal = RouteJournal(capacity: 100)
+        journal.remember("0123456789abcdef0123456789abcdef", Self.decision("small"))
+        #expect(try await journal.rate("0123456789abcdef0123456789abcdef", rating: 1) == Self.decision("small"))
+        await #expect(throws: RouteJournal.FeedbackError.unknownRequest) {
+            try await journal.rate("0123456789abcdef0123456789abcdeF", rating: 1)
+        }
+    }
+}
