@@ -217,7 +217,7 @@ final class SidecarResponseCache: ResponseCache {
         var hasher = CacheKey.Hasher256()
         hasher.update(part: Self.rawPrefix)
         hasher.update(part: tenant)
-        hasher.update(part: Array(request.endpoint.label.utf8))
+        hasher.update(part: request.endpoint.label)
         request.body.withUnsafeReadableBytes { hasher.update(part: $0) }
         return hasher.finish()
     }

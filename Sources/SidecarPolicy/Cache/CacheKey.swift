@@ -45,6 +45,12 @@ package struct CacheKey: Hashable, Sendable, CustomStringConvertible {
             part.withUnsafeBytes { self.update(part: $0) }
         }
 
+        /// A string's UTF-8 bytes, as the part `Array(part.utf8)` would be.
+        package mutating func update(part: String) {
+            var part = part
+            part.withUTF8 { self.update(part: UnsafeRawBufferPointer($0)) }
+        }
+
         /// The key, or `nil` if libcrypto failed at any step.
         package consuming func finish() -> CacheKey? {
             var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))

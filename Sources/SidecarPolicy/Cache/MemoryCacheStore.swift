@@ -169,13 +169,6 @@ package final class MemoryCacheStore: Sendable {
         }
     }
 
-    package func remove(_ key: CacheKey) {
-        self.shard(key).state.withLock { state in
-            if let slot = state.slots[key] { state.remove(slot) }
-            state.aliases[key] = nil
-        }
-    }
-
     package var count: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.slots.count } } }
     package var bytes: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.bytes } } }
     package var evictions: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.evictions } } }

@@ -17,15 +17,6 @@ import Testing
         return object?["error"] as? [String: Any]
     }
 
-    /// A port with nothing listening: bind, note the port, close.
-    static func closedPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 1
-        try await channel.close()
-        return port
-    }
-
     @Test func malformedJSONIs400() async throws {
         try await SidecarHarness.run(try SidecarHarness.configuration(port: 1)) { client, _, _ in
             let body = ByteBuffer(string: #"{"model": "x", "messages": [}"#)
@@ -60,7 +51,7 @@ import Testing
     }
 
     @Test func downUpstreamIs502NamingTheUpstreamWithinTheConnectTimeout() async throws {
-        let port = try await Self.closedPort()
+        let port = try await closedPort()
         try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
             let started = ContinuousClock.now
             let body = SidecarHarness.chatBody(SidecarHarness.simplePrompt)

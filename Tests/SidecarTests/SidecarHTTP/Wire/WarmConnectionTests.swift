@@ -75,9 +75,7 @@ struct WarmConnectionTests {
 
     @Test func aDownUpstreamIsNotHammered() async throws {
         // A port nothing listens on: each warm connection is refused at once.
-        let server = try await WireTestServer.start { _ in [] }
-        let port = server.port
-        await server.stop()
+        let port = try await closedPort()
         let harness = WireHarness()
         let endpoint = try Self.endpoint(port)
         try await harness.onLoop { $0.warm([(endpoint, 4)]) }

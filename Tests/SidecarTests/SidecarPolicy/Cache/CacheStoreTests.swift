@@ -104,6 +104,16 @@ import Testing
         #expect(a != b)
         #expect(CacheKey(hex: a.hex) == a)
         // SHA-256("abc") is the FIPS 180-2 test vector.
+        // Parts fed one at a time, as bytes, strings or raw buffers, give the joined parts' key.
+        var hasher = CacheKey.Hasher256()
+        hasher.update(part: Array("ab".utf8))
+        hasher.update(part: "c")
+        hasher.update(part: "")
+        Array("dé".utf8).withUnsafeBytes { hasher.update(part: $0) }
+        let finished = hasher.finish()
+        let streamed = try #require(finished)
+        #expect(streamed == CacheKey(hashing: [Array("ab".utf8), Array("c".utf8), [], Array("dé".utf8)]))
+        #expect(streamed != CacheKey(hashing: [Array("ab".utf8), Array("c".utf8), Array("dé".utf8)]))
         let digest = try #require(CacheKey.sha256(Array("abc".utf8)))
         #expect(CacheKey(digest: digest).hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
@@ -126,6 +136,29 @@ import Testing
         #expect(store.get(key(1), now: 0)?.body == .whole(Array("one".utf8)))
         #expect(store.get(key(3), now: 0) != nil)
         #expect(store.count == 2)
+    }
+
+    /// An alias finds its entry in whichever shard the entry lives, follows the entry when it
+    /// is replaced, and finds nothing once the entry is evicted or expired.
+    @Test func anAliasFindsItsEntryUntilTheEntryGoes() {
+        let store = MemoryCacheStore(limits: .init(maxEntries: 1_024, maxBytes: 1 << 20))
+        for n in 0..<16 {
+            let key = key(n)
+            let alias = CacheKey(bytes: (UInt64(1_000 + n), 0, 0, UInt64(n + 1)))  // another shard
+            store.set(key, alias: alias, answer("answer \(n)"))
+            #expect(store.get(alias, now: 0)?.body == .whole(Array("answer \(n)".utf8)))
+            store.set(key, answer("newer \(n)"))
+            #expect(store.get(alias, now: 0)?.body == .whole(Array("newer \(n)".utf8)))
+            #expect(store.get(alias, now: 1_000) == nil)  // expired
+        }
+        #expect(store.count == 0)  // the expired entries were dropped when asked for
+        let alias = CacheKey(bytes: (7, 7, 7, 7))
+        store.set(key(0), alias: alias, answer("first"))
+        // The entry's shard holds 1,024 / 16 = 64 entries: 64 newer ones in it evict it.
+        for n in 1...64 { store.set(CacheKey(bytes: (UInt64(n), 0, 0, 16 * UInt64(n))), answer("filler")) }
+        #expect(store.get(key(0), now: 0) == nil)
+        #expect(store.get(alias, now: 0) == nil)
+        #expect(store.count == 64)
     }
 
     @Test func bytesAreBoundedAndExpiredEntriesAreNotServed() {
