@@ -24,7 +24,7 @@ final class RedisTestServer: Sendable {
         self.password = password
         var port = 0
         for _ in 0..<5 {
-            port = try await closedPort()
+            port = try await Self.freePort()
             if Self.usedPorts.withLock({ $0.insert(port).inserted }) {
                 break
             }
@@ -104,6 +104,16 @@ final class RedisTestServer: Sendable {
         connection.close()
         let line = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("process_id:") }
         return line.flatMap { Int32($0.dropFirst("process_id:".count)) }
+    }
+
+    /// A port the kernel hands out for a listener, free once that listener is closed.
+    private static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0)
+            .get()
+        let port = try #require(channel.localAddress?.port)
+        try await channel.close()
+        return port
     }
 }
 

@@ -51,7 +51,7 @@ import Testing
     }
 
     @Test func downUpstreamIs502NamingTheUpstreamWithinTheConnectTimeout() async throws {
-        let port = try await closedPort()
+        let port = try closedPort()
         try await SidecarHarness.run(try SidecarHarness.configuration(port: port)) { client, _, _ in
             let started = ContinuousClock.now
             let body = SidecarHarness.chatBody(SidecarHarness.simplePrompt)

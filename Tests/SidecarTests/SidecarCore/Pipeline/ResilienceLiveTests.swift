@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func cloudDownFallsBackToLocal() async throws {
-        let deadPort = try await closedPort()
+        let deadPort = try closedPort()
         try await FakeUpstream.run { fake, port in
             try await SidecarHarness.run(try Self.configuration(localPort: port, cloudPort: deadPort)) { client, _, _ in
                 let response = try await Self.chat(client, SidecarHarness.hardPrompt)
@@ -89,7 +89,7 @@ import Testing
     }
 
     @Test func localDownFallsBackToCloud() async throws {
-        let deadPort = try await closedPort()
+        let deadPort = try closedPort()
         try await FakeUpstream.run { _, port in
             try await SidecarHarness.run(try Self.configuration(localPort: deadPort, cloudPort: port)) { client, _, _ in
                 let response = try await Self.chat(client, "What is 2+2?")
@@ -231,7 +231,7 @@ import Testing
     }
 
     @Test func bothTiersDownIs502ListingEveryCandidateTried() async throws {
-        let deadPort = try await closedPort()
+        let deadPort = try closedPort()
         let config = try Self.configuration(localPort: deadPort, cloudPort: deadPort)
         try await SidecarHarness.run(config) { client, _, _ in
             let response = try await Self.chat(client, "hi")

@@ -75,7 +75,7 @@ struct WarmConnectionTests {
 
     @Test func aDownUpstreamIsNotHammered() async throws {
         // A port nothing listens on: each warm connection is refused at once.
-        let port = try await closedPort()
+        let port = try closedPort()
         let harness = WireHarness()
         let endpoint = try Self.endpoint(port)
         try await harness.onLoop { $0.warm([(endpoint, 4)]) }

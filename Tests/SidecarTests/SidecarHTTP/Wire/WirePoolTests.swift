@@ -202,7 +202,7 @@ struct WirePoolTests {
     }
 
     @Test func connectionRefused() async throws {
-        let port = try await closedPort()
+        let port = try closedPort()
         let harness = WireHarness()
         let outcome = try await harness.run(WireHarness.request("http://127.0.0.1:\(port)"))
         let error = try #require(outcome.error)
