@@ -21,23 +21,19 @@ package struct CacheKey: Hashable, Sendable, CustomStringConvertible {
     /// SHA-256 over parts given one at a time, each preceded by its length, as
     /// ``init(hashing:)`` hashes them (the same parts give the same key), without joining them.
     package struct Hasher256: ~Copyable {
-        private let context: OpaquePointer?
-        private var failed: Bool
+        /// libcrypto's SHA-256 state, on the stack (no allocation per key).
+        private var context = SHA256_CTX()
+        private var failed = false
 
         package init() {
-            self.context = EVP_MD_CTX_new()
-            self.failed = self.context == nil || EVP_DigestInit_ex(self.context, CacheKey.algorithm, nil) != 1
-        }
-
-        deinit {
-            EVP_MD_CTX_free(self.context)
+            self.failed = SHA256_Init(&self.context) != 1
         }
 
         package mutating func update(part: UnsafeRawBufferPointer) {
             var length = UInt64(part.count).littleEndian
-            let ok = withUnsafeBytes(of: &length) { EVP_DigestUpdate(self.context, $0.baseAddress, $0.count) }
+            let ok = withUnsafeBytes(of: &length) { SHA256_Update(&self.context, $0.baseAddress, $0.count) }
             // An empty part is only its length (a null pointer is fine to libcrypto at length 0).
-            let rest = part.isEmpty ? 1 : EVP_DigestUpdate(self.context, part.baseAddress, part.count)
+            let rest = part.isEmpty ? 1 : SHA256_Update(&self.context, part.baseAddress, part.count)
             if ok != 1 || rest != 1 { self.failed = true }
         }
 
@@ -54,11 +50,10 @@ package struct CacheKey: Hashable, Sendable, CustomStringConvertible {
         /// The key, or `nil` if libcrypto failed at any step.
         package consuming func finish() -> CacheKey? {
             var digest = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-            var length: UInt32 = 0
             let ok = withUnsafeMutableBytes(of: &digest) { output in
-                EVP_DigestFinal_ex(self.context, output.baseAddress?.assumingMemoryBound(to: UInt8.self), &length)
+                SHA256_Final(output.baseAddress?.assumingMemoryBound(to: UInt8.self), &self.context)
             }
-            guard !self.failed, ok == 1, length == 32 else { return nil }
+            guard !self.failed, ok == 1 else { return nil }
             return CacheKey(
                 bytes: (
                     UInt64(bigEndian: digest.0), UInt64(bigEndian: digest.1), UInt64(bigEndian: digest.2),
@@ -77,20 +72,15 @@ package struct CacheKey: Hashable, Sendable, CustomStringConvertible {
         self.bytes = (word(0), word(8), word(16), word(24))
     }
 
-    /// SHA-256, fetched from libcrypto's provider once: `EVP_sha256()` would make OpenSSL 3 look
-    /// the implementation up again on every digest, under its global locks.
-    nonisolated(unsafe) private static let algorithm: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil)
-
     /// SHA-256 of `message`.
     package static func sha256(_ message: [UInt8]) -> [UInt8]? {
         var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        let ok = message.withUnsafeBytes { input in
+        let made = message.withUnsafeBytes { input in
             digest.withUnsafeMutableBufferPointer { output in
-                EVP_Digest(input.baseAddress, input.count, output.baseAddress, &length, Self.algorithm, nil)
+                SHA256(input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count, output.baseAddress)
             }
         }
-        return ok == 1 && length == 32 ? digest : nil
+        return made == nil ? nil : digest
     }
 
     /// 64 lowercase hex digits.

@@ -8,7 +8,7 @@ import Synchronization
 /// An entry can also be found by an alias (the digest of the request's raw bytes, so a
 /// byte-identical repeat needs no canonical form): the alias's shard keeps which key it stands
 /// for. Aliases cost no entry and no answer copy; they are forgotten with their entry (found
-/// stale on use) or all at once when a shard holds twice its share of entries in aliases.
+/// stale on use) or, oldest first, when a shard holds twice its share of entries in aliases.
 package final class MemoryCacheStore: Sendable {
     package struct Limits: Sendable, Equatable {
         package var maxEntries: Int
@@ -21,9 +21,11 @@ package final class MemoryCacheStore: Sendable {
     }
 
     /// The entries, in parallel arrays by slot (the links apart from the answers, so keeping the
-    /// order touches no reference-counted value); `-1` is "none".
+    /// order touches no reference-counted value); `-1` is "none". One ``DigestTable`` finds both
+    /// the entries (by slot) and the aliases (by index, with ``State/aliasFlag``).
     private struct State {
-        var slots: [CacheKey: Int] = [:]
+        static let aliasFlag = 1 << 31
+        var table = DigestTable()
         var keys: [CacheKey] = []
         var answers: [StoredAnswer?] = []
         var sizes: [Int] = []
@@ -32,10 +34,56 @@ package final class MemoryCacheStore: Sendable {
         var free: [Int] = []
         var newest = -1
         var oldest = -1
+        var entries = 0
         var bytes = 0
         var evictions = 0
-        /// Alias to the key of the entry it names (which may be in another shard).
-        var aliases: [CacheKey: CacheKey] = [:]
+        /// Each alias and the key of the entry it names (which may be in another shard), a ring
+        /// with its oldest at `oldestAlias`; one no longer in the table keeps its place until
+        /// its turn comes.
+        var aliasKeys: [CacheKey] = []
+        var aliasTargets: [CacheKey] = []
+        var oldestAlias = 0
+
+        enum Found {
+            case entry(Int)
+            case alias(Int)
+        }
+
+        func find(_ key: CacheKey) -> Found? {
+            let reference = self.table.find(key) { reference in
+                reference & Self.aliasFlag == 0
+                    ? self.keys[reference] == key : self.aliasKeys[reference & ~Self.aliasFlag] == key
+            }
+            guard let reference else { return nil }
+            return reference & Self.aliasFlag == 0 ? .entry(reference) : .alias(reference & ~Self.aliasFlag)
+        }
+
+        /// Forgets what `key` names: its entry, or its alias.
+        mutating func forget(_ key: CacheKey) {
+            switch self.find(key) {
+            case .entry(let slot)?: self.remove(slot)
+            case .alias(let index)?: self.table.remove(key, reference: index | Self.aliasFlag)
+            case nil: break
+            }
+        }
+
+        /// Adds an alias; past `limit` aliases, each new one takes the place of the oldest.
+        mutating func addAlias(_ alias: CacheKey, for key: CacheKey, limit: Int) {
+            let limit = max(1, min(limit, Self.aliasFlag - 1))
+            let index: Int
+            if self.aliasKeys.count < limit {
+                index = self.aliasKeys.count
+                self.aliasKeys.append(alias)
+                self.aliasTargets.append(key)
+            } else {
+                index = self.oldestAlias % limit
+                self.table.remove(self.aliasKeys[index], reference: index | Self.aliasFlag)
+                self.aliasKeys[index] = alias
+                self.aliasTargets[index] = key
+            }
+            self.oldestAlias = (index + 1) % limit
+            self.table.insert(alias, reference: index | Self.aliasFlag)
+        }
 
         mutating func unlink(_ slot: Int) {
             let newer = self.newer[slot]
@@ -54,26 +102,33 @@ package final class MemoryCacheStore: Sendable {
             if self.oldest < 0 { self.oldest = slot }
         }
 
-        /// A new entry's slot (a free one when there is one).
-        mutating func add(_ key: CacheKey, _ answer: StoredAnswer, size: Int) -> Int {
-            if let slot = self.free.popLast() {
+        /// Adds an entry (in a free slot when there is one), the most recently used.
+        mutating func add(_ key: CacheKey, _ answer: StoredAnswer, size: Int) {
+            let slot: Int
+            if let free = self.free.popLast() {
+                slot = free
                 self.keys[slot] = key
                 self.answers[slot] = answer
                 self.sizes[slot] = size
-                return slot
+            } else {
+                slot = self.keys.count
+                self.keys.append(key)
+                self.answers.append(answer)
+                self.sizes.append(size)
+                self.newer.append(-1)
+                self.older.append(-1)
             }
-            self.keys.append(key)
-            self.answers.append(answer)
-            self.sizes.append(size)
-            self.newer.append(-1)
-            self.older.append(-1)
-            return self.keys.count - 1
+            self.table.insert(key, reference: slot)
+            self.entries += 1
+            self.bytes += size
+            self.pushNewest(slot)
         }
 
         mutating func remove(_ slot: Int) {
             guard self.answers[slot] != nil else { return }
             self.unlink(slot)
-            self.slots[self.keys[slot]] = nil
+            self.table.remove(self.keys[slot], reference: slot)
+            self.entries -= 1
             self.bytes -= self.sizes[slot]
             self.answers[slot] = nil
             self.free.append(slot)
@@ -122,19 +177,25 @@ package final class MemoryCacheStore: Sendable {
     package func get(_ key: CacheKey, now: Int64) -> StoredAnswer? {
         let shard = self.shard(key)
         let found: Found = shard.state.withLock { state in
-            if let slot = state.slots[key] { return state.use(slot, now: now).map(Found.answer) ?? .none }
-            return state.aliases[key].map(Found.alias) ?? .none
+            switch state.find(key) {
+            case .entry(let slot)?: return state.use(slot, now: now).map(Found.answer) ?? .none
+            case .alias(let index)?: return .alias(state.aliasTargets[index])
+            case nil: return .none
+            }
         }
         switch found {
         case .answer(let answer): return answer
         case .none: return nil
         case .alias(let target):
-            let answer = self.shard(target).state.withLock { state in
-                state.slots[target].flatMap { state.use($0, now: now) }
+            let answer = self.shard(target).state.withLock { state -> StoredAnswer? in
+                guard case .entry(let slot)? = state.find(target) else { return nil }
+                return state.use(slot, now: now)
             }
             if answer == nil {
                 shard.state.withLock { state in
-                    if state.aliases[key] == target { state.aliases[key] = nil }
+                    if case .alias(let index)? = state.find(key), state.aliasTargets[index] == target {
+                        state.table.remove(key, reference: index | State.aliasFlag)
+                    }
                 }
             }
             return answer
@@ -148,28 +209,21 @@ package final class MemoryCacheStore: Sendable {
         let size = answer.size
         guard size <= self.limits.maxBytes, self.limits.maxEntries > 0 else { return }
         self.shard(key).state.withLock { state in
-            if let slot = state.slots[key] { state.remove(slot) }
-            state.aliases[key] = nil
-            let slot = state.add(key, answer, size: size)
-            state.slots[key] = slot
-            state.bytes += size
-            state.pushNewest(slot)
-            while state.slots.count > self.limits.maxEntries || state.bytes > self.limits.maxBytes,
-                state.oldest >= 0
-            {
+            state.forget(key)
+            state.add(key, answer, size: size)
+            while state.entries > self.limits.maxEntries || state.bytes > self.limits.maxBytes, state.oldest >= 0 {
                 state.remove(state.oldest)
                 state.evictions += 1
             }
         }
         guard let alias, alias != key else { return }
         self.shard(alias).state.withLock { state in
-            if let slot = state.slots[alias] { state.remove(slot) }
-            if state.aliases.count >= 2 * self.limits.maxEntries { state.aliases.removeAll(keepingCapacity: true) }
-            state.aliases[alias] = key
+            state.forget(alias)
+            state.addAlias(alias, for: key, limit: 2 * self.limits.maxEntries)
         }
     }
 
-    package var count: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.slots.count } } }
+    package var count: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.entries } } }
     package var bytes: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.bytes } } }
     package var evictions: Int { self.shards.reduce(0) { $0 + $1.state.withLock { $0.evictions } } }
 }
