@@ -62,11 +62,34 @@ final class RouteJournal: Sendable {
                 self.packed[index / 8] |= UInt64(byte) << UInt64(index % 8 * 8)
             }
         }
+
+        /// Which of `count` parts keeps this id: the same for every thread, and spread evenly.
+        func part(of count: Int) -> Int {
+            let mixed: UInt64
+            if let long = self.long {
+                mixed = UInt64(truncatingIfNeeded: long.hashValue)
+            } else {
+                let folded =
+                    self.packed[0] ^ self.packed[1] &* 0x9E37_79B9_7F4A_7C15 ^ self.packed[2] &* 0xC2B2_AE3D_27D4_EB4F
+                    ^ self.packed[3] &* 0x1656_67B1_9E37_79F9
+                mixed = folded &* 0xBF58_476D_1CE4_E5B9
+            }
+            return Int(truncatingIfNeeded: (mixed >> 32) % UInt64(count))
+        }
     }
 
-    /// Decisions in each thread's part (a ring each: one insert and at most one eviction per
-    /// routed request, without waiting on the other event loops).
-    private let state: ThreadShards<State>
+    private final class Part: Sendable {
+        let state: Mutex<State>
+
+        init(slots: Int) {
+            self.state = Mutex(State(order: Array(repeating: nil, count: slots)))
+        }
+    }
+
+    /// The decisions in parts by request id, each a ring (one insert and at most one eviction
+    /// per routed request), so the event loops rarely wait on each other. Parts are chosen by
+    /// id, not by thread: every part fills, and together they keep about `capacity` decisions.
+    private let parts: [Part]
     /// Ratings by "tier\tmodel": sum and count.
     private let sums = Mutex<[String: (sum: Double, count: Int)]>([:])
     private let redis: RedisClient?
@@ -77,15 +100,15 @@ final class RouteJournal: Sendable {
     static let recordSeconds = 30 * 86_400
 
     init(capacity: Int, redis: RedisClient? = nil) {
-        let shards = 8
-        let each = max(1, (capacity + shards - 1) / shards)
-        self.state = ThreadShards(count: shards) { State(order: Array(repeating: nil, count: each)) }
+        let count = capacity >= 1_024 ? 8 : 1
+        let each = max(1, (capacity + count - 1) / count)
+        self.parts = (0..<count).map { _ in Part(slots: each) }
         self.redis = redis
     }
 
     func remember(_ requestID: String, _ decision: Decision) {
         let requestID = Key(requestID)
-        self.state.withLocalLock { state in
+        self.part(requestID).state.withLock { state in
             if let evicted = state.order[state.next] {
                 state.decisions[evicted] = nil
                 state.ratings[evicted] = nil
@@ -98,22 +121,21 @@ final class RouteJournal: Sendable {
 
     func decision(_ requestID: String) -> Decision? {
         let requestID = Key(requestID)
-        var found: Decision?
-        self.state.withEachLock { state in
-            if found == nil { found = state.decisions[requestID] }
-        }
-        return found
+        return self.part(requestID).state.withLock { $0.decisions[requestID] }
+    }
+
+    private func part(_ key: Key) -> Part {
+        self.parts[key.part(of: self.parts.count)]
     }
 
     /// Stores `rating` (0 bad ... 1 good) with the request's decision; a second rating of the
     /// same request replaces the first.
     func rate(_ requestID: String, rating: Double) async throws(FeedbackError) -> Decision {
-        var rated: (decision: Decision, previous: Double?)?
         let key = Key(requestID)
-        self.state.withEachLock { state in
-            guard rated == nil, let decision = state.decisions[key] else { return }
-            rated = (decision, state.ratings[key])
-            state.ratings[key] = rating
+        let rated: (decision: Decision, previous: Double?)? = self.part(key).state.withLock { state in
+            guard let decision = state.decisions[key] else { return nil }
+            defer { state.ratings[key] = rating }
+            return (decision, state.ratings[key])
         }
         if let (decision, previous) = rated {
             self.sums.withLock { sums in

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SidecarCore
@@ -31,9 +32,26 @@ struct RouteJournalTests {
     @Test func forgetsTheOldestBeyondItsCapacity() {
         let journal = RouteJournal(capacity: 8)
         for number in 0..<9 { journal.remember("request-\(number)", Self.decision("m")) }
-        // One thread writes one part of 8 / 8 = 1 entry: only the newest is left.
+        // A small journal is one ring of 8: the oldest goes, the 8 newest stay.
         #expect(journal.decision("request-0") == nil)
-        #expect(journal.decision("request-8") == Self.decision("m"))
+        for number in 1..<9 { #expect(journal.decision("request-\(number)") == Self.decision("m")) }
+    }
+
+    /// The journal keeps about as many decisions as configured, whichever threads write them
+    /// (its parts are chosen by request id; parts chosen by thread kept only the writing
+    /// threads' share: one thread filled 1/8 of it).
+    @Test func oneThreadFillsTheWholeCapacity() {
+        let capacity = 8_192
+        let journal = RouteJournal(capacity: capacity)
+        // Ids like the sidecar's own: 32 hex digits.
+        let ids = (0..<capacity).map {
+            String(repeating: "0", count: 16) + String(format: "%016llx", UInt64($0) &* 0x9E37_79B9)
+        }
+        for id in ids { journal.remember(id, Self.decision("m")) }
+        let kept = ids.filter { journal.decision($0) != nil }.count
+        #expect(kept >= capacity * 9 / 10, "kept \(kept) of \(capacity)")
+        // The newest are always kept (each part drops its oldest first).
+        for id in ids.suffix(200) { #expect(journal.decision(id) != nil) }
     }
 
     @Test func aRatingNeedsARememberedRequest() async throws {
