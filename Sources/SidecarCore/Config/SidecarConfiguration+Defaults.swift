@@ -72,6 +72,8 @@ extension SidecarConfiguration {
         max_concurrent = 0                     # requests at once to this upstream (0 = no limit); more wait in line
         warm_connections = 0                   # idle connections kept open per event loop (refilled as requests
                                                # take them): no TCP/TLS handshake before a request's first byte
+        max_connecting = 8                     # connections being opened at once per event loop (0 = no cap): a
+                                               # burst beyond waits for a connect or a free connection
 
         [[upstreams]]
         name = "openai"

@@ -83,7 +83,8 @@ extension SidecarConfiguration {
                 maxConcurrent: try upstream.int("max_concurrent", default: 0, range: 0...1_000_000),
                 apiKeyFile: try upstream.string("api_key_file", default: ""),
                 caFile: try upstream.string("ca_file", default: ""),
-                warmConnections: try upstream.int("warm_connections", default: 0, range: 0...64)
+                warmConnections: try upstream.int("warm_connections", default: 0, range: 0...64),
+                maxConnecting: try upstream.int("max_connecting", default: 8, range: 0...1_024)
             )
             try upstream.rejectUnknownKeys()
             try entry.loadFiles(upstream, environment: environment)

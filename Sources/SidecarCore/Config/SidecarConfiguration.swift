@@ -200,6 +200,11 @@ public struct UpstreamConfiguration: Sendable, Equatable {
     /// opened at start and after a reload and refilled in the background as requests take
     /// them: a request that finds one pays no TCP or TLS handshake. 0: none kept beyond use.
     public var warmConnections: Int
+    /// Connections to this upstream being opened at once on each event loop (`max_connecting`;
+    /// 0: no cap). A burst past it waits for a connect to finish or a connection to come free,
+    /// instead of opening a connection per request at the same moment (a TCP and TLS handshake
+    /// each, which small servers such as Ollama and llama.cpp accept slowly).
+    public var maxConnecting: Int
 
     public init(
         name: String,
@@ -209,9 +214,11 @@ public struct UpstreamConfiguration: Sendable, Equatable {
         maxConcurrent: Int = 0,
         apiKeyFile: String = "",
         caFile: String = "",
-        warmConnections: Int = 0
+        warmConnections: Int = 0,
+        maxConnecting: Int = 8
     ) {
         self.warmConnections = warmConnections
+        self.maxConnecting = maxConnecting
         self.name = name
         self.baseURL = baseURL
         self.apiKeyEnv = apiKeyEnv

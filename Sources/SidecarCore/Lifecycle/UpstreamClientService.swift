@@ -5,16 +5,19 @@ import SidecarHTTP
 /// every connection. Listed before the server so it stops after it.
 public struct UpstreamClientService: Service {
     let pools: UpstreamConnectionPools
-    /// The warm connections to open at start (`warm_connections`).
-    let warm: [(endpoint: UpstreamEndpoint, count: Int)]
+    /// Each upstream's pool settings, applied at start (warm connections open then).
+    let endpoints: [(endpoint: UpstreamEndpoint, settings: UpstreamEndpointSettings)]
 
-    init(pools: UpstreamConnectionPools, warm: [(endpoint: UpstreamEndpoint, count: Int)] = []) {
+    init(
+        pools: UpstreamConnectionPools,
+        endpoints: [(endpoint: UpstreamEndpoint, settings: UpstreamEndpointSettings)] = []
+    ) {
         self.pools = pools
-        self.warm = warm
+        self.endpoints = endpoints
     }
 
     public func run() async throws {
-        if !self.warm.isEmpty { self.pools.warm(self.warm) }
+        if !self.endpoints.isEmpty { self.pools.configureEndpoints(self.endpoints) }
         try? await gracefulShutdown()
         await self.pools.shutdown()
     }

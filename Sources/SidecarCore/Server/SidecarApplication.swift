@@ -57,7 +57,7 @@ public enum SidecarApplication {
         var services: [any Service] = [
             UpstreamClientService(
                 pools: pools,
-                warm: runtime.directory.warmTargets(runtime.configuration.upstreams)
+                endpoints: runtime.directory.endpointSettings(runtime.configuration.upstreams)
             )
         ]
         var cache: any ResponseCache = DisabledResponseCache()
@@ -117,7 +117,7 @@ public enum SidecarApplication {
         if let reload {
             services.append(
                 ReloadService(current: current, load: reload, notifier: notifier, logger: logger) { runtime in
-                    pools.warm(runtime.directory.warmTargets(runtime.configuration.upstreams))
+                    pools.configureEndpoints(runtime.directory.endpointSettings(runtime.configuration.upstreams))
                 }
             )
         }

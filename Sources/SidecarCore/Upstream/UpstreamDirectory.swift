@@ -101,12 +101,18 @@ public struct UpstreamDirectory: Sendable {
         self.passingClientAuthorization = Set(configuration.upstreams.filter(\.passClientAuthorization).map(\.name))
     }
 
-    /// The upstreams that keep warm connections (`warm_connections`), by endpoint (the pools keep
-    /// the largest count for an endpoint several upstreams name).
-    package func warmTargets(_ upstreams: [UpstreamConfiguration]) -> [(endpoint: UpstreamEndpoint, count: Int)] {
+    /// What each upstream asks of the connection pools (`warm_connections`, `max_connecting`),
+    /// by endpoint (for an endpoint several upstreams name, the pools keep the most warm
+    /// connections and the tightest cap).
+    package func endpointSettings(
+        _ upstreams: [UpstreamConfiguration]
+    ) -> [(endpoint: UpstreamEndpoint, settings: UpstreamEndpointSettings)] {
         upstreams.compactMap { upstream in
-            guard upstream.warmConnections > 0, let endpoint = self.entries[upstream.name]?.endpoint else { return nil }
-            return (endpoint, upstream.warmConnections)
+            guard let endpoint = self.entries[upstream.name]?.endpoint else { return nil }
+            return (
+                endpoint,
+                UpstreamEndpointSettings(warmConnections: upstream.warmConnections, maxConnecting: upstream.maxConnecting)
+            )
         }
     }
 

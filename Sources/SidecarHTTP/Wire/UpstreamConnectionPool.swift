@@ -16,6 +16,9 @@ package final class UpstreamConnectionPool {
         package let serverHostname: String?
         /// Connecting + active + idle connections.
         package var connectionCount = 0
+        /// Connections being opened now, and how many may be at once (0: no cap).
+        package var connecting = 0
+        package var maxConnecting = 0
         /// Most recently used last; the reaper closes from the front.
         package var idle: [UpstreamConnection] = []
         package var waiters = CircularBuffer<UpstreamCall>()
@@ -43,11 +46,13 @@ package final class UpstreamConnectionPool {
     package let configuration: UpstreamConnectionPools.Configuration
     private let sslContext: NIOSSLContext?
     private let sslContextError: String?
-    private var endpoints: [UpstreamEndpoint: EndpointState] = [:]
+    var endpoints: [UpstreamEndpoint: EndpointState] = [:]
+    /// What each endpoint's upstream entry asks of the pool (``configureEndpoints(_:)``).
+    var settings: [UpstreamEndpoint: UpstreamEndpointSettings] = [:]
     private var lastEndpointState: EndpointState?
     private var connections: [ObjectIdentifier: UpstreamConnection] = [:]
     private var reaper: Scheduled<Void>?
-    private var isShutdown = false
+    private(set) var isShutdown = false
     /// > 0 while inside `execute`: failures are then delivered on the next loop tick (no re-entrant delegate calls
     /// before the caller has its UpstreamCall).
     private var executeDepth = 0
@@ -95,7 +100,7 @@ package final class UpstreamConnectionPool {
             }
             connection.close()
         }
-        if endpointState.connectionCount < self.configuration.maxConnectionsPerEndpoint {
+        if self.mayConnect(endpointState) {
             self.connect(endpointState, for: call)
         } else {
             call.state = .queued
@@ -147,72 +152,16 @@ package final class UpstreamConnectionPool {
         self.refill(endpointState)
     }
 
-    /// Keeps `count` idle connections open to each endpoint (0: none beyond use), opening the
-    /// missing ones now and refilling as requests take them or they close. A connection that
-    /// fails to open holds refilling back (1 s, doubling to 30 s) so a down upstream is not
-    /// hammered. Endpoints not named keep none.
-    package func warm(_ targets: [(endpoint: UpstreamEndpoint, count: Int)]) {
-        self.eventLoop.assertInEventLoop()
-        guard !self.isShutdown else { return }
-        for endpointState in self.endpoints.values { endpointState.warmTarget = 0 }
-        for (endpoint, count) in targets {
-            let endpointState = self.endpointState(for: endpoint)
-            endpointState.warmTarget = max(endpointState.warmTarget, count)
-            endpointState.warmRetryAt = .uptimeNanoseconds(0)
-            endpointState.warmBackoff = .zero
-            self.refill(endpointState)
-        }
-    }
-
-    /// Opens connections until the idle ones and those being opened for it reach the target.
-    private func refill(_ endpointState: EndpointState) {
-        guard endpointState.warmTarget > 0, !self.isShutdown, endpointState.waiters.isEmpty else { return }
-        let now = NIODeadline.now()
-        guard now >= endpointState.warmRetryAt else {
-            self.scheduleWarmRetry(endpointState)
-            return
-        }
-        // A connect that fails at once moves `warmRetryAt` past now, which ends the loop.
-        while endpointState.idle.count + endpointState.warming < endpointState.warmTarget,
-            endpointState.connectionCount < self.configuration.maxConnectionsPerEndpoint,
-            endpointState.warmRetryAt <= now
-        {
-            endpointState.warming += 1
-            endpointState.warmConnectsStarted += 1
-            self.connect(endpointState, for: nil)
-        }
-    }
-
-    private func scheduleWarmRetry(_ endpointState: EndpointState) {
-        guard endpointState.warmRetry == nil else { return }
-        endpointState.warmRetry = self.eventLoop.assumeIsolated().scheduleTask(deadline: endpointState.warmRetryAt) {
-            endpointState.warmRetry = nil
-            self.refill(endpointState)
-        }
-    }
-
-    /// A warm connection finished opening (`opened`) or failed to.
-    private func warmConnectDone(_ endpointState: EndpointState, opened: Bool) {
-        endpointState.warming -= 1
-        if opened {
-            endpointState.warmBackoff = .zero
-        } else {
-            self.backOffWarming(endpointState)
-        }
-    }
-
-    /// No warm connection to `endpointState` before 1 s from now, then twice as long each time
-    /// in a row, up to 30 s.
-    private func backOffWarming(_ endpointState: EndpointState) {
-        let backoff =
-            endpointState.warmBackoff == .zero ? .seconds(1) : min(endpointState.warmBackoff * 2, .seconds(30))
-        endpointState.warmBackoff = backoff
-        endpointState.warmRetryAt = .now() + backoff
-    }
-
     package func retry(_ call: UpstreamCall, endpointState: EndpointState) {
         if self.isShutdown {
             self.deliverFailure(call, call.error(.cancelled, "connection pool shut down"))
+            return
+        }
+        guard endpointState.maxConnecting == 0 || endpointState.connecting < endpointState.maxConnecting else {
+            // First in line: it was already being served.
+            call.connection = nil
+            call.state = .queued
+            endpointState.waiters.prepend(call)
             return
         }
         self.connect(endpointState, for: call)
@@ -262,7 +211,7 @@ package final class UpstreamConnectionPool {
 
     // MARK: - Private
 
-    private func endpointState(for endpoint: UpstreamEndpoint) -> EndpointState {
+    func endpointState(for endpoint: UpstreamEndpoint) -> EndpointState {
         if let last = self.lastEndpointState, last.endpoint == endpoint {
             return last
         }
@@ -271,24 +220,31 @@ package final class UpstreamConnectionPool {
             state = existing
         } else {
             state = EndpointState(endpoint: endpoint)
+            self.apply(self.settings[endpoint] ?? UpstreamEndpointSettings(), to: state)
             self.endpoints[endpoint] = state
         }
         self.lastEndpointState = state
         return state
     }
 
-    private func serveWaiters(_ endpointState: EndpointState) {
-        while endpointState.connectionCount < self.configuration.maxConnectionsPerEndpoint,
-            let waiter = endpointState.waiters.popFirst()
-        {
+    func serveWaiters(_ endpointState: EndpointState) {
+        while self.mayConnect(endpointState), let waiter = endpointState.waiters.popFirst() {
             self.connect(endpointState, for: waiter)
         }
     }
 
+    /// Whether another connection to the endpoint may be opened now: under the connection bound
+    /// and the cap on connections being opened at once.
+    func mayConnect(_ endpointState: EndpointState) -> Bool {
+        endpointState.connectionCount < self.configuration.maxConnectionsPerEndpoint
+            && (endpointState.maxConnecting == 0 || endpointState.connecting < endpointState.maxConnecting)
+    }
+
     /// Opens a connection for `call`, or a warm one (`nil`) that goes to the idle list.
-    private func connect(_ endpointState: EndpointState, for call: UpstreamCall?) {
+    func connect(_ endpointState: EndpointState, for call: UpstreamCall?) {
         let connection = UpstreamConnection(pool: self, endpointState: endpointState)
         endpointState.connectionCount += 1
+        endpointState.connecting += 1
         self.connections[ObjectIdentifier(connection)] = connection
         if let call {
             connection.setCall(call)
@@ -304,6 +260,7 @@ package final class UpstreamConnectionPool {
             guard let context = endpoint.trust?.context ?? self.sslContext else {
                 let reason = self.sslContextError ?? "no TLS context"
                 let detail = "TLS handshake with \(endpoint.displayAddress) failed: \(reason)"
+                endpointState.connecting -= 1
                 if warm { self.warmConnectDone(endpointState, opened: false) }
                 connection.didFailToConnect(UpstreamConnectError(detail: detail))
                 return
@@ -343,6 +300,12 @@ package final class UpstreamConnectionPool {
         }
         connection.connectFuture = future.map { _ in () }.recover { _ in () }
         future.assumeIsolated().whenComplete { result in
+            endpointState.connecting -= 1
+            // The slot this connect held may open the next (a waiting call's, else a warm one).
+            defer {
+                self.serveWaiters(endpointState)
+                self.refill(endpointState)
+            }
             switch result {
             case .success:
                 self.configuration.events.connectionOpened(endpoint)

@@ -106,11 +106,12 @@ package final class UpstreamConnectionPools: Sendable {
         }
     }
 
-    /// Keeps `count` idle connections open to each endpoint on every event loop (see
-    /// ``UpstreamConnectionPool/warm(_:)``); endpoints not named keep none. Returns at once.
-    package func warm(_ targets: [(endpoint: UpstreamEndpoint, count: Int)]) {
+    /// Applies each endpoint's settings on every event loop (see
+    /// ``UpstreamConnectionPool/configureEndpoints(_:)``); endpoints not named get the defaults.
+    /// Returns at once.
+    package func configureEndpoints(_ endpoints: [(endpoint: UpstreamEndpoint, settings: UpstreamEndpointSettings)]) {
         for box in self.boxes.values {
-            box.eventLoop.execute { box.pool.warm(targets) }
+            box.eventLoop.execute { box.pool.configureEndpoints(endpoints) }
         }
     }
 

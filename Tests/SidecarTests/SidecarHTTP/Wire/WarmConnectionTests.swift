@@ -32,7 +32,7 @@ struct WarmConnectionTests {
         let server = try await WireTestServer.start { _ in [.send(WireTestServer.ok(chatReply))] }
         let harness = WireHarness()
         let endpoint = try Self.endpoint(server.port)
-        try await harness.onLoop { $0.warm([(endpoint, 2)]) }
+        try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(warmConnections: 2))]) }
         #expect(try await Self.idle(harness, endpoint, reach: 2))
         #expect(try await Self.accepted(server, reach: 2))
         #expect(server.requests.isEmpty)
@@ -46,7 +46,7 @@ struct WarmConnectionTests {
         #expect(try await Self.accepted(server, reach: 3))
 
         // Warm no more: the extra ones go when idle, as usual.
-        try await harness.onLoop { $0.warm([]) }
+        try await harness.onLoop { $0.configureEndpoints([]) }
         #expect(try await harness.onLoop { $0.idleConnectionCount(for: endpoint) } == 3)
         await harness.close()
         await server.stop()
@@ -58,7 +58,7 @@ struct WarmConnectionTests {
             .init(connectTimeout: .seconds(2), idleTimeout: .seconds(5), idleConnectionTimeout: .milliseconds(100))
         )
         let endpoint = try Self.endpoint(server.port)
-        try await harness.onLoop { $0.warm([(endpoint, 1)]) }
+        try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(warmConnections: 1))]) }
         #expect(try await Self.idle(harness, endpoint, reach: 1))
         try await sleep(ms: 300)  // three idle timeouts
         #expect(try await harness.onLoop { $0.idleConnectionCount(for: endpoint) } == 1)
@@ -78,7 +78,7 @@ struct WarmConnectionTests {
         let port = try closedPort()
         let harness = WireHarness()
         let endpoint = try Self.endpoint(port)
-        try await harness.onLoop { $0.warm([(endpoint, 4)]) }
+        try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(warmConnections: 4))]) }
         try await sleep(ms: 1500)
         // Four at first; after the 1 s back-off, four more at most.
         let started = try await harness.onLoop { $0.endpointStateForTests(endpoint).warmConnectsStarted }

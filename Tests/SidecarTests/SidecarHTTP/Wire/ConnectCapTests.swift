@@ -1,0 +1,128 @@
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import SidecarHTTP
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+private let chatReply = #"{"id":"chatcmpl-1","choices":[{"message":{"content":"hi"}}]}"#
+
+/// `max_connecting`: a burst opens at most that many connections at once per event loop; the
+/// rest wait in line and connect as slots free.
+@Suite("Upstream connect cap", .serialized)
+struct ConnectCapTests {
+    /// A loopback listener with a backlog of zero that never accepts: once its queue holds one
+    /// connection, the kernel drops further SYNs, so their connects hang until they time out.
+    final class Unaccepting {
+        let descriptor: Int32
+        let port: Int
+
+        init() throws {
+            #if canImport(Glibc)
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #else
+            let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+            #endif
+            try #require(descriptor >= 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let listening = withUnsafeMutablePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                    bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
+                        && listen(descriptor, 0) == 0
+                }
+            }
+            try #require(listening)
+            self.descriptor = descriptor
+            self.port = Int(UInt16(bigEndian: address.sin_port))
+        }
+
+        deinit { close(self.descriptor) }
+    }
+
+    static func endpoint(_ port: Int) throws -> UpstreamEndpoint {
+        try #require(UpstreamEndpoint.parse("http://127.0.0.1:\(port)/v1")).endpoint
+    }
+
+    /// Starts `count` calls to `port` at once and waits until the pool shows `settled`.
+    static func burst(
+        _ harness: WireHarness,
+        port: Int,
+        count: Int,
+        settled: @escaping @Sendable (_ connecting: Int, _ waiting: Int) -> Bool
+    ) async throws -> (connecting: Int, waiting: Int) {
+        let endpoint = try Self.endpoint(port)
+        for _ in 0..<count { _ = try await harness.start(WireHarness.request("http://127.0.0.1:\(port)/v1")) }
+        var seen = (connecting: -1, waiting: -1)
+        _ = try await eventually(within: .seconds(3)) {
+            let now = try? await harness.onLoop { pool in
+                let state = pool.endpointStateForTests(endpoint)
+                return (state.connecting, state.waiters.count)
+            }
+            guard let now else { return false }
+            seen = (now.0, now.1)
+            return settled(now.0, now.1)
+        }
+        return seen
+    }
+
+    @Test func aBurstOpensAtMostTheCapAtOnce() async throws {
+        let upstream = try Unaccepting()
+        let harness = WireHarness(.init(connectTimeout: .seconds(2), idleTimeout: .seconds(5)))
+        let endpoint = try Self.endpoint(upstream.port)
+        try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(maxConnecting: 2))]) }
+        let seen = try await Self.burst(harness, port: upstream.port, count: 6) { connecting, waiting in
+            connecting == 2 && waiting >= 3
+        }
+        #expect(seen.connecting == 2, "\(seen)")
+        #expect(seen.waiting >= 3, "\(seen)")
+        // Nothing more opens while those hang.
+        try await sleep(ms: 300)
+        let later = try await harness.onLoop { $0.endpointStateForTests(endpoint).connecting }
+        #expect(later == 2)
+        await harness.close()
+    }
+
+    @Test func withoutACapTheWholeBurstConnectsAtOnce() async throws {
+        let upstream = try Unaccepting()
+        let harness = WireHarness(.init(connectTimeout: .seconds(2), idleTimeout: .seconds(5)))
+        let endpoint = try Self.endpoint(upstream.port)
+        try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(maxConnecting: 0))]) }
+        let seen = try await Self.burst(harness, port: upstream.port, count: 6) { connecting, waiting in
+            connecting >= 5 && waiting == 0
+        }
+        #expect(seen.connecting >= 5, "\(seen)")
+        #expect(seen.waiting == 0, "\(seen)")
+        await harness.close()
+    }
+
+    /// With a cap of one, a burst is still served in full: each finished connect lets the next
+    /// waiting call open one (or a finished call hands its connection on).
+    @Test func waitingCallsAreServedAsSlotsFree() async throws {
+        let server = try await WireTestServer.start { _ in [.send(WireTestServer.ok(chatReply))] }
+        let harness = WireHarness()
+        let endpoint = try Self.endpoint(server.port)
+        try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(maxConnecting: 1))]) }
+        var started: [WireStarted] = []
+        for _ in 0..<8 {
+            started.append(try await harness.start(WireHarness.request("http://127.0.0.1:\(server.port)/v1")))
+        }
+        for call in started { #expect(try await call.outcome.get().status == 200) }
+        #expect(server.requests.count == 8)
+        #expect(server.stats.withLock { $0.accepted } <= 8)
+        let state = try await harness.onLoop { pool in
+            let state = pool.endpointStateForTests(endpoint)
+            return (state.connecting, state.waiters.count)
+        }
+        #expect(state.0 == 0 && state.1 == 0)
+        await harness.close()
+        await server.stop()
+    }
+}
