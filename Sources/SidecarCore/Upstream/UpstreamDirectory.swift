@@ -111,7 +111,10 @@ public struct UpstreamDirectory: Sendable {
             guard let endpoint = self.entries[upstream.name]?.endpoint else { return nil }
             return (
                 endpoint,
-                UpstreamEndpointSettings(warmConnections: upstream.warmConnections, maxConnecting: upstream.maxConnecting)
+                UpstreamEndpointSettings(
+                    warmConnections: upstream.warmConnections,
+                    maxConnecting: upstream.maxConnecting
+                )
             )
         }
     }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import SidecarCore
+@testable import SidecarHTTP
 @testable import SidecarPolicy
 
 @Suite struct SidecarConfigurationTests {
@@ -106,6 +107,36 @@ import Testing
         #expect(config.server == ServerConfiguration())
         #expect(config.routing.pinHeader == "X-Sidecar-Pin")
         #expect(config.routing.mode == .all)
+    }
+
+    /// `warm_connections` and `max_connecting` reach the pools per endpoint; two upstreams on
+    /// one endpoint give it the most warm connections and the tightest cap.
+    @Test func poolSettingsAreReadPerUpstreamAndMergedPerEndpoint() throws {
+        let defaults = try SidecarConfiguration(toml: Self.minimal, file: "min.conf")
+        #expect(defaults.upstreams[0].warmConnections == 0)
+        #expect(defaults.upstreams[0].maxConnecting == 8)
+        let toml = Self.minimal.replacingOccurrences(
+            of: "base_url = \"http://127.0.0.1:1/v1\"",
+            with: """
+                base_url = "http://127.0.0.1:1/v1"
+                warm_connections = 2
+                max_connecting = 0
+
+                [[upstreams]]
+                name = "b"
+                base_url = "http://127.0.0.1:1/v1"
+                max_connecting = 3
+                """
+        )
+        let config = try SidecarConfiguration(toml: toml, file: "pools.conf")
+        #expect(config.upstreams.map(\.maxConnecting) == [0, 3])
+        let directory = UpstreamDirectory(configuration: config, environment: [:])
+        let settings = directory.endpointSettings(config.upstreams)
+        #expect(settings.count == 2)
+        #expect(settings[0].settings.merged(with: settings[1].settings) == .init(warmConnections: 2, maxConnecting: 3))
+        #expect(
+            Self.message(toml.replacingOccurrences(of: "max_connecting = 3", with: "max_connecting = -1")) != "no error"
+        )
     }
 
     static func message(_ toml: String) -> String {
