@@ -37,11 +37,33 @@ final class RouteJournal: Sendable {
         case unknownRequest
     }
 
+    /// One part: a ring of ids and their decisions, found by id through a ``DigestTable``
+    /// (no `Dictionary` of tens of thousands of ids and strings on the request path); ratings
+    /// by ring slot, forgotten with their decision.
     private struct State {
-        var order: [Key?]
+        var ids: [Key?]
+        var decisions: [Decision?]
         var next = 0
-        var decisions: [Key: Decision] = [:]
-        var ratings: [Key: Double] = [:]
+        var table: DigestTable
+        var ratings: [Int: Double] = [:]
+
+        init(slots: Int) {
+            self.ids = Array(repeating: nil, count: slots)
+            self.decisions = Array(repeating: nil, count: slots)
+            self.table = DigestTable(minimumCapacity: slots)
+        }
+
+        func slot(of id: Key, digest: UInt64) -> Int? {
+            self.table.find(digest: digest) { self.ids[$0] == id }
+        }
+
+        mutating func forget(_ slot: Int) {
+            guard let id = self.ids[slot] else { return }
+            self.table.remove(digest: id.digest, reference: slot)
+            self.ids[slot] = nil
+            self.decisions[slot] = nil
+            if !self.ratings.isEmpty { self.ratings[slot] = nil }
+        }
     }
 
     /// A request id as a key. One of up to 32 bytes (the sidecar's own are 32 hex digits) is
@@ -63,18 +85,15 @@ final class RouteJournal: Sendable {
             }
         }
 
-        /// Which of `count` parts keeps this id: the same for every thread, and spread evenly.
-        func part(of count: Int) -> Int {
-            let mixed: UInt64
-            if let long = self.long {
-                mixed = UInt64(truncatingIfNeeded: long.hashValue)
-            } else {
-                let folded =
-                    self.packed[0] ^ self.packed[1] &* 0x9E37_79B9_7F4A_7C15 ^ self.packed[2] &* 0xC2B2_AE3D_27D4_EB4F
-                    ^ self.packed[3] &* 0x1656_67B1_9E37_79F9
-                mixed = folded &* 0xBF58_476D_1CE4_E5B9
-            }
-            return Int(truncatingIfNeeded: (mixed >> 32) % UInt64(count))
+        /// The id's bits mixed into one word: the part is chosen by its high half, the slot in
+        /// the part's table by its low half.
+        var digest: UInt64 {
+            guard self.long == nil else { return UInt64(truncatingIfNeeded: self.hashValue) }
+            var mixed =
+                self.packed[0] ^ self.packed[1] &* 0x9E37_79B9_7F4A_7C15 ^ self.packed[2] &* 0xC2B2_AE3D_27D4_EB4F
+                ^ self.packed[3] &* 0x1656_67B1_9E37_79F9 ^ UInt64(self.count)
+            mixed = (mixed ^ mixed >> 31) &* 0xBF58_476D_1CE4_E5B9
+            return mixed ^ mixed >> 29
         }
     }
 
@@ -82,7 +101,7 @@ final class RouteJournal: Sendable {
         let state: Mutex<State>
 
         init(slots: Int) {
-            self.state = Mutex(State(order: Array(repeating: nil, count: slots)))
+            self.state = Mutex(State(slots: slots))
         }
     }
 
@@ -107,35 +126,43 @@ final class RouteJournal: Sendable {
     }
 
     func remember(_ requestID: String, _ decision: Decision) {
-        let requestID = Key(requestID)
-        self.part(requestID).state.withLock { state in
-            if let evicted = state.order[state.next] {
-                state.decisions[evicted] = nil
-                state.ratings[evicted] = nil
-            }
-            state.order[state.next] = requestID
-            state.next = (state.next + 1) % state.order.count
-            state.decisions[requestID] = decision
+        let id = Key(requestID)
+        let digest = id.digest
+        self.part(digest).state.withLock { state in
+            // The same id again (a client's own id reused) keeps only the newer decision.
+            if let older = state.slot(of: id, digest: digest) { state.forget(older) }
+            let slot = state.next
+            state.forget(slot)
+            state.ids[slot] = id
+            state.decisions[slot] = decision
+            state.table.insert(digest: digest, reference: slot)
+            state.next = (slot + 1) % state.ids.count
         }
     }
 
     func decision(_ requestID: String) -> Decision? {
-        let requestID = Key(requestID)
-        return self.part(requestID).state.withLock { $0.decisions[requestID] }
+        let id = Key(requestID)
+        let digest = id.digest
+        return self.part(digest).state.withLock { state in
+            state.slot(of: id, digest: digest).flatMap { state.decisions[$0] }
+        }
     }
 
-    private func part(_ key: Key) -> Part {
-        self.parts[key.part(of: self.parts.count)]
+    private func part(_ digest: UInt64) -> Part {
+        self.parts[Int(truncatingIfNeeded: (digest >> 32) % UInt64(self.parts.count))]
     }
 
     /// Stores `rating` (0 bad ... 1 good) with the request's decision; a second rating of the
     /// same request replaces the first.
     func rate(_ requestID: String, rating: Double) async throws(FeedbackError) -> Decision {
-        let key = Key(requestID)
-        let rated: (decision: Decision, previous: Double?)? = self.part(key).state.withLock { state in
-            guard let decision = state.decisions[key] else { return nil }
-            defer { state.ratings[key] = rating }
-            return (decision, state.ratings[key])
+        let id = Key(requestID)
+        let digest = id.digest
+        let rated: (decision: Decision, previous: Double?)? = self.part(digest).state.withLock { state in
+            guard let slot = state.slot(of: id, digest: digest), let decision = state.decisions[slot] else {
+                return nil
+            }
+            defer { state.ratings[slot] = rating }
+            return (decision, state.ratings[slot])
         }
         if let (decision, previous) = rated {
             self.sums.withLock { sums in

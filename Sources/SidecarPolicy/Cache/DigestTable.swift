@@ -1,7 +1,9 @@
-/// A hash table from cache keys to small integers (the caller's slots), for ``MemoryCacheStore``.
+/// A hash table from digests to small integers (the caller's slots), for ``MemoryCacheStore``
+/// and the feedback journal.
 ///
-/// The keys are SHA-256 digests, so their bits are already uniform: the table hashes nothing,
-/// it takes the home bucket from the key's second word. Open addressing with linear probing and
+/// The keys are digests (SHA-256 for cache keys, a mixed request id for the journal), so their
+/// bits are already uniform: the table hashes nothing, it takes the home bucket from the
+/// digest's low bits (a cache key's second word). Open addressing with linear probing and
 /// backward-shift deletion (no tombstones), at most half full, eight bytes a bucket: a lookup
 /// usually reads one cache line, where a `Dictionary` of the same keys runs SipHash and reads
 /// 32-byte keys from a table four times the size. The table keeps only 32 bits of each key; the
@@ -21,14 +23,28 @@ package struct DigestTable {
         self.buckets = [UInt64](repeating: 0, count: capacity)
     }
 
-    @inline(__always) private static func tag(_ key: CacheKey) -> UInt64 {
-        key.bytes.1 & 0xFFFF_FFFF
+    @inline(__always) private static func tag(_ digest: UInt64) -> UInt64 {
+        digest & 0xFFFF_FFFF
     }
 
     /// The reference stored for `key`: among the references whose keys share its tag, the one
     /// `matching` accepts (it compares the full key).
     @inline(__always) package func find(_ key: CacheKey, matching: (Int) -> Bool) -> Int? {
-        let tag = Self.tag(key)
+        self.find(digest: key.bytes.1, matching: matching)
+    }
+
+    package mutating func insert(_ key: CacheKey, reference: Int) {
+        self.insert(digest: key.bytes.1, reference: reference)
+    }
+
+    package mutating func remove(_ key: CacheKey, reference: Int) {
+        self.remove(digest: key.bytes.1, reference: reference)
+    }
+
+    /// The reference stored under `digest` (of which the table keeps the low 32 bits) that
+    /// `matching` accepts.
+    @inline(__always) package func find(digest: UInt64, matching: (Int) -> Bool) -> Int? {
+        let tag = Self.tag(digest)
         let mask = self.buckets.count - 1
         var index = Int(truncatingIfNeeded: tag) & mask
         while true {
@@ -42,18 +58,18 @@ package struct DigestTable {
         }
     }
 
-    /// Adds `key` with `reference` (at most ``maxReference``); the caller has made sure `key` is
-    /// not in the table.
-    package mutating func insert(_ key: CacheKey, reference: Int) {
+    /// Adds `reference` (at most ``maxReference``) under `digest`; the caller has made sure its
+    /// key is not in the table.
+    package mutating func insert(digest: UInt64, reference: Int) {
         precondition(reference >= 0 && reference <= Self.maxReference, "reference out of range")
         if 2 * (self.count + 1) > self.buckets.count { self.grow() }
-        self.place(Self.tag(key) << 32 | UInt64(reference + 1))
+        self.place(Self.tag(digest) << 32 | UInt64(reference + 1))
         self.count += 1
     }
 
-    /// Removes the bucket of `key` that holds `reference` (nothing if there is none).
-    package mutating func remove(_ key: CacheKey, reference: Int) {
-        let tag = Self.tag(key)
+    /// Removes the bucket under `digest` that holds `reference` (nothing if there is none).
+    package mutating func remove(digest: UInt64, reference: Int) {
+        let tag = Self.tag(digest)
         let wanted = tag << 32 | UInt64(reference + 1)
         let mask = self.buckets.count - 1
         var index = Int(truncatingIfNeeded: tag) & mask

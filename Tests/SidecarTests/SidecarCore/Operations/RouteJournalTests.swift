@@ -54,6 +54,22 @@ struct RouteJournalTests {
         for id in ids.suffix(200) { #expect(journal.decision(id) != nil) }
     }
 
+    /// A client's own id used twice keeps the newer decision, and the older one's place in the
+    /// ring, when its turn comes, does not take the newer with it.
+    @Test func aRepeatedIdKeepsTheNewerDecision() async throws {
+        let journal = RouteJournal(capacity: 4)
+        journal.remember("same", Self.decision("first"))
+        journal.remember("other", Self.decision("m"))
+        journal.remember("same", Self.decision("second"))
+        #expect(journal.decision("same") == Self.decision("second"))
+        #expect(try await journal.rate("same", rating: 0.5) == Self.decision("second"))
+        // Two more: the ring's first slot (the older "same") is reused.
+        journal.remember("a", Self.decision("m"))
+        journal.remember("b", Self.decision("m"))
+        #expect(journal.decision("same") == Self.decision("second"))
+        #expect(journal.decision("other") == Self.decision("m"))
+    }
+
     @Test func aRatingNeedsARememberedRequest() async throws {
         let journal = RouteJournal(capacity: 100)
         journal.remember("0123456789abcdef0123456789abcdef", Self.decision("small"))
