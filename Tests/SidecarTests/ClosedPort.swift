@@ -10,6 +10,12 @@ import Darwin
 /// for the test process (connecting is refused, and no other test's listener can get the port,
 /// as one closed at once could).
 func closedPort() throws -> Int {
+    try loopbackSocket(listeningWithBacklog: nil).port
+}
+
+/// A TCP socket bound to a free loopback port, listening with `backlog` unless it is `nil`;
+/// never accepting. The caller owns the descriptor.
+func loopbackSocket(listeningWithBacklog backlog: Int32?) throws -> (descriptor: Int32, port: Int) {
     #if canImport(Glibc)
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #else
@@ -21,11 +27,12 @@ func closedPort() throws -> Int {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+    let ready = withUnsafeMutablePointer(to: &address) { pointer in
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
             bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
+                && (backlog.map { listen(descriptor, $0) == 0 } ?? true)
         }
     }
-    try #require(bound)
-    return Int(UInt16(bigEndian: address.sin_port))
+    try #require(ready)
+    return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
 }

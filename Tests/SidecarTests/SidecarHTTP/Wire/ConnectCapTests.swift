@@ -23,25 +23,7 @@ struct ConnectCapTests {
         let port: Int
 
         init() throws {
-            #if canImport(Glibc)
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            #else
-            let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-            #endif
-            try #require(descriptor >= 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let listening = withUnsafeMutablePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                    bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
-                        && listen(descriptor, 0) == 0
-                }
-            }
-            try #require(listening)
-            self.descriptor = descriptor
-            self.port = Int(UInt16(bigEndian: address.sin_port))
+            (self.descriptor, self.port) = try loopbackSocket(listeningWithBacklog: 0)
         }
 
         deinit { close(self.descriptor) }
