@@ -220,3 +220,41 @@ extension CanonicalJSON.Writer {
         return value
     }
 }
+
+extension CanonicalJSON {
+    /// Powers of ten a `Double` holds exactly.
+    private static let exactPowersOfTen: [Double] = (0...22).map { exponent in
+        (0..<exponent).reduce(1.0) { product, _ in product * 10 }
+    }
+
+    /// The value of the JSON number `bytes`, as `Double(String)` reads it. A plain decimal of up to
+    /// 2^53 in its digits and 22 places (`0.7`, `2`, `-1.25`) is one exact division, correctly
+    /// rounded (Clinger's fast path), with no string made; anything else goes to `Double(String)`.
+    static func number(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
+        var index = 0
+        let negative = index < bytes.count && bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
+        var mantissa: UInt64 = 0
+        var places = 0
+        var digits = 0
+        var seenPoint = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "."), !seenPoint {
+                seenPoint = true
+            } else if byte &- UInt8(ascii: "0") < 10, mantissa < 1 << 53 / 10 {
+                mantissa = mantissa * 10 + UInt64(byte &- UInt8(ascii: "0"))
+                digits += 1
+                if seenPoint { places += 1 }
+            } else {
+                return Double(String(decoding: bytes, as: UTF8.self))
+            }
+            index += 1
+        }
+        guard digits > 0, places <= 22, mantissa <= 1 << 53 else {
+            return Double(String(decoding: bytes, as: UTF8.self))
+        }
+        let magnitude = Double(mantissa) / Self.exactPowersOfTen[places]
+        return negative ? -magnitude : magnitude
+    }
+}

@@ -141,14 +141,11 @@ extension CanonicalJSON {
                     if self.keys[member.key].elementsEqual(CanonicalJSON.nKey)
                         || self.keys[member.key].elementsEqual(CanonicalJSON.temperatureKey)
                     {
-                        let text = String(
-                            decoding: UnsafeBufferPointer(rebasing: self.input[member.value]),
-                            as: UTF8.self
-                        )
+                        let number = CanonicalJSON.number(UnsafeBufferPointer(rebasing: self.input[member.value]))
                         if self.keys[member.key].elementsEqual(CanonicalJSON.nKey) {
-                            self.n = Double(text)
+                            self.n = number
                         } else {
-                            self.temperature = Double(text)
+                            self.temperature = number
                         }
                     }
                 }

@@ -89,6 +89,29 @@ import Testing
         #expect(String(decoding: first.prompt, as: UTF8.self) == #""hi there""#)
     }
 
+    /// `n` and `temperature` are read without a string in the common case; every spelling reads
+    /// as `Double(String)` reads it, exactly.
+    @Test func numbersReadAsDoubleReadsThem() {
+        var random = SplitMix64(seed: 7)
+        var spellings = [
+            "0", "-0", "1", "2", "0.7", "1.0", "-1.25", "0.1", "0.30000000000000004", "9007199254740993",
+            "9007199254740992", "900719925474099.9", "1e2", "1E-3", "2.5e+1", "0.0000000000000000000001",
+            "0.00000000000000000000001", "123456789012345678901234567890", "-", "", "null", "\"1\"", "true", "1.5.2",
+        ]
+        for _ in 0..<2_000 {
+            let whole = random.next() % 1_000_000
+            let places = Int(random.next() % 18)
+            let fraction = (0..<places).map { _ in String(random.next() % 10) }.joined()
+            spellings.append((random.next() % 2 == 0 ? "-" : "") + "\(whole)" + (places > 0 ? "." + fraction : ""))
+        }
+        for spelling in spellings {
+            let bytes = Array(spelling.utf8)
+            let read = bytes.withUnsafeBufferPointer { CanonicalJSON.number($0) }
+            let expected = Double(spelling)
+            #expect(read?.bitPattern == expected?.bitPattern, "\(spelling)")
+        }
+    }
+
     @Test func invalidOrTooDeepDocumentsAreNotCached() {
         #expect(canonical(#"{"model":"m""#) == nil)
         #expect(canonical(#"[1,2]"#) == nil)
