@@ -19,14 +19,20 @@ struct ConnectCapTests {
     /// A loopback listener with a backlog of zero that never accepts: once its queue holds one
     /// connection, the kernel drops further SYNs, so their connects hang until they time out.
     final class Unaccepting {
-        let descriptor: Int32
+        private(set) var descriptor: Int32
         let port: Int
 
         init() throws {
             (self.descriptor, self.port) = try loopbackSocket(listeningWithBacklog: 0)
         }
 
-        deinit { close(self.descriptor) }
+        /// Stops listening: the hanging connects are refused at their next SYN, new ones at once.
+        func stop() {
+            if self.descriptor >= 0 { close(self.descriptor) }
+            self.descriptor = -1
+        }
+
+        deinit { self.stop() }
     }
 
     static func endpoint(_ port: Int) throws -> UpstreamEndpoint {
@@ -43,7 +49,7 @@ struct ConnectCapTests {
         let endpoint = try Self.endpoint(port)
         for _ in 0..<count { _ = try await harness.start(WireHarness.request("http://127.0.0.1:\(port)/v1")) }
         var seen = (connecting: -1, waiting: -1)
-        _ = try await eventually(within: .seconds(3)) {
+        _ = try await eventually(within: .seconds(10)) {
             let now = try? await harness.onLoop { pool in
                 let state = pool.endpointStateForTests(endpoint)
                 return (state.connecting, state.waiters.count)
@@ -57,7 +63,7 @@ struct ConnectCapTests {
 
     @Test func aBurstOpensAtMostTheCapAtOnce() async throws {
         let upstream = try Unaccepting()
-        let harness = WireHarness(.init(connectTimeout: .seconds(2), idleTimeout: .seconds(5)))
+        let harness = WireHarness(.init(connectTimeout: .seconds(30), idleTimeout: .seconds(30)))
         let endpoint = try Self.endpoint(upstream.port)
         try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(maxConnecting: 2))]) }
         let seen = try await Self.burst(harness, port: upstream.port, count: 6) { connecting, waiting in
@@ -69,12 +75,13 @@ struct ConnectCapTests {
         try await sleep(ms: 300)
         let later = try await harness.onLoop { $0.endpointStateForTests(endpoint).connecting }
         #expect(later == 2)
+        upstream.stop()
         await harness.close()
     }
 
     @Test func withoutACapTheWholeBurstConnectsAtOnce() async throws {
         let upstream = try Unaccepting()
-        let harness = WireHarness(.init(connectTimeout: .seconds(2), idleTimeout: .seconds(5)))
+        let harness = WireHarness(.init(connectTimeout: .seconds(30), idleTimeout: .seconds(30)))
         let endpoint = try Self.endpoint(upstream.port)
         try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(maxConnecting: 0))]) }
         let seen = try await Self.burst(harness, port: upstream.port, count: 6) { connecting, waiting in
@@ -82,6 +89,7 @@ struct ConnectCapTests {
         }
         #expect(seen.connecting >= 5, "\(seen)")
         #expect(seen.waiting == 0, "\(seen)")
+        upstream.stop()
         await harness.close()
     }
 
