@@ -157,7 +157,7 @@ package final class UpstreamConnectionPool {
             self.deliverFailure(call, call.error(.cancelled, "connection pool shut down"))
             return
         }
-        guard endpointState.maxConnecting == 0 || endpointState.connecting < endpointState.maxConnecting else {
+        guard self.underConnectCap(endpointState) else {
             // First in line: it was already being served.
             call.connection = nil
             call.state = .queued
@@ -237,7 +237,12 @@ package final class UpstreamConnectionPool {
     /// and the cap on connections being opened at once.
     func mayConnect(_ endpointState: EndpointState) -> Bool {
         endpointState.connectionCount < self.configuration.maxConnectionsPerEndpoint
-            && (endpointState.maxConnecting == 0 || endpointState.connecting < endpointState.maxConnecting)
+            && self.underConnectCap(endpointState)
+    }
+
+    /// Whether fewer connections to the endpoint are being opened than its cap allows.
+    private func underConnectCap(_ endpointState: EndpointState) -> Bool {
+        endpointState.maxConnecting == 0 || endpointState.connecting < endpointState.maxConnecting
     }
 
     /// Opens a connection for `call`, or a warm one (`nil`) that goes to the idle list.
