@@ -106,6 +106,27 @@ float sidecar_dot_i8_f32(const int8_t *vector, float scale, const float *query, 
 /// Gives the calling thread the lowest CPU priority (nice 19, Linux: per thread). 0 on success.
 int sidecar_lower_thread_priority(void);
 
+// ---- Text scanning for the heuristic scorer ---------------------------------------------
+
+/// The bytes a fingerprint looks at from each position.
+#define SIDECAR_FINGERPRINT_BYTES 4
+
+/// The positions `position ..< position + 64` of `text[0 ..< count]` whose fingerprint is not
+/// empty, as bits (bit i for `position + i`; none at or past `count`). `masks` holds, for each
+/// of the `SIDECAR_FINGERPRINT_BYTES` bytes from a position, 16 bytes by the byte's low nibble
+/// then 16 by its high nibble: a position's fingerprint is the AND over those bytes of
+/// `low[byte & 15] & high[byte >> 4]`, each bit a bucket of terms, and bytes past `count` read
+/// as zero. Uses AVX2 when the CPU has it (checked once), portable code otherwise.
+uint64_t sidecar_fingerprint_block(const uint8_t *masks, const uint8_t *text, size_t count, size_t position);
+
+/// `sidecar_fingerprint_block` in portable code only (for tests: both must agree).
+uint64_t sidecar_fingerprint_block_portable(const uint8_t *masks, const uint8_t *text, size_t count,
+                                            size_t position);
+
+/// The index of the first line break in `text[0 ..< count]` (`count` if none); adds to
+/// `*counted` how many bytes equal to `byte` come before it.
+size_t sidecar_line_end(const uint8_t *text, size_t count, size_t *counted, uint8_t byte);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,3 +1,5 @@
+import CSidecarKernels
+
 /// Numbered items, bullet lines and question marks: how many things the prompt asks for.
 ///
 /// Fed a text in pieces (`count(in:)`, `lineBreak()`), it counts what one pass over the whole
@@ -8,15 +10,6 @@ package struct PartCounter {
     /// Only spaces, tabs and digits since the last line break (or the start).
     private var atLineStart = true
     private var previousWasDigit = false
-
-    private static let ones: UInt64 = 0x0101_0101_0101_0101
-    private static let lineBreaks = UInt64(UInt8(ascii: "\n")) &* ones
-    private static let questionMarks = UInt64(UInt8(ascii: "?")) &* ones
-
-    /// The high bit of each byte of `word` that is zero (exactly: no false positives).
-    private static func zeroBytes(_ word: UInt64) -> UInt64 {
-        ~(((word & (0x7F &* ones)) &+ 0x7F &* ones) | word) & (0x80 &* ones)
-    }
 
     /// A line break between two pieces of text.
     package mutating func lineBreak() {
@@ -48,26 +41,13 @@ package struct PartCounter {
                 index += 1
                 continue
             }
-            // Within a line only question marks and the next line break matter: eight bytes at a time.
-            while index < text.count - 7 {
-                let word = UInt64(
-                    littleEndian: UnsafeRawPointer(base).loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                )
-                if Self.zeroBytes(word ^ Self.lineBreaks) != 0 { break }
-                // A one in each question mark's byte: multiplying sums them into the top byte.
-                let questions = Self.zeroBytes(word ^ Self.questionMarks) >> 7
-                parts &+= Int(truncatingIfNeeded: (questions &* Self.ones) >> 56)
-                index &+= 8
-            }
-            while index < text.count {
-                let byte = text[index]
+            // Within a line only question marks and the next line break matter.
+            var questions = 0
+            index += sidecar_line_end(base + index, text.count - index, &questions, UInt8(ascii: "?"))
+            parts &+= questions
+            if index < text.count {
                 index += 1
-                if byte == UInt8(ascii: "?") {
-                    parts += 1
-                } else if byte == UInt8(ascii: "\n") {
-                    self.lineBreak()
-                    break
-                }
+                self.lineBreak()
             }
         }
     }

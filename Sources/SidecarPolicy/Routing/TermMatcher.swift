@@ -1,12 +1,17 @@
+import CSidecarKernels
 import Foundation
 
 /// Counts which of a fixed set of ASCII terms occur in a byte string (lower-cased), in one pass.
 ///
-/// Each position of the text is tested against two small tables: one by a hash of its first
-/// four bytes (for terms of four or more bytes) and one by a hash of its first two (for shorter
-/// terms), both taken with every byte's 0x20 bit set. That lower-cases letters, so the text
-/// needs no lower-cased copy, and is still selective enough that nearly every position stops
-/// there; a hit compares the few terms with that prefix, lower-casing the text's bytes exactly.
+/// Three sieves, each finer and dearer than the one before. A fingerprint of the four bytes
+/// from each position, taken 32 positions at a time (`sidecar_fingerprint_block`), rules out
+/// most positions: the terms are split into eight buckets, and a position stays only if each of
+/// its four bytes is one a term of the same bucket has there (judged by the byte's two nibbles,
+/// either case of a letter). A position that stays is tested against two small tables: one by a
+/// hash of its first four bytes (for terms of four or more bytes) and one by a hash of its first
+/// two (for shorter terms), both taken with every byte's 0x20 bit set. A hit there compares the
+/// few terms with that prefix, lower-casing the text's bytes exactly, so the text needs no
+/// lower-cased copy.
 package struct TermMatcher: Sendable {
     /// A term: its bytes are `bytes[start..<(start + length)]`, and it counts for list `list`.
     fileprivate struct Term {
@@ -42,6 +47,8 @@ package struct TermMatcher: Sendable {
     private let filter: [UInt8]
     /// The buckets by hash of their prefix, open addressing (`prefix` 0 is an empty slot).
     private let buckets: [Bucket]
+    /// The fingerprint tables `sidecar_fingerprint_block` reads (32 bytes per byte of a position).
+    private let fingerprints: [UInt8]
 
     /// The bits in `filter` of a four-byte word with every 0x20 bit set: of its four-byte prefix
     /// (the product's top bits) and of its two-byte prefix (the top of the product's low half,
@@ -103,6 +110,50 @@ package struct TermMatcher: Sendable {
         self.bytes = bytes
         self.filter = filter
         self.buckets = buckets
+        self.fingerprints = Self.fingerprints(lists.prefix(4).flatMap { $0 }.map { Array($0.utf8) })
+    }
+
+    /// The fingerprint tables for `terms`. Terms shorter than the fingerprint get a bucket of
+    /// their own (they let any byte through past their end); the rest are sorted and cut into
+    /// runs of about equal size, so that a bucket's terms share their first bytes and its
+    /// tables stay sparse.
+    static func fingerprints(_ terms: [[UInt8]]) -> [UInt8] {
+        let width = Int(SIDECAR_FINGERPRINT_BYTES)
+        let folded = terms.filter { !$0.isEmpty }.map { $0.map(Self.lowerCased) }
+        let short = folded.filter { $0.count < width }
+        let long = Set(folded.filter { $0.count >= width }.map { Array($0.prefix(width)) }).sorted {
+            $0.lexicographicallyPrecedes($1)
+        }
+        let longBuckets = short.isEmpty ? 8 : 7
+        var tables = [UInt8](repeating: 0, count: 32 * width)
+        func add(_ term: [UInt8], bucket: Int) {
+            let bit = UInt8(1) << UInt8(bucket)
+            for offset in 0..<width {
+                let base = 32 * offset
+                guard offset < term.count else {
+                    // Past a short term's end any byte will do.
+                    for nibble in 0..<16 {
+                        tables[base + nibble] |= bit
+                        tables[base + 16 + nibble] |= bit
+                    }
+                    continue
+                }
+                let byte = term[offset]
+                let isLetter = byte &- UInt8(ascii: "a") < 26
+                for variant in isLetter ? [byte, byte & ~0x20] : [byte] {
+                    tables[base + Int(variant & 15)] |= bit
+                    tables[base + 16 + Int(variant >> 4)] |= bit
+                }
+            }
+        }
+        for (index, term) in long.enumerated() { add(term, bucket: index * longBuckets / max(long.count, 1)) }
+        for term in short { add(term, bucket: 7) }
+        return tables
+    }
+
+    /// The ASCII lower-casing of a byte.
+    fileprivate static func lowerCased(_ byte: UInt8) -> UInt8 {
+        byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
     }
 
     /// The first eight bytes of `utf8`, little-endian, zero-padded.
@@ -126,18 +177,21 @@ package struct TermMatcher: Sendable {
             self.bytes.withUnsafeBufferPointer { bytes in
                 self.filter.withUnsafeBufferPointer { filter in
                     self.buckets.withUnsafeBufferPointer { buckets in
-                        withUnsafeTemporaryAllocation(of: Bool.self, capacity: terms.count) { found in
-                            found.initialize(repeating: false)
-                            var scanner = Scanner(
-                                terms: terms,
-                                bytes: bytes,
-                                shortStart: self.shortStart,
-                                filter: filter,
-                                buckets: buckets,
-                                found: found
-                            )
-                            body(&scanner)
-                            return scanner.counts
+                        self.fingerprints.withUnsafeBufferPointer { fingerprints in
+                            withUnsafeTemporaryAllocation(of: Bool.self, capacity: terms.count) { found in
+                                found.initialize(repeating: false)
+                                var scanner = Scanner(
+                                    terms: terms,
+                                    bytes: bytes,
+                                    shortStart: self.shortStart,
+                                    filter: filter,
+                                    buckets: buckets,
+                                    fingerprints: fingerprints,
+                                    found: found
+                                )
+                                body(&scanner)
+                                return scanner.counts
+                            }
                         }
                     }
                 }
@@ -153,31 +207,37 @@ package struct TermMatcher: Sendable {
         fileprivate let shortStart: Int
         fileprivate let filter: UnsafeBufferPointer<UInt8>
         fileprivate let buckets: UnsafeBufferPointer<Bucket>
+        fileprivate let fingerprints: UnsafeBufferPointer<UInt8>
         fileprivate let found: UnsafeMutableBufferPointer<Bool>
         fileprivate(set) var counts = (0, 0, 0, 0)
 
         /// Adds the terms that occur in `text` (lower-cased).
         package mutating func scan(_ text: UnsafeBufferPointer<UInt8>) {
-            guard let base = text.baseAddress else { return }
-            let raw = UnsafeRawPointer(base)
-            var position = 0
-            // Whole four-byte words first, then the last (up to three) positions zero-padded.
-            let wholeWords = text.count - 3
-            while position < wholeWords {
-                let word = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self))
-                let hits = self.filterHits(word)
-                if hits.long | hits.short != 0 { self.compare(word, hits: hits, at: position, in: text) }
-                position &+= 1
-            }
-            var rest: UInt32 = 0
-            for offset in 0..<(text.count - position) {
-                rest |= UInt32(text[position + offset]) << UInt32(8 * offset)
-            }
-            while position < text.count {
-                let hits = self.filterHits(rest)
-                if hits.long | hits.short != 0 { self.compare(rest, hits: hits, at: position, in: text) }
-                rest >>= 8
-                position += 1
+            guard let base = text.baseAddress, let fingerprints = self.fingerprints.baseAddress else { return }
+            var block = 0
+            while block < text.count {
+                var positions = sidecar_fingerprint_block(fingerprints, base, text.count, block)
+                while positions != 0 {
+                    let position = block &+ positions.trailingZeroBitCount
+                    positions &= positions &- 1
+                    // The four bytes at `position`, zero-padded.
+                    var word: UInt32 = 0
+                    if position + 4 <= text.count {
+                        word = UInt32(
+                            littleEndian: UnsafeRawPointer(base).loadUnaligned(
+                                fromByteOffset: position,
+                                as: UInt32.self
+                            )
+                        )
+                    } else {
+                        for offset in 0..<(text.count - position) {
+                            word |= UInt32(text[position + offset]) << UInt32(8 * offset)
+                        }
+                    }
+                    let hits = self.filterHits(word)
+                    if hits.long | hits.short != 0 { self.compare(word, hits: hits, at: position, in: text) }
+                }
+                block &+= 64
             }
         }
 
@@ -255,9 +315,7 @@ package struct TermMatcher: Sendable {
         }
 
         /// The ASCII lower-casing of a byte.
-        private static func lowerCased(_ byte: UInt8) -> UInt8 {
-            byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
-        }
+        private static func lowerCased(_ byte: UInt8) -> UInt8 { TermMatcher.lowerCased(byte) }
 
         /// The ASCII lower-casing of eight bytes.
         private static func lowerCased(_ bytes: UInt64) -> UInt64 {

@@ -1,3 +1,4 @@
+import CSidecarKernels
 import Testing
 
 @testable import SidecarCore
@@ -61,6 +62,45 @@ struct TermMatcherTests {
             }
             let counts = matcher.countDistinct(in: text)
             #expect([counts.0, counts.1, counts.2, counts.3] == Self.naive(lists, text))
+        }
+    }
+
+    /// The fingerprint sieve keeps every position where a term starts, and its vector code (AVX2
+    /// on this CPU, when it has it) keeps exactly the positions the portable code keeps, at
+    /// every offset from a text's end.
+    @Test func fingerprintsKeepEveryStartAndAgreeWithThePortableCode() {
+        let lists = [
+            HeuristicComplexityScorer.reasoningTerms, HeuristicComplexityScorer.codeTerms,
+            HeuristicComplexityScorer.mathTerms, HeuristicComplexityScorer.constraintTerms,
+            ["a", "x?", "=>", "é", "\t"],
+        ]
+        let terms = lists.flatMap { $0 }.map { Array($0.utf8) }
+        let masks = TermMatcher.fingerprints(terms)
+        let vocabulary = lists.flatMap { $0 } + ["A", "the ", " ", "\n", "x", "co", "pr", "?", "=", "É", "\u{0}"]
+        var random = SplitMix64(seed: 0xF1)
+        for _ in 0..<400 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...40, using: &random) {
+                var piece = Array((vocabulary.randomElement(using: &random) ?? "a").utf8)
+                if Bool.random(using: &random) {
+                    piece = piece.map { $0 &- UInt8(ascii: "a") < 26 ? $0 & ~0x20 : $0 }
+                }
+                text += piece
+            }
+            let lower = text.map { $0 &- UInt8(ascii: "A") < 26 ? $0 | 0x20 : $0 }
+            var kept: [UInt64] = []
+            for block in stride(from: 0, to: text.count + 64, by: 64) {
+                let fast = sidecar_fingerprint_block(masks, text, text.count, block)
+                #expect(fast == sidecar_fingerprint_block_portable(masks, text, text.count, block))
+                kept.append(fast)
+            }
+            for start in text.indices {
+                let startsATerm = terms.contains { term in
+                    start + term.count <= text.count && Array(lower[start..<(start + term.count)]) == term
+                }
+                let isKept = kept[start / 64] & (1 << UInt64(start % 64)) != 0
+                #expect(!startsATerm || isKept)
+            }
         }
     }
 }
