@@ -41,17 +41,33 @@ public struct CostCalculator: Sendable {
     package static func headerValue(picodollars: Int64) -> String {
         // 10 decimals = units of 100 picodollars.
         let units = picodollars / 100 + (picodollars % 100 >= 50 ? 1 : 0)
-        if units == 0 { return "0" }
-        let whole = units / 10_000_000_000
-        var fraction = units % 10_000_000_000
-        guard fraction != 0 else { return String(whole) }
-        var digits = 10
-        while fraction % 10 == 0 {
-            fraction /= 10
-            digits -= 1
+        guard units > 0 else { return "0" }  // no answer costs less than nothing
+        // The digits right to left into a small buffer: one string made, no intermediate ones.
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            var position = 32
+            var fraction = units % 10_000_000_000
+            var whole = units / 10_000_000_000
+            if fraction != 0 {
+                var digits = 10
+                while fraction % 10 == 0 {
+                    fraction /= 10
+                    digits -= 1
+                }
+                for _ in 0..<digits {
+                    position -= 1
+                    buffer[position] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: fraction % 10)
+                    fraction /= 10
+                }
+                position -= 1
+                buffer[position] = UInt8(ascii: ".")
+            }
+            repeat {
+                position -= 1
+                buffer[position] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: whole % 10)
+                whole /= 10
+            } while whole > 0
+            return String(decoding: UnsafeBufferPointer(rebasing: buffer[position..<32]), as: UTF8.self)
         }
-        let text = String(fraction)
-        return String(whole) + "." + String(repeating: "0", count: digits - text.count) + text
     }
 
     /// Formats dollars as a plain decimal for `X-Query-Cost`: `0.000315`, `0`, never exponents;

@@ -10,29 +10,30 @@ import Musl
 /// hashes to: the event loops (one thread each) then rarely wait on one another for
 /// bookkeeping done on every request, and readers (rare: reports) visit every part.
 package final class ThreadShards<State: Sendable>: Sendable {
-    private final class Shard: Sendable {
-        let mutex: Mutex<State>
+    @usableFromInline final class Shard: Sendable {
+        @usableFromInline let mutex: Mutex<State>
 
-        init(_ state: sending State) {
+        @usableFromInline init(_ state: sending State) {
             self.mutex = Mutex(state)
         }
     }
 
-    private let shards: [Shard]
+    @usableFromInline let shards: [Shard]
 
     package init(count: Int = 8, _ make: () -> State) {
         self.shards = (0..<max(1, count)).map { _ in Shard(make()) }
     }
 
-    /// The calling thread's part.
-    package func withLocalLock<Result>(_ body: (inout sending State) -> sending Result) -> sending Result {
+    /// The calling thread's part. Inlinable, so that each caller's `State` is specialised (a
+    /// generic call looked up the type's metadata on every request).
+    @inlinable package func withLocalLock<Result>(_ body: (inout sending State) -> sending Result) -> sending Result {
         let id = UInt64(UInt(bitPattern: Int(bitPattern: pthread_self())))
         let index = Int(((id >> 12) &* 0x9E37_79B9_7F4A_7C15) >> 40) % self.shards.count
         return self.shards[index].mutex.withLock(body)
     }
 
     /// Every part in turn (reports; `body` sees one part at a time).
-    package func withEachLock(_ body: (inout sending State) -> sending Void) {
+    @inlinable package func withEachLock(_ body: (inout sending State) -> sending Void) {
         for shard in self.shards { shard.mutex.withLock(body) }
     }
 }
