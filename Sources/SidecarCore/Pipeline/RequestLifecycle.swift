@@ -190,13 +190,18 @@ extension RequestLifecycle: ForwardOutput {
         self.context.answeredAt = .now
         // 6. Relay: the head now, then each chunk as it comes.
         self.streamed = true
-        self.relay.startStream(head, isEventStream: isEventStream, context: self.context, to: self.sink)
+        self.relay.startStream(
+            head,
+            isEventStream: isEventStream,
+            context: self.context,
+            redactor: self.phases.runtime.directory.redactor,
+            to: self.sink
+        )
         self.status = Int(head.status.code)
     }
 
     func forwardRelayed(_ chunk: ByteBuffer) {
-        // A failed answer relayed as it comes (pass-through paths): each chunk without the keys.
-        let chunk = self.status >= 400 ? self.phases.runtime.directory.redactor.redact(chunk) : chunk
+        // A failed answer relayed as it comes (pass-through paths) loses the keys in the relay.
         self.relay.relay(chunk, to: self.sink)
         if !self.sink.isWritable { self.exchange?.setReadingPaused(true) }
     }

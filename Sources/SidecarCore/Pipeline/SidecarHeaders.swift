@@ -58,13 +58,24 @@ public enum SidecarHeaders {
     }
 
     /// Not forwarded upstream: hop-by-hop and framing headers, `Accept-Encoding` (the sidecar
-    /// reads bodies), the client's `X-Request-Id` (the sidecar sends its own) and `X-Sidecar-*`.
+    /// reads bodies), the client's `X-Request-Id` (the sidecar sends its own), `X-Sidecar-*`, and
+    /// what tells of the network behind the client (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`,
+    /// `Via`): a cloud upstream has no need of the host's addresses or its proxies.
     static func isDropped(requestHeader name: String) -> Bool {
-        if name.utf8.count > 10 && name.utf8.prefix(10).elementsEqual("x-sidecar-".utf8, by: { $0 | 0x20 == $1 }) {
+        let utf8 = name.utf8
+        if utf8.count > 10 && utf8.prefix(10).elementsEqual("x-sidecar-".utf8, by: { $0 | 0x20 == $1 }) {
             return true
         }
-        return isHopByHop(name) || name.caseInsensitiveEquals("x-request-id")
-            || name.caseInsensitiveEquals("accept-encoding")
+        if utf8.count > 12 && utf8.prefix(12).elementsEqual("x-forwarded-".utf8, by: { $0 | 0x20 == $1 }) {
+            return true
+        }
+        switch utf8.count {
+        case 3: return name.caseInsensitiveEquals("via")
+        case 9: return name.caseInsensitiveEquals("forwarded") || name.caseInsensitiveEquals("x-real-ip")
+        case 12: return name.caseInsensitiveEquals("x-request-id")
+        case 15: return name.caseInsensitiveEquals("accept-encoding")
+        default: return isHopByHop(name)
+        }
     }
 
     /// A header name from a constant token. Every constant above is a valid token (a test

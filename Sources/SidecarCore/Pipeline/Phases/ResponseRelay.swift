@@ -11,6 +11,8 @@ import SidecarPolicy
 /// as a trailer. Every response carries the sidecar's headers. One per request.
 struct ResponseRelay {
     private var events: StreamRelay?
+    /// A failed answer's chunks without the upstreams' keys.
+    private var redaction: SecretRedactor.Stream?
 
     /// The events of a relayed SSE stream, when the cache asked for them (``StreamRelay``).
     var capturedEvents: [[UInt8]]? { self.events?.captured }
@@ -33,12 +35,16 @@ struct ResponseRelay {
         sink.sendEnd(trailers: nil, abort: false)
     }
 
+    /// - Parameter redactor: the upstreams' keys, taken out of a failed answer (status 400 and
+    /// above) as it is relayed.
     mutating func startStream(
         _ head: HTTPResponseHead,
         isEventStream: Bool,
         context: RequestContext,
+        redactor: SecretRedactor,
         to sink: any ClientResponseSink
     ) {
+        if head.status.code >= 400, !redactor.isEmpty { self.redaction = SecretRedactor.Stream(redactor) }
         var headers = Self.headers(for: context, upstreamHeaders: head.headers)
         var contentLength: Int?
         if isEventStream {
@@ -57,6 +63,11 @@ struct ResponseRelay {
     }
 
     mutating func relay(_ chunk: ByteBuffer, to sink: any ClientResponseSink) {
+        var chunk = chunk
+        if self.redaction != nil {
+            chunk = self.redaction?.next(chunk) ?? chunk
+            guard chunk.readableBytes > 0 else { return }
+        }
         guard self.events != nil else { return sink.sendBody(chunk, flush: true) }
         let out = self.events?.feed(chunk) ?? ByteBuffer()
         if out.readableBytes > 0 { sink.sendBody(out, flush: true) }
@@ -65,6 +76,11 @@ struct ResponseRelay {
     /// Ends a relayed answer. An SSE stream cut by `failure` gets an error event and `[DONE]`
     /// (unless the upstream sent its own); any other body cut short is not ended cleanly.
     mutating func endStream(failure: UpstreamError?, cost: CostQuote?, to sink: any ClientResponseSink) {
+        if var redaction = self.redaction {
+            self.redaction = nil
+            let rest = redaction.finish()
+            if rest.readableBytes > 0 { self.relay(rest, to: sink) }
+        }
         guard var events = self.events else {
             return sink.sendEnd(trailers: nil, abort: failure != nil)
         }

@@ -208,6 +208,12 @@ import Testing
         let long = String(repeating: "Proxy-Authorization-", count: 4)
         #expect(long.caseInsensitiveEquals(long.lowercased()))
         #expect(SidecarHeaders.isDropped(requestHeader: "X-Sidecar-Pin"))
+        for name in ["X-Forwarded-For", "x-forwarded-proto", "Forwarded", "X-Real-IP", "Via", "Accept-Encoding", "TE"] {
+            #expect(SidecarHeaders.isDropped(requestHeader: name), "\(name)")
+        }
+        for name in ["X-Forwarded", "Content-Type", "OpenAI-Organization", "X-Request", "Viaduct", "x-sidecar-"] {
+            #expect(!SidecarHeaders.isDropped(requestHeader: name), "\(name)")
+        }
         #expect(SidecarHeaders.isDropped(responseHeader: "Transfer-Encoding"))
         #expect(!SidecarHeaders.isDropped(responseHeader: "Content-Type"))
     }

@@ -177,6 +177,10 @@ import Testing
             #expect(request.head.headers["host"] == ["127.0.0.1:\(upstream.port)"], "\(uri)")
             #expect(!request.head.headers.contains(name: "proxy-authorization"))
             #expect(!request.head.headers.contains(name: "x-sidecar-upstream"))
+            // Nothing of the network behind the client goes upstream.
+            for name in ["x-forwarded-host", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-port", "forwarded"] {
+                #expect(!request.head.headers.contains(name: name), "\(uri): \(name)")
+            }
         }
         #expect(received.map(\.head.uri).contains("/ollama/api/pull"))
         #expect(received.map(\.head.uri).contains("/cloud/v1"))
