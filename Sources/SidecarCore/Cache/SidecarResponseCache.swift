@@ -179,12 +179,24 @@ final class SidecarResponseCache: ResponseCache {
         if let limit = self.configuration.maxTemperature, let temperature = canonical.temperature, temperature > limit {
             return nil
         }
-        let endpoint = Array(request.endpoint.label.utf8)
-        guard let key = CacheKey(hashing: [Self.exactPrefix, tenant, endpoint, canonical.context, canonical.prompt])
-        else { return nil }
-        let contextKey =
-            semantic && canonical.maskedPrompt
-            ? CacheKey(hashing: [Self.semanticPrefix, tenant, endpoint, canonical.context]) : nil
+        // The parts one at a time (the same key as `CacheKey(hashing:)` of them, no array made).
+        let endpoint = request.endpoint.label
+        var exact = CacheKey.Hasher256()
+        exact.update(part: Self.exactPrefix)
+        exact.update(part: tenant)
+        exact.update(part: endpoint)
+        exact.update(part: canonical.context)
+        exact.update(part: canonical.prompt)
+        guard let key = exact.finish() else { return nil }
+        var contextKey: CacheKey?
+        if semantic && canonical.maskedPrompt {
+            var hasher = CacheKey.Hasher256()
+            hasher.update(part: Self.semanticPrefix)
+            hasher.update(part: tenant)
+            hasher.update(part: endpoint)
+            hasher.update(part: canonical.context)
+            contextKey = hasher.finish()
+        }
         return CachePlan(
             key: key,
             context: contextKey,
