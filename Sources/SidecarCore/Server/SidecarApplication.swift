@@ -12,8 +12,11 @@ import SidecarEmbedding
 import SidecarHTTP
 import SidecarPolicy
 import SidecarRedis
+import Synchronization
+import UnixSignals
 
-/// Builds the sidecar's Hummingbird application: responder, shared upstream client, services.
+/// Builds the sidecar: its services, the shared upstream connection pools, the request path and
+/// the listener (``SidecarListener``).
 ///
 /// ```swift
 /// let app = SidecarApplication.make(runtime: runtime, listen: config.server.listen, logger: logger)
@@ -38,7 +41,7 @@ public enum SidecarApplication {
         notifier: SystemdNotifier = SystemdNotifier(),
         reload: (@Sendable () throws -> SidecarRuntime)? = nil,
         logger: Logger
-    ) -> some ApplicationProtocol {
+    ) -> SidecarServer {
         let group = MultiThreadedEventLoopGroup.singleton
         let timeouts = runtime.configuration.timeouts
         let metrics = SidecarMetrics(factory: metricsFactory)
@@ -141,31 +144,92 @@ public enum SidecarApplication {
             maxConnections: configured.maxConnections,
             logger: logger
         )
-        return Application(
-            responder: responder,
-            server: HTTPServerBuilder { _ in SidecarChildChannel(dispatcher: dispatcher, limits: limits) },
-            configuration: ApplicationConfiguration(
-                address: listen.socketPath.map { .unixDomainSocket(path: $0) }
-                    ?? .hostname(listen.host, port: listen.port),
-                serverName: nil
-            ),
-            services: services,
-            onServerRunning: { channel in
-                if let path = listen.socketPath, chmod(path, mode_t(runtime.configuration.server.socketMode)) != 0 {
-                    logger.error(
-                        "cannot set the Unix socket's permissions",
-                        metadata: ["path": "\(path)", "errno": "\(errno)"]
-                    )
-                }
-                readiness.markListening()
-                notifier.notify("READY=1")
-                logger.info(
-                    "llm-sidecar listening",
-                    metadata: ["server.address": "\(channel.localAddress?.description ?? listen.description)"]
+        let listening = ListeningSignal()
+        let listener = SidecarListener(
+            address: listen,
+            group: group,
+            child: SidecarChildChannel(dispatcher: dispatcher, limits: limits),
+            logger: logger,
+            onFailure: { listening.signal(nil) }
+        ) { channel in
+            if let path = listen.socketPath, chmod(path, mode_t(runtime.configuration.server.socketMode)) != 0 {
+                logger.error(
+                    "cannot set the Unix socket's permissions",
+                    metadata: ["path": "\(path)", "errno": "\(errno)"]
                 )
-            },
-            eventLoopGroupProvider: .shared(group),
-            logger: logger
+            }
+            readiness.markListening()
+            notifier.notify("READY=1")
+            logger.info(
+                "llm-sidecar listening",
+                metadata: ["server.address": "\(channel.localAddress?.description ?? listen.description)"]
+            )
+            listening.signal(channel.localAddress)
+        }
+        // The listener last: on shutdown it stops first (services stop in reverse order).
+        return SidecarServer(services: services + [listener], listening: listening, logger: logger)
+    }
+}
+
+/// The sidecar's services, the listener among them, run as one group until a shutdown signal.
+///
+/// ```swift
+/// try await server.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+/// ```
+public struct SidecarServer: Sendable {
+    let services: [any Service]
+    let listening: ListeningSignal
+    let logger: Logger
+
+    /// Runs every service; a signal in `gracefulShutdownSignals` drains the listener, then
+    /// stops the rest.
+    public func runService(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        let group = ServiceGroup(
+            services: self.services,
+            gracefulShutdownSignals: gracefulShutdownSignals,
+            cancellationSignals: [],
+            logger: self.logger
         )
+        try await group.run()
+    }
+
+    /// The address the listener is bound to, once it is (`port` 0 picks a free one).
+    public func listeningAddress() async -> SocketAddress? {
+        await self.listening.wait()
+    }
+}
+
+/// Completes once, with the listener's address.
+final class ListeningSignal: Sendable {
+    private enum State {
+        case waiting([CheckedContinuation<SocketAddress?, Never>])
+        case done(SocketAddress?)
+    }
+
+    private let state = Mutex(State.waiting([]))
+
+    func signal(_ address: SocketAddress?) {
+        let waiters: [CheckedContinuation<SocketAddress?, Never>] = self.state.withLock { state in
+            guard case .waiting(let waiters) = state else { return [] }
+            state = .done(address)
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: address) }
+    }
+
+    func wait() async -> SocketAddress? {
+        await withCheckedContinuation { continuation in
+            let done: SocketAddress?? = self.state.withLock { state in
+                switch state {
+                case .waiting(var waiters):
+                    waiters.append(continuation)
+                    state = .waiting(waiters)
+                    return nil
+                case .done(let address):
+                    return .some(address)
+                }
+            }
+            if let done { continuation.resume(returning: done) }
+        }
     }
 }

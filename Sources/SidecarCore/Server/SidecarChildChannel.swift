@@ -1,4 +1,3 @@
-import HummingbirdCore
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -6,19 +5,15 @@ import SidecarHTTP
 import Synchronization
 
 /// The server's per-connection setup: NIO's HTTP/1.1 request decoder, then the
-/// sidecar's own ``SidecarConnectionHandler``. Hummingbird's server runs the accept loop, the
-/// service lifecycle and graceful shutdown; requests never leave the event loop on the hot path.
-struct SidecarChildChannel: ServerChildChannel {
-    struct Value: ServerChildChannelValue {
-        let channel: any Channel
-    }
-
+/// sidecar's own ``SidecarConnectionHandler``. ``SidecarListener`` runs the accept loops and
+/// graceful shutdown; requests never leave the event loop on the hot path.
+struct SidecarChildChannel: Sendable {
     let dispatcher: any RequestDispatcher
     let limits: ListenerLimits
     /// Client connections open now (over every event loop).
     let connections = ConnectionCount()
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Void> {
         let dispatcher = self.dispatcher
         let limits = self.limits
         let connections = self.connections
@@ -27,7 +22,7 @@ struct SidecarChildChannel: ServerChildChannel {
             connections.open.wrappingSubtract(1, ordering: .relaxed)
             logger.debug("connection refused: limits.max_connections reached")
             channel.close(promise: nil)
-            return channel.eventLoop.makeSucceededFuture(Value(channel: channel))
+            return channel.eventLoop.makeSucceededVoidFuture()
         }
         channel.closeFuture.whenComplete { _ in connections.open.wrappingSubtract(1, ordering: .relaxed) }
         return channel.eventLoop.makeCompletedFuture {
@@ -50,15 +45,7 @@ struct SidecarChildChannel: ServerChildChannel {
             decoder.onRead = { [unowned handler] in handler.bytesArrived() }
             try sync.addHandler(decoder)
             try sync.addHandler(handler)
-            return Value(channel: channel)
         }
-    }
-
-    /// Waits for the connection to close. On graceful shutdown the server's quiescing helper
-    /// sends `ChannelShouldQuiesceEvent`: the connection handler lets the request in flight
-    /// finish, then closes (idle connections close at once).
-    func handle(value: Value, logger: Logger) async {
-        try? await value.channel.closeFuture.get()
     }
 }
 

@@ -209,7 +209,7 @@ extension MiniLMReferenceTests {
 /// `/v1/embeddings` for the local model through the live sidecar.
 @Suite(.enabled(if: MiniLMFixture.modelIsInstalled, "all-MiniLM-L6-v2 is not installed (scripts/install-model.sh)"))
 struct LocalEmbeddingsLiveTests {
-    static func run(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    static func run(_ body: @Sendable (SidecarTestClient) async throws -> Void) async throws {
         let embedder = LocalEmbedder(model: try MiniLMFixture.embedder.get())
         let config = try SidecarHarness.configuration(port: 1)
         var logger = Logger(label: "test")
@@ -220,7 +220,7 @@ struct LocalEmbeddingsLiveTests {
             metricsFactory: NOOPMetricsHandler.instance,
             logger: logger
         )
-        try await app.test(.live) { client in try await body(client) }
+        try await app.test { client in try await body(client) }
     }
 
     @Test func servesFloatAndBase64VectorsMatchingTheEmbedder() async throws {
@@ -305,7 +305,7 @@ struct LocalEmbeddingsLiveTests {
             metricsFactory: NOOPMetricsHandler.instance,
             logger: Logger(label: "test")
         )
-        try await app.test(.live) { client in
+        try await app.test { client in
             let body = ByteBuffer(string: #"{"model":"all-MiniLM-L6-v2","input":"x"}"#)
             try await client.execute(uri: "/v1/embeddings", method: .post, body: body) { response in
                 #expect(response.status == .serviceUnavailable)

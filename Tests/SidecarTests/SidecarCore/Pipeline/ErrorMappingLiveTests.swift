@@ -12,7 +12,7 @@ import Testing
 @Suite struct ErrorMappingLiveTests {
     static let json: HTTPFields = [.contentType: "application/json"]
 
-    static func error(_ response: TestResponse) -> [String: Any]? {
+    static func error(_ response: SidecarTestResponse) -> [String: Any]? {
         let object = try? JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any]
         return object?["error"] as? [String: Any]
     }
@@ -127,7 +127,7 @@ import Testing
     /// Sends a chat request the fake upstream answers only after `hangMilliseconds`; expects an
     /// OpenAI-shaped 504 and returns how long it took.
     private static func expectTimeoutOnHang(
-        _ client: any TestClientProtocol,
+        _ client: SidecarTestClient,
         hangMilliseconds: Int
     ) async throws -> Duration {
         var headers = Self.json

@@ -46,11 +46,11 @@ import Testing
     }
 
     static func chat(
-        _ client: any TestClientProtocol,
+        _ client: SidecarTestClient,
         _ prompt: String,
         headers: HTTPFields = json
     ) async throws
-        -> TestResponse
+        -> SidecarTestResponse
     {
         try await client.execute(
             uri: "/v1/chat/completions",

@@ -50,7 +50,7 @@ enum SidecarHarness {
     static func run<Value: Sendable>(
         _ configuration: SidecarConfiguration,
         environment: [String: String] = ["CLOUD_KEY": "sk-cloud-secret"],
-        _ body: @Sendable (any TestClientProtocol, Int, PrometheusCollectorRegistry) async throws -> Value
+        _ body: @Sendable (SidecarTestClient, Int, PrometheusCollectorRegistry) async throws -> Value
     ) async throws -> Value {
         let registry = PrometheusCollectorRegistry()
         var logger = Logger(label: "sidecar-test")
@@ -62,7 +62,7 @@ enum SidecarHarness {
             prometheus: registry,
             logger: logger
         )
-        return try await app.test(.live) { client in
+        return try await app.test { client in
             guard let port = client.port else { throw CancellationError() }
             return try await body(client, port, registry)
         }
