@@ -150,22 +150,23 @@ public enum SidecarApplication {
             group: group,
             child: SidecarChildChannel(dispatcher: dispatcher, limits: limits),
             logger: logger,
-            onFailure: { listening.signal(nil) }
-        ) { channel in
-            if let path = listen.socketPath, chmod(path, mode_t(runtime.configuration.server.socketMode)) != 0 {
-                logger.error(
-                    "cannot set the Unix socket's permissions",
-                    metadata: ["path": "\(path)", "errno": "\(errno)"]
+            onFailure: { listening.signal(nil) },
+            onRunning: { channel in
+                if let path = listen.socketPath, chmod(path, mode_t(runtime.configuration.server.socketMode)) != 0 {
+                    logger.error(
+                        "cannot set the Unix socket's permissions",
+                        metadata: ["path": "\(path)", "errno": "\(errno)"]
+                    )
+                }
+                readiness.markListening()
+                notifier.notify("READY=1")
+                logger.info(
+                    "llm-sidecar listening",
+                    metadata: ["server.address": "\(channel.localAddress?.description ?? listen.description)"]
                 )
+                listening.signal(channel.localAddress)
             }
-            readiness.markListening()
-            notifier.notify("READY=1")
-            logger.info(
-                "llm-sidecar listening",
-                metadata: ["server.address": "\(channel.localAddress?.description ?? listen.description)"]
-            )
-            listening.signal(channel.localAddress)
-        }
+        )
         // The listener last: on shutdown it stops first (services stop in reverse order).
         return SidecarServer(services: services + [listener], listening: listening, logger: logger)
     }

@@ -77,6 +77,15 @@ final class SidecarListener: Service, Sendable {
             self.address.socketPath == nil ? Array(self.group.makeIterator()) : [self.group.next()]
         var listeners: [(listener: Listener, channel: any Channel)] = []
         var port = self.address.port
+        if self.address.socketPath == nil, loops.count > 1, port != 0 {
+            // `SO_REUSEPORT` would let this process share a port another one listens on with it
+            // too (an old sidecar still running): bind it once without, so that such a port is
+            // refused as in use, as it would be without the option.
+            let probe = try await ServerBootstrap(group: loops[0])
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: self.address.host, port: port).get()
+            try await probe.close()
+        }
         do {
             for loop in loops {
                 let listener = Listener(eventLoop: loop)

@@ -1,0 +1,43 @@
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import SidecarCore
+
+/// The listener: a socket per event loop on one port, and a port another process holds is
+/// refused (`SO_REUSEPORT` must not let a second sidecar share it).
+struct SidecarListenerTests {
+    @Test func aSecondSidecarOnTheSamePortIsRefused() async throws {
+        let configuration = try SidecarHarness.configuration(port: closedPort())
+        try await SidecarHarness.run(configuration) { client, port, _ in
+            let second = SidecarApplication.make(
+                runtime: SidecarRuntime(configuration: configuration, environment: [:]),
+                listen: ListenAddress(host: "127.0.0.1", port: port),
+                logger: Logger(label: "second")
+            )
+            await #expect(throws: (any Error).self) {
+                try await second.runService(gracefulShutdownSignals: [])
+            }
+            // The first one still answers.
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    @Test func everyConnectionIsAnsweredWhicheverSocketTookIt() async throws {
+        let configuration = try SidecarHarness.configuration(port: closedPort())
+        try await SidecarHarness.run(configuration) { _, port, _ in
+            // Many short connections: the kernel spreads them over the listening sockets; each
+            // is answered (none waits on a loop that does not accept).
+            for _ in 0..<40 {
+                let answer = try await RawHTTPClient.exchange(
+                    port: port,
+                    "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                )
+                #expect(answer.status == 200)
+            }
+        }
+    }
+}
