@@ -97,7 +97,7 @@ final class SidecarListener: Service, Sendable {
                     .childChannelOption(.allowRemoteHalfClosure, value: true)
                     .childChannelInitializer { channel in
                         listener.track(channel)
-                        return child.setup(channel: channel, logger: logger)
+                        return child.setup(channel: channel, logger: logger).map { listener.setUp(channel) }
                     }
                 let channel: any Channel
                 if let path = self.address.socketPath {
@@ -158,12 +158,17 @@ final class SidecarListener: Service, Sendable {
         func track(_ channel: any Channel) {
             let id = ObjectIdentifier(channel)
             self.state.value.open[id] = channel
-            if self.state.value.draining {
-                channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-            }
             channel.closeFuture.whenComplete { _ in
                 self.state.value.open[id] = nil
                 self.drainedIfIdle()
+            }
+        }
+
+        /// Called on the loop once a connection's handlers are in place: one accepted while the
+        /// listener was shutting down is asked to finish at once.
+        func setUp(_ channel: any Channel) {
+            if self.state.value.draining {
+                channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
             }
         }
 
