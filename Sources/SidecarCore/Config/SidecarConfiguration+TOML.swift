@@ -84,7 +84,8 @@ extension SidecarConfiguration {
                 apiKeyFile: try upstream.string("api_key_file", default: ""),
                 caFile: try upstream.string("ca_file", default: ""),
                 warmConnections: try upstream.int("warm_connections", default: 0, range: 0...64),
-                maxConnecting: try upstream.int("max_connecting", default: 8, range: 0...1_024)
+                maxConnecting: try upstream.int("max_connecting", default: 8, range: 0...1_024),
+                http2: try upstream.bool("http2", default: true)
             )
             try upstream.rejectUnknownKeys()
             try entry.loadFiles(upstream, environment: environment)

@@ -205,6 +205,10 @@ public struct UpstreamConfiguration: Sendable, Equatable {
     /// instead of opening a connection per request at the same moment (a TCP and TLS handshake
     /// each, which small servers such as Ollama and llama.cpp accept slowly).
     public var maxConnecting: Int
+    /// Offer HTTP/2 in the TLS handshake of an `https://` upstream (`http2`, default true): an
+    /// upstream that chooses it gets one connection carrying many requests at once, one that
+    /// does not is spoken to in HTTP/1.1. No effect on `http://` upstreams.
+    public var http2: Bool
 
     public init(
         name: String,
@@ -215,8 +219,10 @@ public struct UpstreamConfiguration: Sendable, Equatable {
         apiKeyFile: String = "",
         caFile: String = "",
         warmConnections: Int = 0,
-        maxConnecting: Int = 8
+        maxConnecting: Int = 8,
+        http2: Bool = true
     ) {
+        self.http2 = http2
         self.warmConnections = warmConnections
         self.maxConnecting = maxConnecting
         self.name = name

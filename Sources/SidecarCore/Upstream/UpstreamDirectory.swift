@@ -101,7 +101,7 @@ public struct UpstreamDirectory: Sendable {
         self.passingClientAuthorization = Set(configuration.upstreams.filter(\.passClientAuthorization).map(\.name))
     }
 
-    /// What each upstream asks of the connection pools (`warm_connections`, `max_connecting`),
+    /// What each upstream asks of the connection pools (`warm_connections`, `max_connecting`, `http2`),
     /// by endpoint (for an endpoint several upstreams name, the pools keep the most warm
     /// connections and the tightest cap).
     package func endpointSettings(
@@ -113,7 +113,8 @@ public struct UpstreamDirectory: Sendable {
                 endpoint,
                 UpstreamEndpointSettings(
                     warmConnections: upstream.warmConnections,
-                    maxConnecting: upstream.maxConnecting
+                    maxConnecting: upstream.maxConnecting,
+                    http2: upstream.http2
                 )
             )
         }

@@ -20,6 +20,8 @@ package final class UpstreamCall {
     package var state: State = .queued
     /// The connection the call is bound to (connecting or running).
     package var connection: UpstreamConnection?
+    /// The HTTP/2 stream carrying the call (running on an ``UpstreamHTTP2Connection``).
+    package var stream: UpstreamHTTP2Stream?
     package var isReadingPaused = false
     /// True once the call was transparently retried after a stale keep-alive connection failed.
     package var wasRetried = false
@@ -47,6 +49,9 @@ package final class UpstreamCall {
             let connection = self.connection
             self.connection = nil
             connection?.callWasCancelled(self)
+            let stream = self.stream
+            self.stream = nil
+            stream?.callWasCancelled(self)
         }
     }
 
@@ -56,8 +61,9 @@ package final class UpstreamCall {
         self.pool.eventLoop.preconditionInEventLoop()
         guard self.state != .done, self.isReadingPaused != paused else { return }
         self.isReadingPaused = paused
-        if self.state == .running, let connection = self.connection {
-            connection.setReadingPaused(paused)
+        if self.state == .running {
+            self.connection?.setReadingPaused(paused)
+            self.stream?.setReadingPaused(paused)
         }
     }
 
@@ -66,6 +72,7 @@ package final class UpstreamCall {
         guard self.state != .done else { return nil }
         self.state = .done
         self.connection = nil
+        self.stream = nil
         let delegate = self.delegate
         self.delegate = nil
         return delegate

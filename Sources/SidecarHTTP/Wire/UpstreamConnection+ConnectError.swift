@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
@@ -31,5 +32,31 @@ extension UpstreamConnection {
             return call.error(.connectFailed, "TLS handshake with \(self.endpoint.displayAddress) failed: \(reason)")
         }
         return call.error(.connectFailed, "cannot connect to \(self.endpoint.displayAddress): \(reason)")
+    }
+}
+
+extension UpstreamConnection {
+    /// What a pipeline error means for the bound call (nil: reported when the channel closes).
+    func mapError(_ error: any Error, call: UpstreamCall) -> UpstreamError? {
+        if let parserError = error as? HTTPParserError {
+            self.sawResponseBytes = true
+            if case .invalidEOFState = parserError {
+                return call.error(
+                    .connectionClosed,
+                    self.headReceived ? "connection closed mid-response" : "connection closed by upstream"
+                )
+            }
+            return call.error(.other, "malformed response: \(parserError)")
+        }
+        if let sslError = error as? NIOSSLError, case .uncleanShutdown = sslError {
+            return nil
+        }
+        if self.endpoint.useTLS && !self.tlsHandshakeDone {
+            return call.error(.connectFailed, "TLS handshake with \(self.endpoint.displayAddress) failed: \(error)")
+        }
+        if error is IOError || error is ChannelError {
+            return nil  // Reported as "connection closed ..." from channelInactive.
+        }
+        return call.error(.other, "\(error)")
     }
 }

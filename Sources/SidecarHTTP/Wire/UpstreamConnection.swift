@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import NIOSSL
 import NIOTLS
@@ -15,6 +16,9 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         case connecting
         case idle
         case active
+        /// The TLS handshake chose HTTP/2: ``multiplexed`` carries the calls; this stays the
+        /// pool's record of the socket.
+        case multiplexed
         /// Close requested (not reusable), waiting for channelInactive.
         case closing
         case closed
@@ -22,11 +26,11 @@ package final class UpstreamConnection: ChannelDuplexHandler {
 
     package let pool: UpstreamConnectionPool
     package let endpointState: UpstreamConnectionPool.EndpointState
-    private(set) var state: State = .connecting
+    package internal(set) var state: State = .connecting
     private var context: ChannelHandlerContext?
     /// The call currently bound to this connection (while connecting: the call the connection was opened for).
-    private(set) var call: UpstreamCall?
-    private var requestsStarted = 0
+    internal(set) var call: UpstreamCall?
+    var requestsStarted = 0
     /// Set by the pool when the connection goes back to the idle list.
     package var idleSince = NIODeadline.uptimeNanoseconds(0)
     /// Set when the pool shuts down while the connection is still connecting.
@@ -35,13 +39,17 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     package var connectFuture: EventLoopFuture<Void>?
     /// When the pool opened it as a warm connection (none for one opened for a request).
     package var warmOpenedAt: NIODeadline?
+    /// The HTTP/2 side of the connection, once the handshake chose `h2`.
+    package internal(set) var multiplexed: UpstreamHTTP2Connection?
+    /// Between TCP connect and the handshake's choice of protocol.
+    var awaitingNegotiation = false
     /// Whether a request was ever sent on it.
     package var hasCarriedARequest: Bool { self.requestsStarted > 0 }
 
     // Per-call state.
     private var callIsOnReusedConnection = false
-    private var headReceived = false
-    private var sawResponseBytes = false
+    var headReceived = false
+    var sawResponseBytes = false
     private var requestKeepAlive = true
     private var responseKeepAlive = true
     private var pendingError: UpstreamError?
@@ -52,7 +60,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     private var lastReadAt = NIODeadline.uptimeNanoseconds(0)
     private var readTimer: Scheduled<Void>?
     /// True once the upstream sent a response on this connection (so a TLS handshake, if any, succeeded).
-    private var tlsHandshakeDone = false
+    var tlsHandshakeDone = false
 
     package init(pool: UpstreamConnectionPool, endpointState: UpstreamConnectionPool.EndpointState) {
         self.pool = pool
@@ -152,7 +160,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         guard self.call === call else { return }
         self.call = nil
         switch self.state {
-        case .connecting:
+        case .connecting, .multiplexed:
             return
         case .idle, .active:
             self.close()
@@ -182,7 +190,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
             return
         case .connecting:
             self.closeWhenConnected = true
-        case .idle, .active:
+        case .idle, .active, .multiplexed:
             self.state = .closing
             self.context?.close(promise: nil)
         }
@@ -192,6 +200,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     package func shutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let call = self.call
         self.call = nil
+        self.multiplexed?.shutdown()
         var future = eventLoop.makeSucceededVoidFuture()
         switch self.state {
         case .connecting:
@@ -199,7 +208,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
             if let connectFuture = self.connectFuture {
                 future = connectFuture
             }
-        case .idle, .active, .closing:
+        case .idle, .active, .multiplexed, .closing:
             if let context = self.context {
                 future = context.channel.closeFuture
                 self.state = .closing
@@ -273,6 +282,10 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if self.multiplexed != nil {
+            // NIOHTTP2 and the streams deal with it; a connection error closes the socket.
+            return
+        }
         if let call = self.call, self.pendingError == nil, let mapped = self.mapError(error, call: call) {
             self.pendingError = mapped
         }
@@ -286,6 +299,10 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     package func channelInactive(context: ChannelHandlerContext) {
         let previousState = self.state
         self.state = .closed
+        if self.awaitingNegotiation {
+            self.awaitingNegotiation = false
+            self.pool.negotiationEnded(self.endpointState)
+        }
         self.readTimer?.cancel()
         self.readTimer = nil
         let call = self.call
@@ -363,28 +380,5 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         } else {
             self.armReadTimer(context: context)
         }
-    }
-
-    private func mapError(_ error: any Error, call: UpstreamCall) -> UpstreamError? {
-        if let parserError = error as? HTTPParserError {
-            self.sawResponseBytes = true
-            if case .invalidEOFState = parserError {
-                return call.error(
-                    .connectionClosed,
-                    self.headReceived ? "connection closed mid-response" : "connection closed by upstream"
-                )
-            }
-            return call.error(.other, "malformed response: \(parserError)")
-        }
-        if let sslError = error as? NIOSSLError, case .uncleanShutdown = sslError {
-            return nil
-        }
-        if self.endpoint.useTLS && !self.tlsHandshakeDone {
-            return call.error(.connectFailed, "TLS handshake with \(self.endpoint.displayAddress) failed: \(error)")
-        }
-        if error is IOError || error is ChannelError {
-            return nil  // Reported as "connection closed ..." from channelInactive.
-        }
-        return call.error(.other, "\(error)")
     }
 }

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import NIOTLS
 
 /// HTTP/1.1 client connection pool for one event loop; event-loop confined. Every connection it owns lives on
 /// `eventLoop`, and every delegate call happens there.
@@ -32,6 +33,20 @@ package final class UpstreamConnectionPool {
         var warmRetry: Scheduled<Void>?
         /// Every warm connection started; for tests.
         package var warmConnectsStarted = 0
+        /// Whether its TLS handshakes offer HTTP/2 (`http2` and an `https://` endpoint).
+        package var offersHTTP2 = false
+        /// What the last TLS handshake with it chose, once one has: HTTP/2 (true) or HTTP/1.1.
+        package var speaksHTTP2: Bool?
+        /// Connections whose TLS handshake (and protocol choice) is under way.
+        var negotiating = 0
+        /// Open HTTP/2 connections taking new streams.
+        package var multiplexed: [UpstreamHTTP2Connection] = []
+
+        /// While it speaks HTTP/2, or may (it is offered and no handshake has answered yet), a
+        /// call waits for the connection being opened (one handshake, many streams) instead of
+        /// opening one of its own. Against an HTTP/1.1 upstream that costs only the first burst
+        /// one handshake's wait.
+        var mayTakeHTTP2: Bool { self.offersHTTP2 && self.speaksHTTP2 != false }
 
         package init(endpoint: UpstreamEndpoint) {
             self.endpoint = endpoint
@@ -44,14 +59,14 @@ package final class UpstreamConnectionPool {
 
     package let eventLoop: any EventLoop
     package let configuration: UpstreamConnectionPools.Configuration
-    private let sslContext: NIOSSLContext?
+    private let sslContexts: UpstreamTLSContexts?
     private let sslContextError: String?
     var endpoints: [UpstreamEndpoint: EndpointState] = [:]
     /// What each endpoint's upstream entry asks of the pool (``configureEndpoints(_:)``).
     var settings: [UpstreamEndpoint: UpstreamEndpointSettings] = [:]
     private var lastEndpointState: EndpointState?
     private var connections: [ObjectIdentifier: UpstreamConnection] = [:]
-    private var reaper: Scheduled<Void>?
+    var reaper: Scheduled<Void>?
     private(set) var isShutdown = false
     /// > 0 while inside `execute`: failures are then delivered on the next loop tick (no re-entrant delegate calls
     /// before the caller has its UpstreamCall).
@@ -60,12 +75,12 @@ package final class UpstreamConnectionPool {
     package init(
         eventLoop: any EventLoop,
         configuration: UpstreamConnectionPools.Configuration,
-        sslContext: NIOSSLContext?,
+        sslContexts: UpstreamTLSContexts?,
         sslContextError: String?
     ) {
         self.eventLoop = eventLoop
         self.configuration = configuration
-        self.sslContext = sslContext
+        self.sslContexts = sslContexts
         self.sslContextError = sslContextError
     }
 
@@ -91,22 +106,37 @@ package final class UpstreamConnectionPool {
             self.deliverFailure(call, call.error(.cancelled, "connection pool shut down"))
             return call
         }
-        let endpointState = self.endpointState(for: request.endpoint)
+        self.dispatch(call)
+        return call
+    }
+
+    /// Starts `call` on a free HTTP/2 stream or idle connection, else opens a connection for it
+    /// or puts it in line.
+    func dispatch(_ call: UpstreamCall) {
+        let endpointState = self.endpointState(for: call.request.endpoint)
+        if self.isShutdown {
+            self.deliverFailure(call, call.error(.cancelled, "connection pool shut down"))
+            return
+        }
+        if let connection = endpointState.multiplexed.last(where: { $0.hasCapacity }) {
+            connection.startStream(call)
+            return
+        }
         while let connection = endpointState.idle.popLast() {
             if connection.isUsable {
                 connection.startRequest(call)
                 self.refill(endpointState)
-                return call
+                return
             }
             connection.close()
         }
         if self.mayConnect(endpointState) {
             self.connect(endpointState, for: call)
         } else {
+            call.connection = nil
             call.state = .queued
             endpointState.waiters.append(call)
         }
-        return call
     }
 
     // MARK: - Internals used by UpstreamConnection / UpstreamCall
@@ -138,6 +168,9 @@ package final class UpstreamConnectionPool {
         guard self.connections.removeValue(forKey: ObjectIdentifier(connection)) != nil else { return }
         let endpointState = connection.endpointState
         endpointState.connectionCount -= 1
+        if let multiplexed = connection.multiplexed {
+            endpointState.multiplexed.removeAll { $0 === multiplexed }
+        }
         if let opened = connection.warmOpenedAt, !connection.hasCarriedARequest,
             NIODeadline.now() - opened < .seconds(1)
         {
@@ -228,6 +261,7 @@ package final class UpstreamConnectionPool {
     }
 
     func serveWaiters(_ endpointState: EndpointState) {
+        self.serveWaitersOnHTTP2(endpointState)
         while self.mayConnect(endpointState), let waiter = endpointState.waiters.popFirst() {
             self.connect(endpointState, for: waiter)
         }
@@ -238,6 +272,7 @@ package final class UpstreamConnectionPool {
     func mayConnect(_ endpointState: EndpointState) -> Bool {
         endpointState.connectionCount < self.configuration.maxConnectionsPerEndpoint
             && self.underConnectCap(endpointState)
+            && !(endpointState.mayTakeHTTP2 && endpointState.connecting + endpointState.negotiating > 0)
     }
 
     /// Whether fewer connections to the endpoint are being opened than its cap allows.
@@ -262,7 +297,7 @@ package final class UpstreamConnectionPool {
         let sslContext: NIOSSLContext?
         if endpoint.useTLS {
             // The upstream's own roots (`ca_file`), else the system's.
-            guard let context = endpoint.trust?.context ?? self.sslContext else {
+            guard let contexts = endpoint.trust?.contexts ?? self.sslContexts else {
                 let reason = self.sslContextError ?? "no TLS context"
                 let detail = "TLS handshake with \(endpoint.displayAddress) failed: \(reason)"
                 endpointState.connecting -= 1
@@ -270,11 +305,12 @@ package final class UpstreamConnectionPool {
                 connection.didFailToConnect(UpstreamConnectError(detail: detail))
                 return
             }
-            sslContext = context
+            sslContext = contexts.context(offeringHTTP2: endpointState.offersHTTP2)
         } else {
             sslContext = nil
         }
         let serverHostname = endpointState.serverHostname
+        let negotiates = sslContext != nil && endpointState.offersHTTP2
         let boundConnection = NIOLoopBound(connection, eventLoop: self.eventLoop)
         let bootstrap = ClientBootstrap(group: self.eventLoop)
             .connectTimeout(self.configuration.connectTimeout)
@@ -284,6 +320,16 @@ package final class UpstreamConnectionPool {
                     let sync = channel.pipeline.syncOperations
                     if let sslContext {
                         try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
+                    }
+                    if negotiates {
+                        // HTTP/1.1 or HTTP/2 handlers go in once the handshake has chosen.
+                        try sync.addHandler(
+                            ApplicationProtocolNegotiationHandler { result, channel in
+                                boundConnection.value.protocolNegotiated(result, channel: channel)
+                            }
+                        )
+                        try sync.addHandler(boundConnection.value)
+                        return channel.eventLoop.makeSucceededVoidFuture()
                     }
                     try sync.addHandler(UpstreamRequestEncoder())
                     try sync.addHandler(
@@ -318,40 +364,15 @@ package final class UpstreamConnectionPool {
                     connection.warmOpenedAt = .now()
                     self.warmConnectDone(endpointState, opened: true)
                 }
-                connection.didConnect()
+                if negotiates {
+                    connection.awaitNegotiation()
+                } else {
+                    connection.didConnect()
+                }
             case .failure(let error):
                 if warm { self.warmConnectDone(endpointState, opened: false) }
                 connection.didFailToConnect(error)
             }
-        }
-    }
-
-    private func scheduleReaper(at deadline: NIODeadline) {
-        self.reaper = self.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
-            self.reapIdleConnections()
-        }
-    }
-
-    private func reapIdleConnections() {
-        self.reaper = nil
-        let now = NIODeadline.now()
-        let timeout = self.configuration.idleConnectionTimeout
-        var next: NIODeadline?
-        for endpointState in self.endpoints.values {
-            // The warm ones stay (the most recently used are at the end).
-            while endpointState.idle.count > endpointState.warmTarget, let first = endpointState.idle.first,
-                first.idleSince + timeout <= now
-            {
-                endpointState.idle.removeFirst()
-                first.close()
-            }
-            if endpointState.idle.count > endpointState.warmTarget, let first = endpointState.idle.first {
-                let deadline = first.idleSince + timeout
-                next = next.map { min($0, deadline) } ?? deadline
-            }
-        }
-        if let next, !self.isShutdown {
-            self.scheduleReaper(at: next)
         }
     }
 }

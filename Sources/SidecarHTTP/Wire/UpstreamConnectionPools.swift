@@ -55,7 +55,7 @@ package final class UpstreamConnectionPools: Sendable {
     }
 
     package let configuration: Configuration
-    private let sslContext: NIOSSLContext?
+    private let sslContexts: UpstreamTLSContexts?
     private let sslContextError: String?
     /// Built once at init; read without a lock on the request path.
     private let boxes: [ObjectIdentifier: Box]
@@ -65,10 +65,10 @@ package final class UpstreamConnectionPools: Sendable {
     package init(group: any EventLoopGroup, configuration: Configuration) {
         self.configuration = configuration
         do {
-            self.sslContext = try NIOSSLContext(configuration: configuration.tlsConfiguration)
+            self.sslContexts = try UpstreamTLSContexts(configuration: configuration.tlsConfiguration)
             self.sslContextError = nil
         } catch {
-            self.sslContext = nil
+            self.sslContexts = nil
             self.sslContextError = "invalid TLS configuration: \(error)"
         }
         var boxes: [ObjectIdentifier: Box] = [:]
@@ -76,7 +76,7 @@ package final class UpstreamConnectionPools: Sendable {
             let pool = UpstreamConnectionPool(
                 eventLoop: eventLoop,
                 configuration: configuration,
-                sslContext: self.sslContext,
+                sslContexts: self.sslContexts,
                 sslContextError: self.sslContextError
             )
             boxes[ObjectIdentifier(eventLoop)] = Box(eventLoop: eventLoop, pool: pool)
@@ -98,7 +98,7 @@ package final class UpstreamConnectionPools: Sendable {
             let pool = UpstreamConnectionPool(
                 eventLoop: eventLoop,
                 configuration: self.configuration,
-                sslContext: self.sslContext,
+                sslContexts: self.sslContexts,
                 sslContextError: self.sslContextError
             )
             extra[key] = Box(eventLoop: eventLoop, pool: pool)

@@ -21,8 +21,8 @@ package final class UpstreamTrust: Sendable, Hashable, CustomStringConvertible {
 
     /// Where the certificates came from (a file path), for messages.
     package let source: String
-    /// The client TLS context trusting exactly these certificates; made once.
-    package let context: NIOSSLContext
+    /// The client TLS contexts trusting exactly these certificates; made once.
+    package let contexts: UpstreamTLSContexts
     private let certificates: [NIOSSLCertificate]
     private let storedHash: Int
 
@@ -45,7 +45,7 @@ package final class UpstreamTrust: Sendable, Hashable, CustomStringConvertible {
         configuration.certificateVerification = .fullVerification
         configuration.trustRoots = .certificates(certificates)
         do {
-            self.context = try NIOSSLContext(configuration: configuration)
+            self.contexts = try UpstreamTLSContexts(configuration: configuration)
         } catch {
             throw LoadError(description: "cannot make a TLS context from these certificates (\(error))")
         }
