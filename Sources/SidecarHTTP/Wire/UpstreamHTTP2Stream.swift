@@ -86,7 +86,12 @@ package final class UpstreamHTTP2Stream: ChannelDuplexHandler {
             return
         }
         let request = call.request
-        var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: request.uri, headers: request.headers)
+        var head = HTTPRequestHead(
+            version: .http1_1,
+            method: request.method,
+            uri: request.uri,
+            headers: request.headers
+        )
         // NIOHTTP2 makes `:authority` of `host` and drops the headers HTTP/2 forbids.
         head.headers.replaceOrAdd(name: "host", value: self.connection.endpointState.hostHeader)
         head.headers.remove(name: "transfer-encoding")

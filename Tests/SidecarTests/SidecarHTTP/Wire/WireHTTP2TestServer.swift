@@ -25,6 +25,7 @@ final class WireHTTP2TestServer: Sendable {
         var uri: String
         var body: String
         var authority: String
+        var authorization: String
         var overHTTP2: Bool
     }
 
@@ -124,7 +125,7 @@ final class WireHTTP2TestServer: Sendable {
 
         let server: WireHTTP2TestServer
         let overHTTP2: Bool
-        var request = Request(uri: "", body: "", authority: "", overHTTP2: false)
+        var request = Request(uri: "", body: "", authority: "", authorization: "", overHTTP2: false)
         var counted = false
 
         init(server: WireHTTP2TestServer, overHTTP2: Bool) {
@@ -139,6 +140,7 @@ final class WireHTTP2TestServer: Sendable {
                     uri: head.uri,
                     body: "",
                     authority: head.headers["host"].first ?? "",
+                    authorization: head.headers["authorization"].first ?? "",
                     overHTTP2: self.overHTTP2
                 )
                 self.counted = self.overHTTP2
@@ -175,12 +177,11 @@ final class WireHTTP2TestServer: Sendable {
                 case .head(let status):
                     var headers: HTTPHeaders = ["content-type": "text/plain"]
                     if !self.overHTTP2 { headers.add(name: "transfer-encoding", value: "chunked") }
-                    context.writeAndFlush(
-                        self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
-                        promise: nil
-                    )
+                    let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+                    context.writeAndFlush(self.wrapOutboundOut(.head(head)), promise: nil)
                 case .body(let text):
-                    context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+                    let body = ByteBuffer(string: text)
+                    context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
                 case .end:
                     context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
                 case .delay(let amount):
@@ -194,7 +195,8 @@ final class WireHTTP2TestServer: Sendable {
                     context.close(promise: nil)
                     return
                 case .closeConnection:
-                    (context.channel.parent ?? context.channel).close(promise: nil)
+                    // A stream's parent is the connection; an HTTP/1.1 channel's is the listener.
+                    ((self.overHTTP2 ? context.channel.parent : nil) ?? context.channel).close(promise: nil)
                     return
                 }
             }
