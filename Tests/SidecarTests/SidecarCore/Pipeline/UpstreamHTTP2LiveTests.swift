@@ -22,10 +22,11 @@ import Testing
         defer { certificate.remove() }
         let server = try await WireHTTP2TestServer.start(certificate: certificate, protocols: ["h2", "http/1.1"]) {
             request in
-            request.body.contains(#""stream":true"#)
-                ? [.head(.ok), .body(String(Self.stream.prefix(120))), .delay(.milliseconds(20)),
-                    .body(String(Self.stream.dropFirst(120))), .end]
-                : [.head(.ok), .body(UpstreamTargetLiveTests.chatAnswer), .end]
+            guard request.body.contains(#""stream":true"#) else {
+                return [.head(.ok), .body(UpstreamTargetLiveTests.chatAnswer), .end]
+            }
+            let first = String(Self.stream.prefix(120))
+            return [.head(.ok), .body(first), .delay(.milliseconds(20)), .body(String(Self.stream.dropFirst(120))), .end]
         }
         var configuration = try UpstreamTLSLiveTests.configuration(
             baseURL: "https://localhost:\(server.port)/v1",
