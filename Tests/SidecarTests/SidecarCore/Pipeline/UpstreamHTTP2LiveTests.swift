@@ -26,7 +26,8 @@ import Testing
                 return [.head(.ok), .body(UpstreamTargetLiveTests.chatAnswer), .end]
             }
             let first = String(Self.stream.prefix(120))
-            return [.head(.ok), .body(first), .delay(.milliseconds(20)), .body(String(Self.stream.dropFirst(120))), .end]
+            let rest = String(Self.stream.dropFirst(120))
+            return [.head(.ok), .body(first), .delay(.milliseconds(20)), .body(rest), .end]
         }
         var configuration = try UpstreamTLSLiveTests.configuration(
             baseURL: "https://localhost:\(server.port)/v1",
