@@ -34,6 +34,8 @@ extension UpstreamConnection {
                     position: .before(self)
                 )
                 self.didConnect()
+                // Calls that waited for this handshake in case it chose HTTP/2 open their own.
+                self.pool.serveWaiters(self.endpointState)
                 return channel.eventLoop.makeSucceededVoidFuture()
             }
             guard self.state == .connecting, !self.closeWhenConnected else {

@@ -29,7 +29,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     package internal(set) var state: State = .connecting
     private var context: ChannelHandlerContext?
     /// The call currently bound to this connection (while connecting: the call the connection was opened for).
-    internal(set) var call: UpstreamCall?
+    var call: UpstreamCall?
     var requestsStarted = 0
     /// Set by the pool when the connection goes back to the idle list.
     package var idleSince = NIODeadline.uptimeNanoseconds(0)

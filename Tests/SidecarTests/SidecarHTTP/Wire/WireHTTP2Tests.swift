@@ -47,12 +47,9 @@ struct WireHTTP2Tests {
             WireHarness.request(self.base, uri: uri)
         }
 
-        /// Starts every call at once, then waits for all.
+        /// Starts every call at once (in one turn of the client's loop), then waits for all.
         func burst(_ uris: [String]) async throws -> [WireOutcome] {
-            var started: [WireStarted] = []
-            for uri in uris {
-                started.append(try await self.harness.start(self.request(uri)))
-            }
+            let started = try await self.harness.startAll(uris.map { self.request($0) })
             var outcomes: [WireOutcome] = []
             for call in started {
                 outcomes.append(try await call.outcome.get())
@@ -93,6 +90,21 @@ struct WireHTTP2Tests {
         #expect(stats.http1Requests == 3)
         #expect(stats.http2Streams == 0)
         #expect(stats.connections == 1)
+        await fixture.close()
+    }
+
+    /// The first burst waits for one handshake in case it chooses HTTP/2; when it does not, the
+    /// calls that waited open connections of their own at once (they are not served one by one
+    /// on the first connection).
+    @Test func aFirstBurstAtAnHTTP1UpstreamOpensConnectionsOnceTheHandshakeChose() async throws {
+        let fixture = try await Fixture(protocols: ["http/1.1"]) { request in
+            [.head(.ok), .delay(.milliseconds(300)), .body("ok:\(request.uri)"), .end]
+        }
+        let uris = (0..<6).map { "/n\($0)" }
+        let outcomes = try await fixture.burst(uris)
+        #expect(outcomes.map(\.body) == uris.map { "ok:\($0)" })
+        #expect(fixture.server.snapshot.connections == 6)
+        #expect(fixture.server.snapshot.http1Requests == 6)
         await fixture.close()
     }
 

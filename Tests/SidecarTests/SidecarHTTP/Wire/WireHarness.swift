@@ -161,6 +161,20 @@ final class WireHarness: Sendable {
         }.get()
     }
 
+    /// Starts every call in one turn of the loop (no connect or handshake completes between them).
+    func startAll(_ requests: [UpstreamWireRequest]) async throws -> [WireStarted] {
+        let pools = self.pools
+        return try await self.loop.submit {
+            let loop = MultiThreadedEventLoopGroup.currentEventLoop!
+            return requests.map { request in
+                let recorder = WireRecorder(promise: loop.makePromise())
+                recorder.call = pools.pool(for: loop).execute(request, delegate: recorder)
+                let bound = NIOLoopBound(recorder, eventLoop: loop)
+                return WireStarted(recorder: bound, outcome: recorder.promise.futureResult)
+            }
+        }.get()
+    }
+
     func run(
         _ request: UpstreamWireRequest,
         configure: @escaping @Sendable (WireRecorder) -> Void = { _ in }
