@@ -9,6 +9,8 @@ enum MetricHelp {
         "llm_sidecar_upstream_failures_total": "Failed upstream attempts by upstream and reason.",
         "llm_sidecar_upstream_connections_opened_total": "Connections opened to upstreams, by host:port.",
         "llm_sidecar_upstream_tls_handshakes_total": "TLS handshakes completed with upstreams, by host:port.",
+        "llm_sidecar_upstream_http2_connections_total":
+            "Upstream connections whose TLS handshake chose HTTP/2, by host:port.",
         "llm_sidecar_retries_total": "Retried upstream attempts by upstream and reason.",
         "llm_sidecar_fallbacks_total":
             "Requests answered by a fallback model, by the model tried first and the fallback.",

@@ -175,6 +175,12 @@ public struct SidecarMetrics: Sendable {
         self.handles.counter("llm_sidecar_upstream_connections_opened_total", [("endpoint", endpoint)]).increment()
     }
 
+    /// `llm_sidecar_upstream_http2_connections_total{endpoint}`: connections whose TLS handshake
+    /// chose HTTP/2 (each carries many requests at once).
+    func recordUpstreamHTTP2Connection(endpoint: String) {
+        self.handles.counter("llm_sidecar_upstream_http2_connections_total", [("endpoint", endpoint)]).increment()
+    }
+
     /// `llm_sidecar_upstream_tls_handshakes_total{endpoint}`: TLS handshakes completed with an
     /// upstream (none is resumed: each is a full handshake).
     func recordUpstreamTLSHandshake(endpoint: String) {

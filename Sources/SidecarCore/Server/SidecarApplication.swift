@@ -52,7 +52,8 @@ public enum SidecarApplication {
                 idleTimeout: .nanoseconds(timeouts.idle.saturatingNanoseconds),
                 events: UpstreamConnectionEvents(
                     connectionOpened: { metrics.recordUpstreamConnectionOpened(endpoint: $0.displayAddress) },
-                    tlsHandshakeCompleted: { metrics.recordUpstreamTLSHandshake(endpoint: $0.displayAddress) }
+                    tlsHandshakeCompleted: { metrics.recordUpstreamTLSHandshake(endpoint: $0.displayAddress) },
+                    http2Negotiated: { metrics.recordUpstreamHTTP2Connection(endpoint: $0.displayAddress) }
                 )
             )
         )

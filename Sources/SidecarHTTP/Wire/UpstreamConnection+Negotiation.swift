@@ -58,6 +58,7 @@ extension UpstreamConnection {
                 channel: channel
             )
             try sync.addHandler(multiplexed, position: .before(self))
+            self.pool.configuration.events.http2Negotiated(self.endpoint)
             self.state = .multiplexed
             self.multiplexed = multiplexed
             self.requestsStarted = 1  // not an unused warm connection

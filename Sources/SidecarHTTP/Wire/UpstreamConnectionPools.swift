@@ -134,12 +134,16 @@ package final class UpstreamConnectionPools: Sendable {
 package struct UpstreamConnectionEvents: Sendable {
     package var connectionOpened: @Sendable (UpstreamEndpoint) -> Void
     package var tlsHandshakeCompleted: @Sendable (UpstreamEndpoint) -> Void
+    /// A TLS handshake chose HTTP/2: the connection carries calls as streams.
+    package var http2Negotiated: @Sendable (UpstreamEndpoint) -> Void
 
     package init(
         connectionOpened: @escaping @Sendable (UpstreamEndpoint) -> Void = { _ in },
-        tlsHandshakeCompleted: @escaping @Sendable (UpstreamEndpoint) -> Void = { _ in }
+        tlsHandshakeCompleted: @escaping @Sendable (UpstreamEndpoint) -> Void = { _ in },
+        http2Negotiated: @escaping @Sendable (UpstreamEndpoint) -> Void = { _ in }
     ) {
         self.connectionOpened = connectionOpened
         self.tlsHandshakeCompleted = tlsHandshakeCompleted
+        self.http2Negotiated = http2Negotiated
     }
 }

@@ -34,7 +34,7 @@ import Testing
             caFile: certificate.certificatePath
         )
         configuration.upstreams[0].http2 = http2
-        let bodies = try await SidecarHarness.run(configuration) { client, _, _ in
+        let (bodies, metrics) = try await SidecarHarness.run(configuration) { client, _, _ in
             var bodies: [String] = []
             for index in 0..<6 {
                 let body = SidecarHarness.chatBody("question \(index)", model: "secure-model", stream: index % 2 == 1)
@@ -51,8 +51,13 @@ import Testing
                     }
                 )
             }
-            return bodies
+            let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            return (bodies, metrics)
         }
+        let counter = "llm_sidecar_upstream_http2_connections_total{endpoint=\"localhost:\(server.port)\"} "
+        let http2Connections = metrics.split(separator: "\n").first { $0.hasPrefix(counter) }
+            .flatMap { Double($0.dropFirst(counter.count)) }
+        #expect(http2Connections.map { Int($0) } == (http2 ? server.snapshot.connections : nil))
         for (index, body) in bodies.enumerated() {
             if index % 2 == 1 {
                 #expect(body.contains(#""content":"hel""#) && body.contains(#""content":"lo""#), "\(body)")
