@@ -19,6 +19,9 @@ final class WireHTTP2TestServer: Sendable {
         case resetStream
         /// Closes the whole connection (every stream on it).
         case closeConnection
+        /// GOAWAY on the connection: this stream and those before it are still answered, no
+        /// new one is taken.
+        case goAway
     }
 
     struct Request: Sendable {
@@ -194,6 +197,13 @@ final class WireHTTP2TestServer: Sendable {
                 case .resetStream:
                     context.close(promise: nil)
                     return
+                case .goAway:
+                    let id = (try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID))
+                    let frame = HTTP2Frame(
+                        streamID: .rootStream,
+                        payload: .goAway(lastStreamID: id ?? .rootStream, errorCode: .noError, opaqueData: nil)
+                    )
+                    context.channel.parent?.writeAndFlush(frame, promise: nil)
                 case .closeConnection:
                     // A stream's parent is the connection; an HTTP/1.1 channel's is the listener.
                     ((self.overHTTP2 ? context.channel.parent : nil) ?? context.channel).close(promise: nil)

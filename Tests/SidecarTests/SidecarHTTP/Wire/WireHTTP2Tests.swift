@@ -177,6 +177,27 @@ struct WireHTTP2Tests {
         await fixture.close()
     }
 
+    /// An upstream that rotates its connections (GOAWAY, as nginx does after 1,000 requests): the
+    /// streams it had taken are answered, and later calls go to a new connection.
+    @Test func afterGoAwayCallsMoveToANewConnection() async throws {
+        let fixture = try await Fixture { request in
+            request.uri == "/last"
+                ? [.head(.ok), .goAway, .delay(.milliseconds(50)), .body("ok:/last"), .end]
+                : [.head(.ok), .body("ok:\(request.uri)"), .end]
+        }
+        let first = try await fixture.harness.run(fixture.request("/first"))
+        #expect(first.body == "ok:/first")
+        let last = try await fixture.harness.run(fixture.request("/last"))
+        #expect(last.error == nil)
+        #expect(last.body == "ok:/last")
+        let uris = (0..<5).map { "/after\($0)" }
+        let outcomes = try await fixture.burst(uris)
+        #expect(outcomes.map(\.body) == uris.map { "ok:\($0)" })
+        #expect(fixture.server.snapshot.connections == 2)
+        #expect(fixture.server.snapshot.http2Streams == 7)
+        await fixture.close()
+    }
+
     @Test func aCancelledCallLeavesTheConnectionToTheOthers() async throws {
         let fixture = try await Fixture { request in
             request.uri == "/hang" ? [.head(.ok), .delay(.seconds(30)), .end] : [.head(.ok), .body("ok"), .end]
