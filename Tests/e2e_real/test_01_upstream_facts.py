@@ -150,8 +150,11 @@ def test_idle_keep_alive_connections_are_closed_after_about_5_seconds(local_url)
 
 def test_a_second_request_cuts_a_running_stream_short(local_url):
     """interrupt_requests (default true): when another request arrives, the running stream ends at
-    once: a bare `data: [DONE]`, no finish_reason, then the connection drops without the chunked
-    body's last chunk (uvicorn: "ASGI callable returned without completing response")."""
+    once: a bare `data: [DONE]`, no finish_reason. How the HTTP response ends depends on the
+    server stack's versions: uvicorn 0.3x dropped the connection without the chunked body's last
+    chunk ("ASGI callable returned without completing response"); uvicorn 0.55 with
+    sse-starlette 3.7 (pinned in requirements.txt) ends the body cleanly. Either way nothing but
+    the missing finish_reason tells the client the answer was cut."""
     long_stream = dict(CHAT, max_tokens=200, min_tokens=200, stream=True)
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         first = pool.submit(h.raw_request, local_url, body=long_stream)
@@ -161,7 +164,6 @@ def test_a_second_request_cuts_a_running_stream_short(local_url):
     events = [e for _, e in r1.sse_events()]
     chunks = [json.loads(e) for e in events[:-1]]
     assert r1.status == 200 and events[-1] == "[DONE]"
-    assert not r1.complete
     assert len(chunks) < 100
     assert all(c["choices"][0]["finish_reason"] is None for c in chunks)
     assert r2.status == 200

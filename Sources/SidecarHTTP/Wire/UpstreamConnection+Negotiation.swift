@@ -7,9 +7,13 @@ import NIOTLS
 extension UpstreamConnection {
     /// TCP connected; the TLS handshake will choose HTTP/1.1 or HTTP/2
     /// (``protocolNegotiated(_:channel:)``) before a request is sent.
-    package func awaitNegotiation() {
-        guard self.state == .connecting else { return }
+    package func awaitNegotiation(warm: Bool) {
+        guard self.state == .connecting else {
+            if warm { self.pool.warmConnectDone(self.endpointState, opened: false) }
+            return
+        }
         self.awaitingNegotiation = true
+        self.warmAwaitsNegotiation = warm
         self.endpointState.negotiating += 1
     }
 
@@ -18,10 +22,7 @@ extension UpstreamConnection {
     func protocolNegotiated(_ result: ALPNResult, channel: any Channel) -> EventLoopFuture<Void> {
         self.tlsHandshakeDone = true
         self.pool.configuration.events.tlsHandshakeCompleted(self.endpoint)
-        if self.awaitingNegotiation {
-            self.awaitingNegotiation = false
-            self.pool.negotiationEnded(self.endpointState)
-        }
+        self.negotiationEnded(chose: true)
         do {
             let sync = channel.pipeline.syncOperations
             guard case .negotiated("h2") = result else {
@@ -34,8 +35,10 @@ extension UpstreamConnection {
                     position: .before(self)
                 )
                 self.didConnect()
-                // Calls that waited for this handshake in case it chose HTTP/2 open their own.
+                // Calls that waited for this handshake in case it chose HTTP/2 open their own,
+                // and so do the warm connections beyond this one.
                 self.pool.serveWaiters(self.endpointState)
+                self.pool.refill(self.endpointState)
                 return channel.eventLoop.makeSucceededVoidFuture()
             }
             guard self.state == .connecting, !self.closeWhenConnected else {
@@ -69,6 +72,17 @@ extension UpstreamConnection {
         } catch {
             self.close()
             return channel.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    /// The handshake chose a protocol (`chose`), or the connection closed before it did.
+    func negotiationEnded(chose: Bool) {
+        guard self.awaitingNegotiation else { return }
+        self.awaitingNegotiation = false
+        self.endpointState.negotiating -= 1
+        if self.warmAwaitsNegotiation {
+            self.warmAwaitsNegotiation = false
+            self.pool.warmConnectDone(self.endpointState, opened: chose)
         }
     }
 }

@@ -43,6 +43,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     package internal(set) var multiplexed: UpstreamHTTP2Connection?
     /// Between TCP connect and the handshake's choice of protocol.
     var awaitingNegotiation = false
+    /// Opened as a warm connection, counted as being opened until the handshake chose.
+    var warmAwaitsNegotiation = false
     /// Whether a request was ever sent on it.
     package var hasCarriedARequest: Bool { self.requestsStarted > 0 }
 
@@ -299,10 +301,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     package func channelInactive(context: ChannelHandlerContext) {
         let previousState = self.state
         self.state = .closed
-        if self.awaitingNegotiation {
-            self.awaitingNegotiation = false
-            self.pool.negotiationEnded(self.endpointState)
-        }
+        self.negotiationEnded(chose: false)
         self.readTimer?.cancel()
         self.readTimer = nil
         let call = self.call

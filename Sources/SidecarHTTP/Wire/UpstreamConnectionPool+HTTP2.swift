@@ -19,11 +19,6 @@ extension UpstreamConnectionPool {
         self.scheduleIdleReaping(connection)
     }
 
-    /// A handshake that was to choose the protocol has ended (chosen, or the connection failed).
-    func negotiationEnded(_ endpointState: EndpointState) {
-        endpointState.negotiating -= 1
-    }
-
     /// Starts calls in line on HTTP/2 connections with free streams.
     func serveWaitersOnHTTP2(_ endpointState: EndpointState) {
         guard !endpointState.waiters.isEmpty, !endpointState.multiplexed.isEmpty else { return }

@@ -362,11 +362,12 @@ package final class UpstreamConnectionPool {
                 self.configuration.events.connectionOpened(endpoint)
                 if warm {
                     connection.warmOpenedAt = .now()
-                    self.warmConnectDone(endpointState, opened: true)
                 }
                 if negotiates {
-                    connection.awaitNegotiation()
+                    // A warm one counts as being opened until its handshake has chosen.
+                    connection.awaitNegotiation(warm: warm)
                 } else {
+                    if warm { self.warmConnectDone(endpointState, opened: true) }
                     connection.didConnect()
                 }
             case .failure(let error):

@@ -108,6 +108,22 @@ struct WireHTTP2Tests {
         await fixture.close()
     }
 
+    /// Warm connections to a TLS upstream that turns HTTP/2 down: one opens first (it might have
+    /// chosen HTTP/2, and then one would be enough), the rest once its handshake chose HTTP/1.1.
+    @Test func warmConnectionsToAnHTTP1UpstreamAllOpen() async throws {
+        let fixture = try await Fixture(protocols: ["http/1.1"])
+        let endpoint = fixture.request("/").endpoint
+        try await fixture.harness.onLoop { $0.configureEndpoints([(endpoint, .init(warmConnections: 3))]) }
+        #expect(
+            try await eventually(within: .seconds(3)) {
+                (try? await fixture.harness.onLoop { $0.idleConnectionCount(for: endpoint) }) == 3
+            }
+        )
+        #expect(fixture.server.snapshot.connections == 3)
+        #expect(fixture.server.snapshot.requests.isEmpty)
+        await fixture.close()
+    }
+
     @Test func http2OffInTheSettingsSpeaksHTTP1() async throws {
         let fixture = try await Fixture(protocols: ["h2", "http/1.1"])
         let endpoint = fixture.request("/").endpoint
@@ -143,6 +159,20 @@ struct WireHTTP2Tests {
         #expect(outcome.error == nil)
         #expect(outcome.body == parts.joined())
         #expect(outcome.events == ["head", "body", "finish"])
+        await fixture.close()
+    }
+
+    /// Bodies far past the flow-control windows (64 KiB) go through whole, both ways.
+    @Test func largeBodiesCrossTheFlowControlWindows() async throws {
+        let answer = String(repeating: "0123456789abcdef", count: 1 << 17)  // 2 MiB
+        let fixture = try await Fixture { request in
+            [.head(.ok), .body("received \(request.body.utf8.count) bytes;"), .body(answer), .end]
+        }
+        let prompt = String(repeating: "x", count: 1 << 20)
+        let request = WireHarness.request(fixture.base, body: prompt)
+        let outcome = try await fixture.harness.run(request)
+        #expect(outcome.error == nil)
+        #expect(outcome.body == "received \(1 << 20) bytes;" + answer)
         await fixture.close()
     }
 
