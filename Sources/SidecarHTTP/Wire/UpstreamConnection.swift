@@ -57,10 +57,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     private var pendingError: UpstreamError?
 
     // Reading / back-pressure / idle timeout.
-    private var readingPaused = false
-    private var readPending = false
-    private var lastReadAt = NIODeadline.uptimeNanoseconds(0)
-    private var readTimer: Scheduled<Void>?
+    private var reading = UpstreamReadPacing()
     /// True once the upstream sent a response on this connection (so a TLS handshake, if any, succeeded).
     var tlsHandshakeDone = false
 
@@ -128,25 +125,12 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         self.sawResponseBytes = false
         self.responseKeepAlive = true
         self.pendingError = nil
-        self.readingPaused = call.isReadingPaused
 
         let request = call.request
-        var head = HTTPRequestHead(
-            version: .http1_1,
-            method: request.method,
-            uri: request.uri,
-            headers: request.headers
-        )
-        head.headers.replaceOrAdd(name: "host", value: self.endpointState.hostHeader)
-        if let body = request.body {
-            head.headers.remove(name: "transfer-encoding")
-            head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
-        } else {
-            head.headers.remove(name: "content-length")
-        }
+        let head = request.head(host: self.endpointState.hostHeader)
         self.requestKeepAlive = head.isKeepAlive
 
-        self.lastReadAt = .now()
+        self.reading.start(paused: call.isReadingPaused)
         self.armReadTimer(context: context)
 
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
@@ -172,17 +156,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     package func setReadingPaused(_ paused: Bool) {
-        guard self.readingPaused != paused else { return }
-        self.readingPaused = paused
-        if !paused, let context = self.context {
-            self.lastReadAt = .now()
-            if self.readPending {
-                self.readPending = false
-                context.read()
-            }
-            if self.call != nil {
-                self.armReadTimer(context: context)
-            }
+        if self.reading.setPaused(paused, context: self.context), self.call != nil, let context = self.context {
+            self.armReadTimer(context: context)
         }
     }
 
@@ -263,17 +238,13 @@ package final class UpstreamConnection: ChannelDuplexHandler {
 
     package func channelReadComplete(context: ChannelHandlerContext) {
         if self.call != nil {
-            self.lastReadAt = .now()
+            self.reading.lastReadAt = .now()
         }
         context.fireChannelReadComplete()
     }
 
     package func read(context: ChannelHandlerContext) {
-        if self.readingPaused && self.call != nil {
-            self.readPending = true
-        } else {
-            context.read()
-        }
+        self.reading.read(context: context, callIsReading: self.call != nil)
     }
 
     package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -302,8 +273,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         let previousState = self.state
         self.state = .closed
         self.negotiationEnded(chose: false)
-        self.readTimer?.cancel()
-        self.readTimer = nil
+        self.reading.cancelTimer()
         let call = self.call
         self.call = nil
         if let call, call.state != .done {
@@ -339,13 +309,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
             reusable = false
         }
         self.call = nil
-        if self.readingPaused {
-            self.readingPaused = false
-            if self.readPending {
-                self.readPending = false
-                context.read()
-            }
-        }
+        _ = self.reading.setPaused(false, context: context)  // a held read goes on
         let delegate = call.takeDelegateForTerminal()
         if reusable {
             self.state = .idle
@@ -357,20 +321,19 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     private func armReadTimer(context: ChannelHandlerContext) {
-        guard self.readTimer == nil else { return }
-        let deadline = self.lastReadAt + self.pool.configuration.idleTimeout
-        self.readTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+        guard let deadline = self.reading.timerDeadline(timeout: self.pool.configuration.idleTimeout) else { return }
+        self.reading.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.readTimerFired()
         }
     }
 
     private func readTimerFired() {
-        self.readTimer = nil
-        guard let call = self.call, self.state == .active, !self.readingPaused, let context = self.context else {
+        self.reading.timer = nil
+        guard let call = self.call, self.state == .active, !self.reading.isPaused, let context = self.context else {
             return
         }
         let timeout = self.pool.configuration.idleTimeout
-        if NIODeadline.now() >= self.lastReadAt + timeout {
+        if self.reading.isSilent(for: timeout) {
             self.call = nil
             call.connection = nil
             self.close()

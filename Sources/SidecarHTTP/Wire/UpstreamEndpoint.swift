@@ -155,6 +155,20 @@ package struct UpstreamWireRequest {
         self.body = body
         self.upstreamName = upstreamName
     }
+
+    /// The head to send: the caller's headers with `host`, and the body's length (none without a
+    /// body); never `transfer-encoding` (the body is whole).
+    package func head(host: String) -> HTTPRequestHead {
+        var head = HTTPRequestHead(version: .http1_1, method: self.method, uri: self.uri, headers: self.headers)
+        head.headers.replaceOrAdd(name: "host", value: host)
+        head.headers.remove(name: "transfer-encoding")
+        if let body = self.body {
+            head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
+        } else {
+            head.headers.remove(name: "content-length")
+        }
+        return head
+    }
 }
 
 /// All calls happen on the pool's event loop, in order: head, zero or more body parts, then exactly one terminal call

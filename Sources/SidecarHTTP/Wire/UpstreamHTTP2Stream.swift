@@ -20,17 +20,14 @@ package final class UpstreamHTTP2Stream: ChannelDuplexHandler {
     private var sawResponseBytes = false
     private var headReceived = false
     private var pendingError: UpstreamError?
-    private var readingPaused = false
-    private var readPending = false
-    private var lastReadAt = NIODeadline.now()
-    private var readTimer: Scheduled<Void>?
+    private var reading = UpstreamReadPacing()
     private var isClosed = false
 
     init(connection: UpstreamHTTP2Connection, call: UpstreamCall, isOnReusedConnection: Bool) {
         self.connection = connection
         self.call = call
         self.isOnReusedConnection = isOnReusedConnection
-        self.readingPaused = call.isReadingPaused
+        self.reading.start(paused: call.isReadingPaused)
     }
 
     private var pool: UpstreamConnectionPool { self.connection.pool }
@@ -45,14 +42,7 @@ package final class UpstreamHTTP2Stream: ChannelDuplexHandler {
     }
 
     func setReadingPaused(_ paused: Bool) {
-        guard self.readingPaused != paused else { return }
-        self.readingPaused = paused
-        if !paused, let context = self.context {
-            self.lastReadAt = .now()
-            if self.readPending {
-                self.readPending = false
-                context.read()
-            }
+        if self.reading.setPaused(paused, context: self.context), let context = self.context {
             self.armReadTimer(context: context)
         }
     }
@@ -86,21 +76,9 @@ package final class UpstreamHTTP2Stream: ChannelDuplexHandler {
             return
         }
         let request = call.request
-        var head = HTTPRequestHead(
-            version: .http1_1,
-            method: request.method,
-            uri: request.uri,
-            headers: request.headers
-        )
         // NIOHTTP2 makes `:authority` of `host` and drops the headers HTTP/2 forbids.
-        head.headers.replaceOrAdd(name: "host", value: self.connection.endpointState.hostHeader)
-        head.headers.remove(name: "transfer-encoding")
-        if let body = request.body {
-            head.headers.replaceOrAdd(name: "content-length", value: String(body.readableBytes))
-        } else {
-            head.headers.remove(name: "content-length")
-        }
-        self.lastReadAt = .now()
+        let head = request.head(host: self.connection.endpointState.hostHeader)
+        self.reading.lastReadAt = .now()
         self.armReadTimer(context: context)
         context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         if let body = request.body, body.readableBytes > 0 {
@@ -124,24 +102,19 @@ package final class UpstreamHTTP2Stream: ChannelDuplexHandler {
             call.delegate?.upstreamDidReceiveBody(buffer)
         case .end(let trailers):
             self.call = nil
-            self.readTimer?.cancel()
-            self.readTimer = nil
+            self.reading.cancelTimer()
             let delegate = call.takeDelegateForTerminal()
             delegate?.upstreamDidFinish(trailers: trailers)
         }
     }
 
     package func channelReadComplete(context: ChannelHandlerContext) {
-        self.lastReadAt = .now()
+        self.reading.lastReadAt = .now()
         context.fireChannelReadComplete()
     }
 
     package func read(context: ChannelHandlerContext) {
-        if self.readingPaused && self.call != nil {
-            self.readPending = true
-        } else {
-            context.read()
-        }
+        self.reading.read(context: context, callIsReading: self.call != nil)
     }
 
     package func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -161,8 +134,7 @@ package final class UpstreamHTTP2Stream: ChannelDuplexHandler {
     private func closed(error: UpstreamError?) {
         guard !self.isClosed else { return }
         self.isClosed = true
-        self.readTimer?.cancel()
-        self.readTimer = nil
+        self.reading.cancelTimer()
         let call = self.call
         self.call = nil
         self.connection.streamClosed(self)
@@ -204,18 +176,18 @@ package final class UpstreamHTTP2Stream: ChannelDuplexHandler {
     }
 
     private func armReadTimer(context: ChannelHandlerContext) {
-        guard self.readTimer == nil, self.call != nil else { return }
-        let deadline = self.lastReadAt + self.pool.configuration.idleTimeout
-        self.readTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+        guard self.call != nil, let deadline = self.reading.timerDeadline(timeout: self.pool.configuration.idleTimeout)
+        else { return }
+        self.reading.timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
             self.readTimerFired()
         }
     }
 
     private func readTimerFired() {
-        self.readTimer = nil
-        guard let call = self.call, !self.readingPaused, let context = self.context else { return }
+        self.reading.timer = nil
+        guard let call = self.call, !self.reading.isPaused, let context = self.context else { return }
         let timeout = self.pool.configuration.idleTimeout
-        if NIODeadline.now() >= self.lastReadAt + timeout {
+        if self.reading.isSilent(for: timeout) {
             self.call = nil
             call.stream = nil
             context.close(promise: nil)
