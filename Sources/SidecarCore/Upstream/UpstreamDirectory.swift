@@ -60,6 +60,9 @@ public struct UpstreamDirectory: Sendable {
 
     /// Takes the upstreams' keys out of failed answers and errors before the client reads them.
     let redactor: SecretRedactor
+    /// What a one-off probe (`llm-sidecar check`) asks of its pools: each upstream's `http2` and
+    /// `max_connecting`, no warm connections.
+    let probeSettings: [(endpoint: UpstreamEndpoint, settings: UpstreamEndpointSettings)]
 
     public init(configuration: SidecarConfiguration, environment: [String: String]) {
         var entries: [String: Entry] = [:]
@@ -96,6 +99,11 @@ public struct UpstreamDirectory: Sendable {
             )
         }
         self.entries = entries
+        self.probeSettings = configuration.upstreams.compactMap { upstream in
+            entries[upstream.name]?.endpoint.map {
+                ($0, UpstreamEndpointSettings(maxConnecting: upstream.maxConnecting, http2: upstream.http2))
+            }
+        }
         self.redactor = SecretRedactor(secrets: keys)
         self.names = configuration.upstreams.map(\.name)
         self.passingClientAuthorization = Set(configuration.upstreams.filter(\.passClientAuthorization).map(\.name))

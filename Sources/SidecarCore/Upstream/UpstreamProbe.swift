@@ -44,6 +44,7 @@ public struct UpstreamProbe: Sendable {
             group: group,
             configuration: .init(connectTimeout: timeout, idleTimeout: timeout)
         )
+        pools.configureEndpoints(self.directory.probeSettings)
         var results: [Result] = []
         for name in self.directory.names {
             guard let entry = self.directory.entry(name) else { continue }
