@@ -194,9 +194,20 @@ def test_connections_beyond_max_connections_are_closed_as_they_come(fake_upstrea
     config = with_limits(repo_config(fake_upstream), max_connections=3)
     with running_sidecar(config) as (url, _):
         host, port = url.removeprefix("http://").split(":")
-        held = [socket.create_connection((host, int(port))) for _ in range(3)]
+        # Three connections, each answered once (so each is counted). The readiness probe's own
+        # connection is counted until the sidecar has finished closing it, a moment after its
+        # answer: a connection refused in that moment is opened again.
+        held, deadline = [], time.time() + 5
+        while len(held) < 3:
+            s = socket.create_connection((host, int(port)), timeout=5)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            if s.recv(65536).startswith(b"HTTP/1.1 200"):
+                held.append(s)
+            else:
+                s.close()
+                assert time.time() < deadline, "a connection under max_connections was refused for 5 s"
+                time.sleep(0.05)
         try:
-            time.sleep(0.3)
             # A fourth is closed without an answer; the held ones still work.
             assert raw_exchange(url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", wait=5) == b""
             held[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
