@@ -102,10 +102,6 @@ package final class UpstreamConnectionPool {
         let call = UpstreamCall(pool: self, request: request, delegate: delegate)
         self.executeDepth += 1
         defer { self.executeDepth -= 1 }
-        if self.isShutdown {
-            self.deliverFailure(call, call.error(.cancelled, "connection pool shut down"))
-            return call
-        }
         self.dispatch(call)
         return call
     }
