@@ -8,14 +8,19 @@ import SidecarPolicy
 /// trailer), with the sidecar's headers (`X-Sidecar-Cache: exact|semantic`, `X-Model-Used`:
 /// the model that made the answer).
 enum CacheReplay {
-    /// The status sent, or `nil` when the stored answer could not be read (nothing was sent).
-    static func send(
-        _ answer: StoredAnswer,
-        streaming: Bool,
-        context: RequestContext,
-        to sink: any ClientResponseSink
-    ) -> Int? {
-        if streaming {
+    /// What a hit tells the request's context: served from the cache at cost 0 by the stored
+    /// answer's model.
+    static func prepare(_ context: RequestContext, for hit: CachedAnswer) {
+        context.cacheStatus = hit.kind
+        context.cost = .zero
+        context.served = .init(model: hit.answer.model, upstream: hit.answer.upstream, fallbackFrom: nil)
+        context.app = context.request.app
+    }
+
+    /// Sends the answer as a stream when the request asked for one, else whole. The status
+    /// sent, or `nil` when the stored answer could not be read (nothing was sent).
+    static func send(_ answer: StoredAnswer, context: RequestContext, to sink: any ClientResponseSink) -> Int? {
+        if context.decoded?.completion?.isStreaming ?? false {
             let includeUsage = context.decoded?.completion?.streamOptions?.includeUsage == true
             guard let events = AnswerShaper.events(answer, includeUsage: includeUsage) else { return nil }
             var headers = ResponseRelay.headers(

@@ -20,21 +20,17 @@ final class RequestLifecycle {
     private let phases: RequestPhases
     private let sink: any ClientResponseSink
     private let context: RequestContext
-    private var relay = ResponseRelay()
+    private var relay: ResponseRelay
     private var exchange: ForwardExchange?
-    /// The status of a relayed answer, recorded when it ends.
-    private var status = 0
+    private var status = 0  // of a relayed answer, recorded when it ends
     private var ended = false
     /// Whether the answer is relayed as a stream. Kept here, not read from `relay`: a client
     /// that goes away while a relay call writes to it ends the request from inside that call.
     private var streamed = false
+    private var slot: AdmissionGate?  // the admission slot held, given back once at the end
 
-    /// The admission slot the request holds, given back once when it ends.
-    private var slot: AdmissionGate?
-
-    /// - Parameters:
-    ///   - admittedTokens: the prompt tokens charged to the app's token rate on arrival.
-    ///   - slot: the admission gate whose slot it holds, left when it ends however it ends.
+    /// `admittedTokens`: the prompt tokens charged to the app's token rate on arrival; `slot`:
+    /// the admission gate whose slot it holds, left when it ends however it ends.
     init(
         _ request: ProxyRequest,
         phases: RequestPhases,
@@ -45,6 +41,7 @@ final class RequestLifecycle {
         self.context = RequestContext(request: request)
         self.context.admittedTokens = admittedTokens
         self.phases = phases
+        self.relay = ResponseRelay(redactor: phases.runtime.directory.redactor)
         self.sink = sink
         self.slot = slot
     }
@@ -56,7 +53,7 @@ final class RequestLifecycle {
             // 1. Decode: the OpenAI view of the body, validated (unknown fields stay in the bytes).
             guard let decoded = try self.phases.decoder.decode(self.context.request) else {
                 self.ended = true
-                self.leaveSlot()
+                self.slot.take()?.leave()
                 return false
             }
             self.context.decoded = decoded
@@ -73,13 +70,9 @@ final class RequestLifecycle {
         case .pending(let lookup):
             lookup.assumeIsolated().whenSuccess { [self] result in
                 guard !self.ended else { return }
-                self.context.embedding = result.embedding
-                self.context.embeddingTried = result.embeddingTried
-                if let hit = result.hit {
-                    self.answerFromCache(hit)
-                } else {
-                    self.forward(environment: environment, headTimer: headTimer)
-                }
+                (self.context.embedding, self.context.embeddingTried) = (result.embedding, result.embeddingTried)
+                if let hit = result.hit { return self.answerFromCache(hit) }
+                self.forward(environment: environment, headTimer: headTimer)
             }
         }
         return true
@@ -89,10 +82,7 @@ final class RequestLifecycle {
         guard let decoded = self.context.decoded else { return }
         // 3. Score: how hard the prompt is, and the features behind the score. The learned router
         // reads the prompt's embedding: when the cache made none, it is made now, within a budget.
-        if self.context.embedding == nil, !self.context.embeddingTried,
-            let embedding = self.phases.scorer.embedding(decoded, on: environment.eventLoop)
-        {
-            self.context.embeddingTried = true
+        if let embedding = self.phases.scorer.embeddingWanted(self.context, on: environment.eventLoop) {
             embedding.assumeIsolated().whenSuccess { [self] vector in
                 guard !self.ended else { return }
                 self.context.embedding = vector
@@ -113,9 +103,7 @@ final class RequestLifecycle {
         } catch {
             return self.fail(error)
         }
-        self.context.route = route.decision
-        self.context.app = route.app
-        self.context.spentToday = route.spentToday
+        (self.context.route, self.context.app, self.context.spentToday) = (route.decision, route.app, route.spentToday)
         // 5. Forward: attempts with breakers, retries and fallbacks; the answer comes back below.
         let exchange = ForwardExchange(
             route.forwarding,
@@ -128,24 +116,14 @@ final class RequestLifecycle {
         exchange.start()
     }
 
+    /// 2b. A cache hit is replayed at cost 0 in place of phases 3-8.
     private func answerFromCache(_ hit: CachedAnswer) {
-        self.context.cacheStatus = hit.kind
-        self.context.cost = .zero
-        self.context.served = .init(model: hit.answer.model, upstream: hit.answer.upstream, fallbackFrom: nil)
-        self.context.app = self.context.request.app
+        CacheReplay.prepare(self.context, for: hit)
         self.phases.recorder.recordCacheHit(hit, context: self.context)
-        let streaming = self.context.decoded?.completion?.isStreaming ?? false
-        guard let status = CacheReplay.send(hit.answer, streaming: streaming, context: self.context, to: self.sink)
-        else {
+        guard let status = CacheReplay.send(hit.answer, context: self.context, to: self.sink) else {
             return self.fail(.internalError("The cached answer could not be read."))
         }
         self.end(status: status)
-    }
-
-    private func leaveSlot() {
-        guard let slot = self.slot else { return }
-        self.slot = nil
-        slot.leave()
     }
 
     private func fail(_ error: SidecarError) {
@@ -162,7 +140,7 @@ final class RequestLifecycle {
         self.ended = true
         self.exchange = nil
         self.phases.recorder.record(self.context, status: status, streamed: self.streamed)
-        self.leaveSlot()
+        self.slot.take()?.leave()
     }
 }
 
@@ -171,15 +149,9 @@ extension RequestLifecycle: ForwardOutput {
         self.context.served = served
         self.context.answeredAt = .now
         // 7. Price: from the answer's usage (before the relay: a whole answer's cost is a header).
-        self.context.cost = self.phases.pricer.price(
-            wholeAnswer: body,
-            status: head.status,
-            model: served.model,
-            context: self.context
-        )
-        // 6. Relay (a failed answer without the upstreams' keys: some servers quote the key they refused).
-        let relayed = head.status.code >= 400 ? self.phases.runtime.directory.redactor.redact(body) : body
-        self.relay.sendWhole(head, body: relayed, context: self.context, to: self.sink)
+        self.context.cost = self.phases.pricer.price(wholeAnswer: body, status: head.status, context: self.context)
+        // 6. Relay (a failed answer without the upstreams' keys).
+        self.relay.sendWhole(head, body: body, context: self.context, to: self.sink)
         // 8. Cache store.
         if head.status == .ok { self.phases.cache.store(self.context, answer: .whole(Array(buffer: body))) }
         self.end(status: Int(head.status.code))
@@ -190,13 +162,7 @@ extension RequestLifecycle: ForwardOutput {
         self.context.answeredAt = .now
         // 6. Relay: the head now, then each chunk as it comes.
         self.streamed = true
-        self.relay.startStream(
-            head,
-            isEventStream: isEventStream,
-            context: self.context,
-            redactor: self.phases.runtime.directory.redactor,
-            to: self.sink
-        )
+        self.relay.startStream(head, isEventStream: isEventStream, context: self.context, to: self.sink)
         self.status = Int(head.status.code)
     }
 
@@ -208,13 +174,7 @@ extension RequestLifecycle: ForwardOutput {
 
     func forwardEnded(failure: UpstreamError?) {
         // 7. Price: from the usage the stream reported, else an estimate (an SSE stream's cost is its trailer).
-        if let (usage, estimated) = self.relay.streamUsage(
-            estimatingPrompt: Pricer.estimatedPromptTokens(self.context)
-        ),
-            let model = self.context.served?.model
-        {
-            self.context.cost = self.phases.pricer.price(usage, model: model, estimated: estimated)
-        }
+        if let cost = self.phases.pricer.price(stream: self.relay, context: self.context) { self.context.cost = cost }
         self.relay.endStream(failure: failure, cost: self.context.cost, to: self.sink)
         // 8. Cache store: a stream that completed cleanly, as its events.
         if failure == nil, self.status == 200, let events = self.relay.capturedEvents {

@@ -19,17 +19,10 @@ final class Pricer: Sendable {
         self.logger = logger
     }
 
-    /// The cost of a whole (non-streamed) answer: its `usage`, else an estimate. Answers that
-    /// are not 2xx cost nothing.
-    func price(
-        wholeAnswer body: ByteBuffer,
-        status: HTTPResponseStatus,
-        model: String,
-        context: RequestContext
-    )
-        -> CostQuote
-    {
-        guard (200..<300).contains(status.code) else { return .zero }
+    /// The cost of a whole (non-streamed) answer by the model that served it: its `usage`, else
+    /// an estimate. Answers that are not 2xx cost nothing.
+    func price(wholeAnswer body: ByteBuffer, status: HTTPResponseStatus, context: RequestContext) -> CostQuote {
+        guard (200..<300).contains(status.code), let model = context.served?.model else { return .zero }
         if let usage = OpenAIUsageProbe(body)?.usage { return self.price(usage, model: model) }
         let generated = body.withUnsafeReadableBytes { GeneratedTextCounter.count($0.bindMemory(to: UInt8.self)) }
         let usage = OpenAIUsage(
@@ -37,6 +30,15 @@ final class Pricer: Sendable {
             completionTokens: TokenEstimate.tokens(forBytes: generated)
         )
         return self.price(usage, model: model, estimated: true)
+    }
+
+    /// The cost of a relayed stream by the model that served it: from the usage it reported,
+    /// else an estimate; `nil` when the relay kept no events (not an SSE stream).
+    func price(stream relay: ResponseRelay, context: RequestContext) -> CostQuote? {
+        guard let model = context.served?.model,
+            let (usage, estimated) = relay.streamUsage(estimatingPrompt: Self.estimatedPromptTokens(context))
+        else { return nil }
+        return self.price(usage, model: model, estimated: estimated)
     }
 
     /// The cost of `usage` (reported, or `estimated`) for `model`; zero for a model without a price.

@@ -41,6 +41,16 @@ final class RequestScorer: Sendable {
         return promise.futureResult.always { _ in timer.cancel() }
     }
 
+    /// ``embedding(_:on:)`` for a request whose context has no embedding and whose prompt was
+    /// not yet given to the embedder (by the cache lookup); marks it given.
+    func embeddingWanted(_ context: RequestContext, on eventLoop: any EventLoop) -> EventLoopFuture<[Float]?>? {
+        guard context.embedding == nil, !context.embeddingTried, let decoded = context.decoded,
+            let pending = self.embedding(decoded, on: eventLoop)
+        else { return nil }
+        context.embeddingTried = true
+        return pending
+    }
+
     static func scoringInput(_ view: OpenAIRequestView) -> ScoringInput {
         var messages: [ScoringInput.Message] = []
         if let chat = view.messages {

@@ -10,9 +10,16 @@ import SidecarPolicy
 /// which reads `usage` and hides the usage chunk the sidecar asked for) and ends with its cost
 /// as a trailer. Every response carries the sidecar's headers. One per request.
 struct ResponseRelay {
+    /// The upstreams' keys, taken out of a failed answer (status 400 and above) as it is
+    /// relayed: some servers quote the key they refused.
+    private let redactor: SecretRedactor
     private var events: StreamRelay?
     /// A failed answer's chunks without the upstreams' keys.
     private var redaction: SecretRedactor.Stream?
+
+    init(redactor: SecretRedactor = SecretRedactor(secrets: [])) {
+        self.redactor = redactor
+    }
 
     /// The events of a relayed SSE stream, when the cache asked for them (``StreamRelay``).
     var capturedEvents: [[UInt8]]? { self.events?.captured }
@@ -30,21 +37,19 @@ struct ResponseRelay {
             headers.add(name: SidecarHeaders.queryCost.rawName, value: cost.header)
             if cost.estimated { headers.add(name: SidecarHeaders.costEstimated.rawName, value: "true") }
         }
+        let body = head.status.code >= 400 && !self.redactor.isEmpty ? self.redactor.redact(body) : body
         sink.sendHead(status: head.status, headers: headers, contentLength: body.readableBytes)
         if body.readableBytes > 0 { sink.sendBody(body, flush: false) }
         sink.sendEnd(trailers: nil, abort: false)
     }
 
-    /// - Parameter redactor: the upstreams' keys, taken out of a failed answer (status 400 and
-    /// above) as it is relayed.
     mutating func startStream(
         _ head: HTTPResponseHead,
         isEventStream: Bool,
         context: RequestContext,
-        redactor: SecretRedactor,
         to sink: any ClientResponseSink
     ) {
-        if head.status.code >= 400, !redactor.isEmpty { self.redaction = SecretRedactor.Stream(redactor) }
+        if head.status.code >= 400, !self.redactor.isEmpty { self.redaction = SecretRedactor.Stream(self.redactor) }
         var headers = Self.headers(for: context, upstreamHeaders: head.headers)
         var contentLength: Int?
         if isEventStream {
