@@ -19,7 +19,7 @@ import SidecarPolicy
 package enum CanonicalJSONCheck {
     static let target = "cache-key"
     /// The members the response cache drops before hashing (`SidecarResponseCache.droppedMembers`).
-    static let dropped: Set<String> = ["stream", "stream_options", "user", "metadata", "store"]
+    static let dropped: CanonicalJSON.MemberNames = ["stream", "stream_options", "user", "metadata", "store"]
 
     package static func run(_ bytes: [UInt8]) throws(FuzzFailure) {
         guard OpenAIRequestParser.isValidJSON(ByteBuffer(bytes: bytes)), let original = FoundationJSON.object(bytes)

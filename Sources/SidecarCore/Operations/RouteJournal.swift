@@ -80,9 +80,12 @@ final class RouteJournal: Sendable {
                 self.long = id
                 return
             }
-            for (index, byte) in id.utf8.enumerated() {
-                self.packed[index / 8] |= UInt64(byte) << UInt64(index % 8 * 8)
+            // Byte i in bits (i % 8) * 8 of word i / 8, whatever the machine's byte order.
+            var id = id
+            id.withUTF8 { bytes in
+                withUnsafeMutableBytes(of: &self.packed) { $0.copyMemory(from: UnsafeRawBufferPointer(bytes)) }
             }
+            for word in 0..<4 { self.packed[word] = UInt64(littleEndian: self.packed[word]) }
         }
 
         /// The id's bits mixed into one word: the part is chosen by its high half, the slot in

@@ -76,6 +76,8 @@ final class StatsBoard: Sendable {
     }
 
     static let cacheResults = ["exact", "semantic", "miss", "bypass"]
+    /// The routers in their counting order (`allCases` makes a new array on every call).
+    static let routers = ComplexityScore.Router.allCases
 
     static let minutesKept = 24 * 60
     private struct State {
@@ -120,7 +122,7 @@ final class StatsBoard: Sendable {
                 while state.totals.tierCounts.count <= tier { state.totals.tierCounts.append(0) }
                 state.totals.tierCounts[tier] += 1
             }
-            if let router, let slot = ComplexityScore.Router.allCases.firstIndex(of: router) {
+            if let router, let slot = Self.routers.firstIndex(of: router) {
                 state.totals.routerCounts[slot] += 1
             }
         }

@@ -46,7 +46,7 @@ package enum CanonicalJSON {
 
     package static func canonicalize(
         _ bytes: UnsafeBufferPointer<UInt8>,
-        dropping: Set<String> = [],
+        dropping: MemberNames = [],
         maskingPrompt: Bool = false
     ) -> Result? {
         var writer = Writer(input: bytes)
@@ -66,7 +66,7 @@ package enum CanonicalJSON {
 
     package static func canonicalize(
         _ bytes: [UInt8],
-        dropping: Set<String> = [],
+        dropping: MemberNames = [],
         maskingPrompt: Bool = false
     )
         -> Result?
@@ -76,6 +76,23 @@ package enum CanonicalJSON {
 }
 
 extension CanonicalJSON {
+    /// Top-level member names to leave out, as bytes (compared with each key as it is read).
+    package struct MemberNames: Sendable, ExpressibleByArrayLiteral {
+        let names: [[UInt8]]
+
+        package init(_ names: some Sequence<String>) {
+            self.names = names.map { Array($0.utf8) }
+        }
+
+        package init(arrayLiteral names: String...) {
+            self.init(names)
+        }
+
+        func contains(_ key: ArraySlice<UInt8>) -> Bool {
+            self.names.contains { $0.count == key.count && $0.elementsEqual(key) }
+        }
+    }
+
     struct Member {
         /// The unescaped key: a range of ``Writer/keys``.
         var key: Range<Int>
@@ -111,7 +128,7 @@ extension CanonicalJSON {
 
         // MARK: The top level and the prompt mask
 
-        mutating func topLevel(at start: Int, dropping: Set<String>, maskingPrompt: Bool) -> Int? {
+        mutating func topLevel(at start: Int, dropping: MemberNames, maskingPrompt: Bool) -> Int? {
             guard let (members, end) = self.members(at: start) else { return nil }
             // One prompt is masked, as the response cache reads it: the last user message's
             // content, or the `prompt` of a request without `messages`.
@@ -123,7 +140,7 @@ extension CanonicalJSON {
             var first = true
             for member in members {
                 let key = self.keys[member.key]
-                if dropping.contains(where: { $0.utf8.count == key.count && $0.utf8.elementsEqual(key) }) { continue }
+                if dropping.contains(key) { continue }
                 if !first { self.output.append(UInt8(ascii: ",")) }
                 first = false
                 self.writeString(self.keys[member.key])
