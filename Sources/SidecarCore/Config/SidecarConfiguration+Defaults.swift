@@ -35,7 +35,7 @@ extension SidecarConfiguration {
         # apps = [ { app = "billing", requests_per_minute = 600, tokens_per_minute = 200000 } ]
 
         [timeouts]
-        connect_ms = 2000                      # opening a connection to an upstream
+        connect_ms = 2000                      # opening a connection to an upstream (TCP, then TLS for https)
         first_byte_ms = 120000                 # one attempt's wait for the response head (then retry)
         idle_ms = 120000                       # longest upstream silence: before the head, between chunks
         request_ms = 600000                    # one whole request: retries, fallbacks and streaming included

@@ -4,13 +4,13 @@ import NIOPosix
 import NIOSSL
 
 extension UpstreamConnection {
-    /// A failure to open the connection, as the call reports it: timed out, refused, DNS, TLS.
-    package func connectError(_ error: any Error, call: UpstreamCall) -> UpstreamError {
+    /// What a failure to open the connection was (timed out, refused, DNS, TLS) and its detail.
+    func connectFailure(_ error: any Error) -> (UpstreamError.Code, String) {
         if let connectError = error as? UpstreamConnectError {
-            return call.error(.connectFailed, connectError.detail)
+            return (.connectFailed, connectError.detail)
         }
         if let channelError = error as? ChannelError, case .connectTimeout = channelError {
-            return call.error(.connectTimeout, "connect timed out")
+            return (.connectTimeout, "connect timed out")
         }
         var reason = "\(error)"
         if let connectionError = error as? NIOConnectionError {
@@ -18,7 +18,7 @@ extension UpstreamConnection {
                 if let channelError = $0.error as? ChannelError, case .connectTimeout = channelError { return true }
                 return false
             }) {
-                return call.error(.connectTimeout, "connect timed out")
+                return (.connectTimeout, "connect timed out")
             }
             if let first = connectionError.connectionErrors.first {
                 reason = "\(first.error)"
@@ -29,9 +29,9 @@ extension UpstreamConnection {
             }
         }
         if error is NIOSSLError || error is BoringSSLError {
-            return call.error(.connectFailed, "TLS handshake with \(self.endpoint.displayAddress) failed: \(reason)")
+            return (.connectFailed, "TLS handshake with \(self.endpoint.displayAddress) failed: \(reason)")
         }
-        return call.error(.connectFailed, "cannot connect to \(self.endpoint.displayAddress): \(reason)")
+        return (.connectFailed, "cannot connect to \(self.endpoint.displayAddress): \(reason)")
     }
 }
 

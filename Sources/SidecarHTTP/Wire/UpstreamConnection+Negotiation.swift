@@ -21,7 +21,8 @@ extension UpstreamConnection {
     /// chose `h2`, else the HTTP/1.1 handlers, placed before this handler.
     func protocolNegotiated(_ result: ALPNResult, channel: any Channel) -> EventLoopFuture<Void> {
         self.tlsHandshakeDone = true
-        self.pool.configuration.events.tlsHandshakeCompleted(self.endpoint)
+        if !self.handshakeFinished { self.pool.configuration.events.tlsHandshakeCompleted(self.endpoint) }
+        self.handshakeDidFinish()
         self.negotiationEnded(chose: true)
         do {
             let sync = channel.pipeline.syncOperations

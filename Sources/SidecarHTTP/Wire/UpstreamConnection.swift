@@ -27,7 +27,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     package let pool: UpstreamConnectionPool
     package let endpointState: UpstreamConnectionPool.EndpointState
     package internal(set) var state: State = .connecting
-    private var context: ChannelHandlerContext?
+    private(set) var context: ChannelHandlerContext?
     /// The call currently bound to this connection (while connecting: the call the connection was opened for).
     var call: UpstreamCall?
     var requestsStarted = 0
@@ -54,12 +54,17 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     var sawResponseBytes = false
     private var requestKeepAlive = true
     private var responseKeepAlive = true
-    private var pendingError: UpstreamError?
+    var pendingError: UpstreamError?
 
     // Reading / back-pressure / idle timeout.
     private var reading = UpstreamReadPacing()
     /// True once the upstream sent a response on this connection (so a TLS handshake, if any, succeeded).
     var tlsHandshakeDone = false
+    /// The TLS handshake finished (NIOSSL said so, or the protocol was chosen).
+    var handshakeFinished = false
+    /// Closes the connection if its TLS handshake has not finished in time.
+    var handshakeDeadline: Scheduled<Void>?
+    var handshakeTimedOut = false
 
     package init(pool: UpstreamConnectionPool, endpointState: UpstreamConnectionPool.EndpointState) {
         self.pool = pool
@@ -103,9 +108,11 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         self.state = .closed
         let call = self.call
         self.call = nil
+        let (code, detail) = self.connectFailure(error)
+        self.pool.failWaiters(behind: self, code: code, detail: detail)
         self.pool.connectionClosed(self)
         if let call {
-            self.pool.deliverFailure(call, self.connectError(error, call: call))
+            self.pool.deliverFailure(call, call.error(code, detail))
         }
     }
 
@@ -249,7 +256,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
 
     package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
-            self.pool.configuration.events.tlsHandshakeCompleted(self.endpoint)
+            if !self.handshakeFinished { self.pool.configuration.events.tlsHandshakeCompleted(self.endpoint) }
+            self.handshakeDidFinish()
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -273,6 +281,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         let previousState = self.state
         self.state = .closed
         self.negotiationEnded(chose: false)
+        self.handshakeDeadline?.cancel()
+        self.handshakeDeadline = nil
         self.reading.cancelTimer()
         let call = self.call
         self.call = nil
@@ -292,6 +302,9 @@ package final class UpstreamConnection: ChannelDuplexHandler {
                 call.connection = nil
                 self.pool.deliverFailure(call, error)
             }
+        }
+        if let (code, detail) = self.handshakeFailure() {
+            self.pool.failWaiters(behind: self, code: code, detail: detail)
         }
         self.pool.connectionClosed(self)
         context.fireChannelInactive()

@@ -65,7 +65,7 @@ package final class UpstreamConnectionPool {
     /// What each endpoint's upstream entry asks of the pool (``configureEndpoints(_:)``).
     var settings: [UpstreamEndpoint: UpstreamEndpointSettings] = [:]
     private var lastEndpointState: EndpointState?
-    private var connections: [ObjectIdentifier: UpstreamConnection] = [:]
+    private(set) var connections: [ObjectIdentifier: UpstreamConnection] = [:]
     var reaper: Scheduled<Void>?
     private(set) var isShutdown = false
     /// > 0 while inside `execute`: failures are then delivered on the next loop tick (no re-entrant delegate calls
@@ -306,6 +306,8 @@ package final class UpstreamConnectionPool {
             sslContext = nil
         }
         let serverHostname = endpointState.serverHostname
+        // The connect timeout covers the TCP connect and the TLS handshake together.
+        let connectDeadline = NIODeadline.now() + self.configuration.connectTimeout
         let negotiates = sslContext != nil && endpointState.offersHTTP2
         let boundConnection = NIOLoopBound(connection, eventLoop: self.eventLoop)
         let bootstrap = ClientBootstrap(group: self.eventLoop)
@@ -356,6 +358,7 @@ package final class UpstreamConnectionPool {
             switch result {
             case .success:
                 self.configuration.events.connectionOpened(endpoint)
+                if sslContext != nil { connection.armHandshakeDeadline(connectDeadline, on: self.eventLoop) }
                 if warm {
                     connection.warmOpenedAt = .now()
                 }

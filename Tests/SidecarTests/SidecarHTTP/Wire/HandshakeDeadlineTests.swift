@@ -1,0 +1,132 @@
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import SidecarHTTP
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An `https` upstream that takes TCP connections and never answers the TLS handshake: the
+/// connect timeout covers the handshake, and the calls waiting behind that connect fail with it.
+@Suite("Upstream TLS handshake deadline", .serialized)
+struct HandshakeDeadlineTests {
+    /// A loopback listener that never accepts: the kernel completes up to `backlog` TCP
+    /// handshakes, and the client's TLS hello then waits in the socket unanswered.
+    final class Silent {
+        let descriptor: Int32
+        let port: Int
+
+        init() throws {
+            (self.descriptor, self.port) = try loopbackSocket(listeningWithBacklog: 64)
+        }
+
+        deinit { close(self.descriptor) }
+    }
+
+    /// A blocking loopback connect (it completes into a listener's queue).
+    static func openConnection(to port: Int) throws -> Int32 {
+        #if canImport(Glibc)
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        try #require(descriptor >= 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        try #require(connected)
+        return descriptor
+    }
+
+    /// TCP connections opened.
+    final class Opened: Sendable {
+        let count = Mutex(0)
+    }
+
+    static func harness(opened: Opened = Opened(), connectTimeout: TimeAmount) -> WireHarness {
+        WireHarness(
+            .init(
+                connectTimeout: connectTimeout,
+                idleTimeout: .seconds(30),
+                events: .init(connectionOpened: { _ in opened.count.withLock { $0 += 1 } })
+            )
+        )
+    }
+
+    /// Waits (bounded) for every call to end; the outcomes, and how far apart the first and
+    /// the last ended.
+    static func outcomes(
+        _ started: [WireStarted],
+        within limit: Duration
+    ) async throws -> (outcomes: [WireOutcome], spread: Duration) {
+        let ended = Mutex<[ContinuousClock.Instant]>([])
+        for call in started { call.outcome.whenComplete { _ in ended.withLock { $0.append(.now) } } }
+        let all = try await eventually(within: limit) { ended.withLock { $0.count } == started.count }
+        try #require(all, "calls still waiting after \(limit)")
+        var outcomes: [WireOutcome] = []
+        for call in started { outcomes.append(try await call.outcome.get()) }
+        let times = ended.withLock { $0 }
+        return (outcomes, (times.max() ?? .now) - (times.min() ?? .now))
+    }
+
+    @Test func anUnansweredHandshakeTimesOutAsAConnect() async throws {
+        let upstream = try Silent()
+        let harness = Self.harness(connectTimeout: .milliseconds(300))
+        let started = try await harness.start(WireHarness.request("https://127.0.0.1:\(upstream.port)/v1"))
+        let outcome = try #require(try await Self.outcomes([started], within: .seconds(10)).outcomes.first)
+        let error = try #require(outcome.error)
+        #expect(error.code == .connectTimeout, "\(error)")
+        #expect(error.detail.contains("TLS handshake"), "\(error)")
+        await harness.close()
+    }
+
+    /// A burst waits for the first handshake (HTTP/2 offered): when it times out, the whole
+    /// burst fails with it at once (before: one handshake timeout after another).
+    @Test func aBurstWaitingForAHandshakeFailsWithIt() async throws {
+        let upstream = try Silent()
+        let opened = Opened()
+        let harness = Self.harness(opened: opened, connectTimeout: .seconds(1))
+        let base = "https://127.0.0.1:\(upstream.port)/v1"
+        let started = try await harness.startAll(Array(repeating: WireHarness.request(base), count: 10))
+        let (outcomes, spread) = try await Self.outcomes(started, within: .seconds(20))
+        for outcome in outcomes {
+            #expect(outcome.error?.code == .connectTimeout, "\(String(describing: outcome.error))")
+        }
+        #expect(opened.count.withLock { $0 } == 1)
+        #expect(spread < .milliseconds(500), "\(spread)")
+        let endpoint = try #require(UpstreamEndpoint.parse(base)).endpoint
+        #expect(try await harness.onLoop { $0.endpointStateForTests(endpoint).waiters.count } == 0)
+        await harness.close()
+    }
+
+    /// Calls beyond the connect cap wait for a slot: when the connects in flight time out, the
+    /// ones in line fail with them (before: the next two connects, then the next two...).
+    @Test func callsWaitingForAConnectSlotFailWithTheConnects() async throws {
+        let upstream = try ConnectCapTests.Unaccepting()
+        // The listener's queue holds one connection: with it taken, every connect hangs.
+        let filler = try Self.openConnection(to: upstream.port)
+        defer { close(filler) }
+        let harness = Self.harness(connectTimeout: .seconds(1))
+        let base = "http://127.0.0.1:\(upstream.port)/v1"
+        let endpoint = try #require(UpstreamEndpoint.parse(base)).endpoint
+        try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(maxConnecting: 2))]) }
+        let started = try await harness.startAll(Array(repeating: WireHarness.request(base), count: 6))
+        let (outcomes, spread) = try await Self.outcomes(started, within: .seconds(20))
+        for outcome in outcomes {
+            #expect(outcome.error?.code == .connectTimeout, "\(String(describing: outcome.error))")
+        }
+        #expect(spread < .milliseconds(500), "\(spread)")
+        upstream.stop()
+        await harness.close()
+    }
+}
