@@ -16,16 +16,8 @@ func closedPort() throws -> Int {
 /// A TCP socket bound to a free loopback port, listening with `backlog` unless it is `nil`;
 /// never accepting. The caller owns the descriptor.
 func loopbackSocket(listeningWithBacklog backlog: Int32?) throws -> (descriptor: Int32, port: Int) {
-    #if canImport(Glibc)
-    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    #else
-    let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-    #endif
-    try #require(descriptor >= 0)
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
+    let (descriptor, bound) = try tcpSocket(loopbackPort: 0)
+    var address = bound
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let ready = withUnsafeMutablePointer(to: &address) { pointer in
         pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
@@ -35,4 +27,33 @@ func loopbackSocket(listeningWithBacklog backlog: Int32?) throws -> (descriptor:
     }
     try #require(ready)
     return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
+}
+
+/// A TCP socket connected (blocking) to a loopback port: a listener that never accepts holds it
+/// in its queue. The caller owns the descriptor.
+func connectedLoopbackSocket(to port: Int) throws -> Int32 {
+    let (descriptor, peer) = try tcpSocket(loopbackPort: port)
+    var address = peer
+    let connected = withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
+    try #require(connected)
+    return descriptor
+}
+
+/// A new TCP socket, and the loopback address with `port` (0: the kernel picks one on bind).
+private func tcpSocket(loopbackPort port: Int) throws -> (Int32, sockaddr_in) {
+    #if canImport(Glibc)
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    try #require(descriptor >= 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    return (descriptor, address)
 }

@@ -27,27 +27,6 @@ struct HandshakeDeadlineTests {
         deinit { close(self.descriptor) }
     }
 
-    /// A blocking loopback connect (it completes into a listener's queue).
-    static func openConnection(to port: Int) throws -> Int32 {
-        #if canImport(Glibc)
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        try #require(descriptor >= 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        try #require(connected)
-        return descriptor
-    }
-
     /// TCP connections opened.
     final class Opened: Sendable {
         let count = Mutex(0)
@@ -114,7 +93,7 @@ struct HandshakeDeadlineTests {
     @Test func callsWaitingForAConnectSlotFailWithTheConnects() async throws {
         let upstream = try ConnectCapTests.Unaccepting()
         // The listener's queue holds one connection: with it taken, every connect hangs.
-        let filler = try Self.openConnection(to: upstream.port)
+        let filler = try connectedLoopbackSocket(to: upstream.port)
         defer { close(filler) }
         let harness = Self.harness(connectTimeout: .seconds(1))
         let base = "http://127.0.0.1:\(upstream.port)/v1"
