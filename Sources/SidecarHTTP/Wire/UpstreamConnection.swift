@@ -65,6 +65,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     /// Closes the connection if its TLS handshake has not finished in time.
     var handshakeDeadline: Scheduled<Void>?
     var handshakeTimedOut = false
+    /// Counted in the endpoint's `handshaking` until its handshake ends.
+    var handshakeCounted = false
 
     package init(pool: UpstreamConnectionPool, endpointState: UpstreamConnectionPool.EndpointState) {
         self.pool = pool
@@ -283,6 +285,7 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         self.negotiationEnded(chose: false)
         self.handshakeDeadline?.cancel()
         self.handshakeDeadline = nil
+        self.uncountHandshake()
         self.reading.cancelTimer()
         let call = self.call
         self.call = nil
