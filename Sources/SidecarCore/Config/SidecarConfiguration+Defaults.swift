@@ -74,7 +74,6 @@ extension SidecarConfiguration {
                                                # take them): no TCP/TLS handshake before a request's first byte
         max_connecting = 8                     # connections being opened at once per event loop (0 = no cap): a
                                                # burst beyond waits for a connect or a free connection
-                                               # (a TLS connection is being opened until its handshake ends)
         http2 = true                           # https only: offer HTTP/2 (ALPN); an upstream that takes it gets
                                                # one connection carrying many requests, else HTTP/1.1
 

@@ -24,27 +24,6 @@ extension UpstreamConnection {
         self.handshakeFinished = true
         self.handshakeDeadline?.cancel()
         self.handshakeDeadline = nil
-        if self.uncountHandshake() {
-            // Its place under the connect cap goes to a call in line.
-            self.pool.serveWaiters(self.endpointState)
-        }
-    }
-
-    /// An HTTP/1.1 TLS connection is being opened until its handshake ends: the connect cap
-    /// counts it (``UpstreamConnectionPool/EndpointState/handshaking``).
-    func countHandshake() {
-        guard !self.handshakeCounted, !self.handshakeFinished else { return }
-        self.handshakeCounted = true
-        self.endpointState.handshaking += 1
-    }
-
-    /// Whether it was counted.
-    @discardableResult
-    func uncountHandshake() -> Bool {
-        guard self.handshakeCounted else { return false }
-        self.handshakeCounted = false
-        self.endpointState.handshaking -= 1
-        return true
     }
 
     /// How a TLS connection that closed before its handshake finished failed; `nil` when the

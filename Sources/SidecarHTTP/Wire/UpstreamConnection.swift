@@ -65,8 +65,6 @@ package final class UpstreamConnection: ChannelDuplexHandler {
     /// Closes the connection if its TLS handshake has not finished in time.
     var handshakeDeadline: Scheduled<Void>?
     var handshakeTimedOut = false
-    /// Counted in the endpoint's `handshaking` until its handshake ends.
-    var handshakeCounted = false
 
     package init(pool: UpstreamConnectionPool, endpointState: UpstreamConnectionPool.EndpointState) {
         self.pool = pool
@@ -285,7 +283,6 @@ package final class UpstreamConnection: ChannelDuplexHandler {
         self.negotiationEnded(chose: false)
         self.handshakeDeadline?.cancel()
         self.handshakeDeadline = nil
-        self.uncountHandshake()
         self.reading.cancelTimer()
         let call = self.call
         self.call = nil

@@ -39,9 +39,6 @@ package final class UpstreamConnectionPool {
         package var speaksHTTP2: Bool?
         /// Connections whose TLS handshake (and protocol choice) is under way.
         var negotiating = 0
-        /// Connections whose TLS handshake is under way without a protocol choice (HTTP/1.1
-        /// only): with `connecting` and `negotiating`, what the connect cap counts.
-        var handshaking = 0
         /// Open HTTP/2 connections taking new streams.
         package var multiplexed: [UpstreamHTTP2Connection] = []
 
@@ -274,12 +271,9 @@ package final class UpstreamConnectionPool {
             && !(endpointState.mayTakeHTTP2 && endpointState.connecting + endpointState.negotiating > 0)
     }
 
-    /// Whether fewer connections to the endpoint are being opened than its cap allows (a TLS
-    /// connection is being opened until its handshake has finished).
+    /// Whether fewer connections to the endpoint are being opened than its cap allows.
     private func underConnectCap(_ endpointState: EndpointState) -> Bool {
-        endpointState.maxConnecting == 0
-            || endpointState.connecting + endpointState.negotiating + endpointState.handshaking
-                < endpointState.maxConnecting
+        endpointState.maxConnecting == 0 || endpointState.connecting < endpointState.maxConnecting
     }
 
     /// Opens a connection for `call`, or a warm one (`nil`) that goes to the idle list.
@@ -364,10 +358,7 @@ package final class UpstreamConnectionPool {
             switch result {
             case .success:
                 self.configuration.events.connectionOpened(endpoint)
-                if sslContext != nil {
-                    connection.armHandshakeDeadline(connectDeadline, on: self.eventLoop)
-                    if !negotiates { connection.countHandshake() }
-                }
+                if sslContext != nil { connection.armHandshakeDeadline(connectDeadline, on: self.eventLoop) }
                 if warm {
                     connection.warmOpenedAt = .now()
                 }

@@ -108,28 +108,4 @@ struct HandshakeDeadlineTests {
         upstream.stop()
         await harness.close()
     }
-
-    /// The connect cap counts a TLS connection as being opened until its handshake ends: a burst
-    /// to an HTTP/1.1 TLS upstream that is slow to answer handshakes starts no more at once.
-    @Test func theConnectCapCountsHandshakes() async throws {
-        let upstream = try Silent()
-        let opened = Opened()
-        let harness = Self.harness(opened: opened, connectTimeout: .seconds(30))
-        let base = "https://127.0.0.1:\(upstream.port)/v1"
-        let endpoint = try #require(UpstreamEndpoint.parse(base)).endpoint
-        try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(maxConnecting: 2, http2: false))]) }
-        _ = try await harness.startAll(Array(repeating: WireHarness.request(base), count: 6))
-        let settled = try await eventually(within: .seconds(10)) {
-            let state = try? await harness.onLoop { pool in
-                let state = pool.endpointStateForTests(endpoint)
-                return (state.handshaking, state.waiters.count)
-            }
-            return state.map { $0 == (2, 4) } ?? false
-        }
-        #expect(settled)
-        // Nothing more opens while those handshakes hang.
-        try await sleep(ms: 300)
-        #expect(opened.count.withLock { $0 } == 2)
-        await harness.close()
-    }
 }
