@@ -1,0 +1,18 @@
+extension CanonicalJSON {
+    /// Top-level member names to leave out, as bytes (compared with each key as it is read).
+    package struct MemberNames: Sendable, ExpressibleByArrayLiteral {
+        let names: [[UInt8]]
+
+        package init(_ names: some Sequence<String>) {
+            self.names = names.map { Array($0.utf8) }
+        }
+
+        package init(arrayLiteral names: String...) {
+            self.init(names)
+        }
+
+        func contains(_ key: ArraySlice<UInt8>) -> Bool {
+            self.names.contains { $0.count == key.count && $0.elementsEqual(key) }
+        }
+    }
+}
