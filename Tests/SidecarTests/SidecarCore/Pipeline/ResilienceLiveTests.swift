@@ -88,6 +88,39 @@ import Testing
         }
     }
 
+    /// A cloud upstream that takes the TCP connection and never answers the TLS handshake: the
+    /// connect timeout ends the handshake, and a burst waiting for it falls back at once (before:
+    /// each request waited out the first-byte timeout, 30 s here).
+    @Test func silentTLSUpstreamFallsBackWithinTheConnectTimeout() async throws {
+        let silent = try HandshakeDeadlineTests.Silent()
+        defer { withExtendedLifetime(silent) {} }
+        try await FakeUpstream.run { fake, port in
+            var configuration = try Self.configuration(
+                localPort: port,
+                cloudPort: port,
+                extra: """
+                    [timeouts]
+                    connect_ms = 300
+                    first_byte_ms = 30000
+                    """
+            )
+            configuration.upstreams[1].baseURL = "https://127.0.0.1:\(silent.port)/v1"
+            try await SidecarHarness.run(configuration) { client, _, _ in
+                let started = ContinuousClock.now
+                try await withThrowingTaskGroup(of: SidecarTestResponse.self) { group in
+                    for _ in 0..<8 { group.addTask { try await Self.chat(client, SidecarHarness.hardPrompt) } }
+                    for try await response in group {
+                        #expect(response.status == .ok)
+                        #expect(response.headers[SidecarHeaders.modelUsed] == "small-local")
+                        #expect(response.headers[SidecarHeaders.fallback] == "true")
+                    }
+                }
+                #expect(ContinuousClock.now - started < .seconds(15))
+                #expect(fake.chatCount == 8)
+            }
+        }
+    }
+
     @Test func localDownFallsBackToCloud() async throws {
         let deadPort = try closedPort()
         try await FakeUpstream.run { _, port in

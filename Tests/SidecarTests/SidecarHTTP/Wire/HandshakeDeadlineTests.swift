@@ -16,7 +16,7 @@ import Darwin
 struct HandshakeDeadlineTests {
     /// A loopback listener that never accepts: the kernel completes up to `backlog` TCP
     /// handshakes, and the client's TLS hello then waits in the socket unanswered.
-    final class Silent {
+    final class Silent: Sendable {
         let descriptor: Int32
         let port: Int
 
@@ -60,6 +60,7 @@ struct HandshakeDeadlineTests {
 
     @Test func anUnansweredHandshakeTimesOutAsAConnect() async throws {
         let upstream = try Silent()
+        defer { withExtendedLifetime(upstream) {} }
         let harness = Self.harness(connectTimeout: .milliseconds(300))
         let started = try await harness.start(WireHarness.request("https://127.0.0.1:\(upstream.port)/v1"))
         let outcome = try #require(try await Self.outcomes([started], within: .seconds(10)).outcomes.first)
@@ -73,6 +74,7 @@ struct HandshakeDeadlineTests {
     /// burst fails with it at once (before: one handshake timeout after another).
     @Test func aBurstWaitingForAHandshakeFailsWithIt() async throws {
         let upstream = try Silent()
+        defer { withExtendedLifetime(upstream) {} }
         let opened = Opened()
         let harness = Self.harness(opened: opened, connectTimeout: .seconds(1))
         let base = "https://127.0.0.1:\(upstream.port)/v1"
