@@ -52,10 +52,11 @@ extension UpstreamConnection {
 
 extension UpstreamConnectionPool {
     /// A connect to the endpoint failed (`code` and `detail`, as its own call is told) and none
-    /// of its other connections is established: nothing to it works. The calls in line would each wait for a connect of their own after this one,
-    /// a few at a time (the connect cap, or HTTP/2's one handshake before the rest), and likely
-    /// fail alike. They fail now with the same error, so that the forwarding layer backs off,
-    /// retries or falls back at once instead of queueing behind connects that time out in turn.
+    /// of its other connections is established: nothing to it works. The calls in line would
+    /// each wait for a connect of their own after this one, a few at a time (the connect cap, or
+    /// HTTP/2's one handshake before the rest), and likely fail alike. They fail now with the
+    /// same error, so that the forwarding layer backs off, retries or falls back at once instead
+    /// of queueing behind connects that time out in turn.
     func failWaiters(behind connection: UpstreamConnection, code: UpstreamError.Code, detail: String) {
         let endpointState = connection.endpointState
         guard !endpointState.waiters.isEmpty,
