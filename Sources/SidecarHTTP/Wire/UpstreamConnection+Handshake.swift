@@ -51,15 +51,16 @@ extension UpstreamConnection {
 }
 
 extension UpstreamConnectionPool {
-    /// A connect to the endpoint failed (`code` and `detail`, as its own call is told) and none
-    /// of its other connections is established: nothing to it works. The calls in line would
-    /// each wait for a connect of their own after this one, a few at a time (the connect cap, or
-    /// HTTP/2's one handshake before the rest), and likely fail alike. They fail now with the
-    /// same error, so that the forwarding layer backs off, retries or falls back at once instead
-    /// of queueing behind connects that time out in turn.
+    /// A connect to the endpoint timed out (`code` and `detail`, as its own call is told) and
+    /// none of its other connections is established: nothing to it answers. The calls in line
+    /// would each wait for a connect of their own after this one, a few at a time (the connect
+    /// cap, or HTTP/2's one handshake before the rest), each as long again. They fail now with
+    /// the same error, so that the forwarding layer backs off, retries or falls back at once.
+    /// A connect that fails fast (refused, a TLS error) leaves them in line: the next connect
+    /// costs them little, and after a passing refusal it serves them with no retry spent.
     func failWaiters(behind connection: UpstreamConnection, code: UpstreamError.Code, detail: String) {
         let endpointState = connection.endpointState
-        guard !endpointState.waiters.isEmpty,
+        guard code == .connectTimeout, !endpointState.waiters.isEmpty,
             !self.connections.values.contains(where: {
                 $0 !== connection && $0.endpointState === endpointState && $0.isEstablished
             })
