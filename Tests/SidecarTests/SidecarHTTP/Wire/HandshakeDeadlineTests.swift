@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import Synchronization
 import Testing
 
@@ -109,5 +110,37 @@ struct HandshakeDeadlineTests {
         #expect(spread < .milliseconds(500), "\(spread)")
         upstream.stop()
         await harness.close()
+    }
+
+    /// The deadline ends with the handshake: answers slower than the connect timeout, on a
+    /// connection kept alive, are not cut (with HTTP/2 offered and declined, and not offered).
+    @Test(arguments: [true, false])
+    func aFinishedHandshakeLeavesSlowAnswersAlone(offerHTTP2: Bool) async throws {
+        let (certificate, key) = try WireTestCertificate.make()
+        let serverContext = try NIOSSLContext(
+            configuration: .makeServerConfiguration(
+                certificateChain: [.certificate(certificate)],
+                privateKey: .privateKey(key)
+            )
+        )
+        let server = try await WireTestServer.start(tls: serverContext) { _ in
+            [.delay(.milliseconds(700)), .send(WireTestServer.ok("slow"))]
+        }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates([certificate])
+        let harness = WireHarness(
+            .init(connectTimeout: .milliseconds(300), idleTimeout: .seconds(5), tlsConfiguration: tls)
+        )
+        let base = "https://localhost:\(server.port)/v1"
+        let endpoint = try #require(UpstreamEndpoint.parse(base)).endpoint
+        try await harness.onLoop { $0.configureEndpoints([(endpoint, .init(http2: offerHTTP2))]) }
+        for _ in 0..<2 {
+            let outcome = try await harness.run(WireHarness.request(base))
+            #expect(outcome.error == nil, "\(String(describing: outcome.error))")
+            #expect(outcome.body == "slow")
+        }
+        #expect(server.accepted == 1)
+        await harness.close()
+        await server.stop()
     }
 }
