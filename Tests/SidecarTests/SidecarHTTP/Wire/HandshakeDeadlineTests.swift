@@ -116,18 +116,10 @@ struct HandshakeDeadlineTests {
     /// connection kept alive, are not cut (with HTTP/2 offered and declined, and not offered).
     @Test(arguments: [true, false])
     func aFinishedHandshakeLeavesSlowAnswersAlone(offerHTTP2: Bool) async throws {
-        let (certificate, key) = try WireTestCertificate.make()
-        let serverContext = try NIOSSLContext(
-            configuration: .makeServerConfiguration(
-                certificateChain: [.certificate(certificate)],
-                privateKey: .privateKey(key)
-            )
-        )
+        let (serverContext, tls) = try WireTestCertificate.serverAndClient()
         let server = try await WireTestServer.start(tls: serverContext) { _ in
             [.delay(.milliseconds(700)), .send(WireTestServer.ok("slow"))]
         }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates([certificate])
         let harness = WireHarness(
             .init(connectTimeout: .milliseconds(300), idleTimeout: .seconds(5), tlsConfiguration: tls)
         )

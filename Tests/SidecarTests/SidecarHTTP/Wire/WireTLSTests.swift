@@ -10,18 +10,10 @@ import Testing
 @Suite("UpstreamConnectionPool TLS", .serialized)
 struct WireTLSTests {
     @Test func tlsWithSNIAndIPLiteral() async throws {
-        let (certificate, key) = try WireTestCertificate.make()
-        let serverContext = try NIOSSLContext(
-            configuration: .makeServerConfiguration(
-                certificateChain: [.certificate(certificate)],
-                privateKey: .privateKey(key)
-            )
-        )
+        let (serverContext, tls) = try WireTestCertificate.serverAndClient()
         let server = try await WireTestServer.start(tls: serverContext) { request in
             [.send(WireTestServer.ok("tls:\(request.head.headers["host"].first ?? "")"))]
         }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates([certificate])
         let harness = WireHarness(.init(connectTimeout: .seconds(2), idleTimeout: .seconds(5), tlsConfiguration: tls))
         let port = server.port
         for _ in 0..<3 {

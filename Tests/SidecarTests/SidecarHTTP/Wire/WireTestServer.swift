@@ -170,4 +170,18 @@ enum WireTestCertificate {
         let key = try NIOSSLPrivateKey(file: files.keyPath, format: .pem)
         return (certificate, key)
     }
+
+    /// A new certificate, a server context serving it, and a client configuration trusting it.
+    static func serverAndClient() throws -> (server: NIOSSLContext, client: TLSConfiguration) {
+        let (certificate, key) = try Self.make()
+        let server = try NIOSSLContext(
+            configuration: .makeServerConfiguration(
+                certificateChain: [.certificate(certificate)],
+                privateKey: .privateKey(key)
+            )
+        )
+        var client = TLSConfiguration.makeClientConfiguration()
+        client.trustRoots = .certificates([certificate])
+        return (server, client)
+    }
 }
