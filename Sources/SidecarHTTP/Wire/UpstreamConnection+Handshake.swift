@@ -8,10 +8,10 @@ extension UpstreamConnection {
     /// timed out. Without it, an upstream that accepts and never answers the handshake would
     /// hold the call, and every call waiting for that handshake, until their own deadlines.
     func armHandshakeDeadline(_ deadline: NIODeadline, on eventLoop: any EventLoop) {
-        guard !self.handshakeFinished, self.state != .closed else { return }
+        guard !self.tlsHandshakeDone, self.state != .closed else { return }
         self.handshakeDeadline = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             self.handshakeDeadline = nil
-            guard !self.handshakeFinished, self.state != .closed else { return }
+            guard !self.tlsHandshakeDone, self.state != .closed else { return }
             self.handshakeTimedOut = true
             if let call = self.call, self.pendingError == nil {
                 self.pendingError = call.error(.connectTimeout, Self.handshakeTimeoutDetail(self.endpoint))
@@ -20,16 +20,20 @@ extension UpstreamConnection {
         }
     }
 
+    /// The handshake finished (reported once, whichever of NIOSSL's event and the protocol
+    /// choice comes first).
     func handshakeDidFinish() {
-        self.handshakeFinished = true
         self.handshakeDeadline?.cancel()
         self.handshakeDeadline = nil
+        guard !self.tlsHandshakeDone else { return }
+        self.tlsHandshakeDone = true
+        self.pool.configuration.events.tlsHandshakeCompleted(self.endpoint)
     }
 
     /// How a TLS connection that closed before its handshake finished failed; `nil` when the
     /// handshake finished (or there was none) or the pool is shutting down.
     func handshakeFailure() -> (UpstreamError.Code, String)? {
-        guard self.endpoint.useTLS, !self.handshakeFinished, !self.pool.isShutdown else { return nil }
+        guard self.endpoint.useTLS, !self.tlsHandshakeDone, !self.pool.isShutdown else { return nil }
         if let error = self.pendingError, error.isConnectFailure { return (error.code, error.detail) }
         if self.handshakeTimedOut { return (.connectTimeout, Self.handshakeTimeoutDetail(self.endpoint)) }
         return (.connectFailed, "TLS handshake with \(self.endpoint.displayAddress) failed: connection closed")
@@ -39,7 +43,7 @@ extension UpstreamConnection {
     var isEstablished: Bool {
         switch self.state {
         case .idle, .active, .multiplexed:
-            return !self.endpoint.useTLS || self.handshakeFinished || self.tlsHandshakeDone
+            return !self.endpoint.useTLS || self.tlsHandshakeDone
         case .connecting, .closing, .closed:
             return false
         }

@@ -20,8 +20,6 @@ extension UpstreamConnection {
     /// The TLS handshake finished: HTTP/2 handlers and an ``UpstreamHTTP2Connection`` when it
     /// chose `h2`, else the HTTP/1.1 handlers, placed before this handler.
     func protocolNegotiated(_ result: ALPNResult, channel: any Channel) -> EventLoopFuture<Void> {
-        self.tlsHandshakeDone = true
-        if !self.handshakeFinished { self.pool.configuration.events.tlsHandshakeCompleted(self.endpoint) }
         self.handshakeDidFinish()
         self.negotiationEnded(chose: true)
         do {

@@ -58,10 +58,8 @@ package final class UpstreamConnection: ChannelDuplexHandler {
 
     // Reading / back-pressure / idle timeout.
     private var reading = UpstreamReadPacing()
-    /// True once the upstream sent a response on this connection (so a TLS handshake, if any, succeeded).
-    var tlsHandshakeDone = false
     /// The TLS handshake finished (NIOSSL said so, or the protocol was chosen).
-    var handshakeFinished = false
+    var tlsHandshakeDone = false
     /// Closes the connection if its TLS handshake has not finished in time.
     var handshakeDeadline: Scheduled<Void>?
     var handshakeTimedOut = false
@@ -233,7 +231,6 @@ package final class UpstreamConnection: ChannelDuplexHandler {
             }
             self.headReceived = true
             self.sawResponseBytes = true
-            self.tlsHandshakeDone = true
             self.responseKeepAlive = head.isKeepAlive
             call.delegate?.upstreamDidReceiveHead(head)
         case .body(let buffer):
@@ -256,7 +253,6 @@ package final class UpstreamConnection: ChannelDuplexHandler {
 
     package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
-            if !self.handshakeFinished { self.pool.configuration.events.tlsHandshakeCompleted(self.endpoint) }
             self.handshakeDidFinish()
         }
         context.fireUserInboundEventTriggered(event)
