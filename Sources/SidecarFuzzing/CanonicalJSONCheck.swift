@@ -18,8 +18,8 @@ import SidecarPolicy
 /// escapes, number spellings) get one canonical form and one key.
 package enum CanonicalJSONCheck {
     static let target = "cache-key"
-    /// The members the response cache drops before hashing (`SidecarResponseCache.droppedMembers`).
-    static let dropped: CanonicalJSON.MemberNames = ["stream", "stream_options", "user", "metadata", "store"]
+    /// The members the response cache drops before hashing.
+    static let dropped = CanonicalJSON.MemberNames.answerShape
 
     package static func run(_ bytes: [UInt8]) throws(FuzzFailure) {
         guard OpenAIRequestParser.isValidJSON(ByteBuffer(bytes: bytes)), let original = FoundationJSON.object(bytes)

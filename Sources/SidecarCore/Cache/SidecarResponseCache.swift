@@ -21,7 +21,7 @@ import SidecarPolicy
 /// - Control per request: `Cache-Control: no-cache` (no lookup), `no-store` (no storing),
 ///   `X-Sidecar-Cache-TTL`, `X-Sidecar-Cache-Namespace`.
 final class SidecarResponseCache: ResponseCache {
-    static let droppedMembers: CanonicalJSON.MemberNames = ["stream", "stream_options", "user", "metadata", "store"]
+    static let droppedMembers = CanonicalJSON.MemberNames.answerShape
 
     let configuration: CacheConfiguration
     /// Answers by canonical key, also found by the digest of the request's raw bytes (an alias:

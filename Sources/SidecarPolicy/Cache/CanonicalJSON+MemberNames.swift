@@ -11,6 +11,10 @@ extension CanonicalJSON {
             self.init(names)
         }
 
+        /// What the response cache leaves out of its keys: members that change the shape of an
+        /// answer, not the answer.
+        package static let answerShape: MemberNames = ["stream", "stream_options", "user", "metadata", "store"]
+
         func contains(_ key: ArraySlice<UInt8>) -> Bool {
             self.names.contains { $0.count == key.count && $0.elementsEqual(key) }
         }
