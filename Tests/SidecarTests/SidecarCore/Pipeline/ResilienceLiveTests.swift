@@ -92,8 +92,9 @@ import Testing
     /// connect timeout ends the handshake, and a burst waiting for it falls back at once (before:
     /// each request waited out the first-byte timeout, 30 s here).
     @Test func silentTLSUpstreamFallsBackWithinTheConnectTimeout() async throws {
-        let silent = try HandshakeDeadlineTests.Silent()
+        let silent = try HandshakeDeadlineTests.silent()
         defer { withExtendedLifetime(silent) {} }
+        let silentPort = silent.port
         try await FakeUpstream.run { fake, port in
             var configuration = try Self.configuration(
                 localPort: port,
@@ -104,7 +105,7 @@ import Testing
                     first_byte_ms = 30000
                     """
             )
-            configuration.upstreams[1].baseURL = "https://127.0.0.1:\(silent.port)/v1"
+            configuration.upstreams[1].baseURL = "https://127.0.0.1:\(silentPort)/v1"
             try await SidecarHarness.run(configuration) { client, _, _ in
                 let started = ContinuousClock.now
                 try await withThrowingTaskGroup(of: SidecarTestResponse.self) { group in

@@ -16,14 +16,16 @@ private let chatReply = #"{"id":"chatcmpl-1","choices":[{"message":{"content":"h
 /// rest wait in line and connect as slots free.
 @Suite("Upstream connect cap", .serialized)
 struct ConnectCapTests {
-    /// A loopback listener with a backlog of zero that never accepts: once its queue holds one
-    /// connection, the kernel drops further SYNs, so their connects hang until they time out.
+    /// A loopback listener that never accepts. With a backlog of zero, once its queue holds one
+    /// connection the kernel drops further SYNs, so their connects hang until they time out; with
+    /// a larger one, the kernel completes that many TCP handshakes and what the client sends next
+    /// (a TLS hello) waits unanswered.
     final class Unaccepting {
         private(set) var descriptor: Int32
         let port: Int
 
-        init() throws {
-            (self.descriptor, self.port) = try loopbackSocket(listeningWithBacklog: 0)
+        init(backlog: Int32 = 0) throws {
+            (self.descriptor, self.port) = try loopbackSocket(listeningWithBacklog: backlog)
         }
 
         /// Stops listening: the hanging connects are refused at their next SYN, new ones at once.

@@ -15,17 +15,9 @@ import Darwin
 /// connect timeout covers the handshake, and the calls waiting behind that connect fail with it.
 @Suite("Upstream TLS handshake deadline", .serialized)
 struct HandshakeDeadlineTests {
-    /// A loopback listener that never accepts: the kernel completes up to `backlog` TCP
-    /// handshakes, and the client's TLS hello then waits in the socket unanswered.
-    final class Silent: Sendable {
-        let descriptor: Int32
-        let port: Int
-
-        init() throws {
-            (self.descriptor, self.port) = try loopbackSocket(listeningWithBacklog: 64)
-        }
-
-        deinit { close(self.descriptor) }
+    /// Takes up to 64 TCP connections and never answers what comes next.
+    static func silent() throws -> ConnectCapTests.Unaccepting {
+        try ConnectCapTests.Unaccepting(backlog: 64)
     }
 
     /// TCP connections opened.
@@ -60,7 +52,7 @@ struct HandshakeDeadlineTests {
     }
 
     @Test func anUnansweredHandshakeTimesOutAsAConnect() async throws {
-        let upstream = try Silent()
+        let upstream = try Self.silent()
         defer { withExtendedLifetime(upstream) {} }
         let harness = Self.harness(connectTimeout: .milliseconds(300))
         let started = try await harness.start(WireHarness.request("https://127.0.0.1:\(upstream.port)/v1"))
@@ -74,7 +66,7 @@ struct HandshakeDeadlineTests {
     /// A burst waits for the first handshake (HTTP/2 offered): when it times out, the whole
     /// burst fails with it at once (before: one handshake timeout after another).
     @Test func aBurstWaitingForAHandshakeFailsWithIt() async throws {
-        let upstream = try Silent()
+        let upstream = try Self.silent()
         defer { withExtendedLifetime(upstream) {} }
         let opened = Opened()
         let harness = Self.harness(opened: opened, connectTimeout: .seconds(1))
