@@ -87,17 +87,114 @@ public struct ProxyRequest: Sendable {
         }
     }
 
-    public var endpoint: Endpoint
-    public var method: HTTPRequest.Method
+    /// The fields, in one immutable box: a request is copied into each phase's context, the
+    /// forwarding call and the log line, and a copy is then one reference count, not one per
+    /// string, header list and buffer. A setter (tests use them) swaps in a new box.
+    private final class Storage: Sendable {
+        let endpoint: Endpoint
+        let method: HTTPRequest.Method
+        let path: String
+        let headers: HTTPHeaders
+        let body: ByteBuffer
+        let requestID: String
+        let receivedAt: ContinuousClock.Instant
+        let app: String
+
+        init(
+            endpoint: Endpoint,
+            method: HTTPRequest.Method,
+            path: String,
+            headers: HTTPHeaders,
+            body: ByteBuffer,
+            requestID: String,
+            receivedAt: ContinuousClock.Instant,
+            app: String
+        ) {
+            self.endpoint = endpoint
+            self.method = method
+            self.path = path
+            self.headers = headers
+            self.body = body
+            self.requestID = requestID
+            self.receivedAt = receivedAt
+            self.app = app
+        }
+
+        func with(_ change: (inout Fields) -> Void) -> Storage {
+            var fields = Fields(storage: self)
+            change(&fields)
+            return Storage(
+                endpoint: fields.endpoint,
+                method: fields.method,
+                path: fields.path,
+                headers: fields.headers,
+                body: fields.body,
+                requestID: fields.requestID,
+                receivedAt: fields.receivedAt,
+                app: fields.app
+            )
+        }
+    }
+
+    private struct Fields {
+        var endpoint: Endpoint
+        var method: HTTPRequest.Method
+        var path: String
+        var headers: HTTPHeaders
+        var body: ByteBuffer
+        var requestID: String
+        var receivedAt: ContinuousClock.Instant
+        var app: String
+
+        init(storage: Storage) {
+            self.endpoint = storage.endpoint
+            self.method = storage.method
+            self.path = storage.path
+            self.headers = storage.headers
+            self.body = storage.body
+            self.requestID = storage.requestID
+            self.receivedAt = storage.receivedAt
+            self.app = storage.app
+        }
+    }
+
+    private var storage: Storage
+
+    public var endpoint: Endpoint {
+        get { self.storage.endpoint }
+        set { self.storage = self.storage.with { $0.endpoint = newValue } }
+    }
+    public var method: HTTPRequest.Method {
+        get { self.storage.method }
+        set { self.storage = self.storage.with { $0.method = newValue } }
+    }
     /// Path and query as received, e.g. `/v1/chat/completions`.
-    public var path: String
-    public var headers: HTTPHeaders
-    public var body: ByteBuffer
-    public var requestID: String
+    public var path: String {
+        get { self.storage.path }
+        set { self.storage = self.storage.with { $0.path = newValue } }
+    }
+    public var headers: HTTPHeaders {
+        get { self.storage.headers }
+        set { self.storage = self.storage.with { $0.headers = newValue } }
+    }
+    public var body: ByteBuffer {
+        get { self.storage.body }
+        set { self.storage = self.storage.with { $0.body = newValue } }
+    }
+    public var requestID: String {
+        get { self.storage.requestID }
+        set { self.storage = self.storage.with { $0.requestID = newValue } }
+    }
     /// When the sidecar received the request.
-    public var receivedAt: ContinuousClock.Instant
+    public var receivedAt: ContinuousClock.Instant {
+        get { self.storage.receivedAt }
+        set { self.storage = self.storage.with { $0.receivedAt = newValue } }
+    }
     /// The app it is attributed to (its client token's, else its `X-Sidecar-App`, else `default`).
-    public var app: String
+    public var app: String {
+        get { self.storage.app }
+        set { self.storage = self.storage.with { $0.app = newValue } }
+    }
 
     public init(
         endpoint: Endpoint,
@@ -109,13 +206,15 @@ public struct ProxyRequest: Sendable {
         receivedAt: ContinuousClock.Instant = .now,
         app: String = AppAttribution.defaultApp
     ) {
-        self.endpoint = endpoint
-        self.method = method
-        self.path = path
-        self.headers = headers
-        self.body = body
-        self.requestID = requestID
-        self.receivedAt = receivedAt
-        self.app = app
+        self.storage = Storage(
+            endpoint: endpoint,
+            method: method,
+            path: path,
+            headers: headers,
+            body: body,
+            requestID: requestID,
+            receivedAt: receivedAt,
+            app: app
+        )
     }
 }
