@@ -15,8 +15,11 @@ extension CanonicalJSON {
         /// answer, not the answer.
         package static let answerShape: MemberNames = ["stream", "stream_options", "user", "metadata", "store"]
 
-        func contains(_ key: ArraySlice<UInt8>) -> Bool {
-            self.names.contains { $0.count == key.count && $0.elementsEqual(key) }
+        /// Whether the key at `range` of `keys` is one of the names.
+        func contains(_ range: Range<Int>, of keys: [UInt8]) -> Bool {
+            self.names.contains { name in
+                name.count == range.count && keys[range].elementsEqual(name)
+            }
         }
     }
 }

@@ -116,33 +116,29 @@ extension CanonicalJSON {
             // One prompt is masked, as the response cache reads it: the last user message's
             // content, or the `prompt` of a request without `messages`.
             let hasMessages = members.contains {
-                self.keys[$0.key].elementsEqual(CanonicalJSON.messagesKey)
-                    && self.input[$0.value.lowerBound] == UInt8(ascii: "[")
+                self.key($0.key, is: CanonicalJSON.messagesKey) && self.input[$0.value.lowerBound] == UInt8(ascii: "[")
             }
             self.output.append(UInt8(ascii: "{"))
             var first = true
             for member in members {
-                let key = self.keys[member.key]
-                if dropping.contains(key) { continue }
+                if dropping.contains(member.key, of: self.keys) { continue }
                 if !first { self.output.append(UInt8(ascii: ",")) }
                 first = false
                 self.writeString(self.keys[member.key])
                 self.output.append(UInt8(ascii: ":"))
-                if maskingPrompt, self.keys[member.key].elementsEqual(CanonicalJSON.messagesKey),
-                    self.input[member.value.lowerBound] == UInt8(ascii: "[")
-                {
+                let opening = self.input[member.value.lowerBound]
+                if maskingPrompt, opening == UInt8(ascii: "["), self.key(member.key, is: CanonicalJSON.messagesKey) {
                     guard self.messages(member.value) else { return nil }
-                } else if maskingPrompt, !hasMessages, self.keys[member.key].elementsEqual(CanonicalJSON.promptKey),
-                    self.input[member.value.lowerBound] == UInt8(ascii: "\"")
+                } else if maskingPrompt, !hasMessages, opening == UInt8(ascii: "\""),
+                    self.key(member.key, is: CanonicalJSON.promptKey)
                 {
                     guard self.mask(member.value) else { return nil }
                 } else {
                     guard self.value(at: member.value.lowerBound, depth: 1) != nil else { return nil }
-                    if self.keys[member.key].elementsEqual(CanonicalJSON.nKey)
-                        || self.keys[member.key].elementsEqual(CanonicalJSON.temperatureKey)
-                    {
+                    let isN = self.key(member.key, is: CanonicalJSON.nKey)
+                    if isN || self.key(member.key, is: CanonicalJSON.temperatureKey) {
                         let number = CanonicalJSON.number(UnsafeBufferPointer(rebasing: self.input[member.value]))
-                        if self.keys[member.key].elementsEqual(CanonicalJSON.nKey) {
+                        if isN {
                             self.n = number
                         } else {
                             self.temperature = number
@@ -168,7 +164,7 @@ extension CanonicalJSON {
                 }
                 guard let (members, _) = self.members(at: element.lowerBound) else { return false }
                 parsed.append(members)
-                if let role = members.last(where: { self.keys[$0.key].elementsEqual(CanonicalJSON.roleKey) }),
+                if let role = members.last(where: { self.key($0.key, is: CanonicalJSON.roleKey) }),
                     self.decodedString(role.value) == CanonicalJSON.userRole
                 {
                     lastUser = index
@@ -194,7 +190,7 @@ extension CanonicalJSON {
                 if position > 0 { self.output.append(UInt8(ascii: ",")) }
                 self.writeString(self.keys[member.key])
                 self.output.append(UInt8(ascii: ":"))
-                if maskingContent && self.keys[member.key].elementsEqual(CanonicalJSON.contentKey) {
+                if maskingContent && self.key(member.key, is: CanonicalJSON.contentKey) {
                     guard self.mask(member.value) else { return false }
                 } else {
                     guard self.value(at: member.value.lowerBound, depth: depth) != nil else { return false }
