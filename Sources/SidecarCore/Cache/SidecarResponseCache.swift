@@ -251,7 +251,8 @@ final class SidecarResponseCache: ResponseCache {
             let length = name.utf8.count
             // Every unfilled name it matches (a pin header may be configured as another one).
             for index in names.indices
-            where values[index] == nil && names[index].utf8.count == length && name.caseInsensitiveEquals(names[index]) {
+            where values[index] == nil && names[index].utf8.count == length && name.caseInsensitiveEquals(names[index])
+            {
                 values[index] = value
                 found += 1
             }
