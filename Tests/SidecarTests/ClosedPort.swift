@@ -57,3 +57,15 @@ private func tcpSocket(loopbackPort port: Int) throws -> (Int32, sockaddr_in) {
     address.sin_port = UInt16(port).bigEndian
     return (descriptor, address)
 }
+
+/// Whether a TCP connection to a loopback port is accepted by the kernel (something listens).
+func loopbackConnects(to port: Int) throws -> Bool {
+    let (descriptor, peer) = try tcpSocket(loopbackPort: port)
+    defer { close(descriptor) }
+    var address = peer
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
+}

@@ -81,10 +81,7 @@ final class SidecarListener: Service, Sendable {
             // `SO_REUSEPORT` would let this process share a port another one listens on with it
             // too (an old sidecar still running): bind it once without, so that such a port is
             // refused as in use, as it would be without the option.
-            let probe = try await ServerBootstrap(group: loops[0])
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .bind(host: self.address.host, port: port).get()
-            try await probe.close()
+            try Self.checkPortIsFree(host: self.address.host, port: port)
         }
         do {
             for loop in loops {
@@ -123,6 +120,33 @@ final class SidecarListener: Service, Sendable {
         let bound = self.address.socketPath ?? "\(self.address.host):\(port)"
         self.logger.info("Server started and listening on \(bound)", metadata: ["listeners": "\(listeners.count)"])
         return listeners
+    }
+
+    /// Throws as `bind` does when another socket holds `host:port` (an old sidecar listening on
+    /// it), by binding a socket there without `SO_REUSEPORT` and closing it. The socket never
+    /// listens: a listening probe accepted a client that connected in that moment (a restart
+    /// with clients retrying) and left it unanswered, its connection open, until the client gave
+    /// up. `whileBound` runs while the socket is bound (tests connect to the port then).
+    static func checkPortIsFree(host: String, port: Int, whileBound: () throws -> Void = {}) throws {
+        let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        #if canImport(Glibc)
+        let descriptor = socket(address.protocol.rawValue, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(address.protocol.rawValue, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        defer { close(descriptor) }
+        var on: Int32 = 1
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        #if canImport(Glibc)
+        let bound = address.withSockAddr { pointer, size in Glibc.bind(descriptor, pointer, socklen_t(size)) }
+        #elseif canImport(Musl)
+        let bound = address.withSockAddr { pointer, size in Musl.bind(descriptor, pointer, socklen_t(size)) }
+        #else
+        let bound = address.withSockAddr { pointer, size in Darwin.bind(descriptor, pointer, socklen_t(size)) }
+        #endif
+        guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind(\(host):\(port))") }
+        try whileBound()
     }
 
     /// One listening socket and the connections it accepted, all on one event loop.

@@ -5,6 +5,12 @@ import Testing
 
 @testable import SidecarCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The listener: a socket per event loop on one port, and a port another process holds is
 /// refused (`SO_REUSEPORT` must not let a second sidecar share it).
 struct SidecarListenerTests {
@@ -57,5 +63,24 @@ struct SidecarListenerTests {
                 #expect(answer.status == 200)
             }
         }
+    }
+
+    /// The check that a port is not another process's binds without listening: a client that
+    /// connects in that moment is refused (it retries), not accepted by a socket that then
+    /// closes with its connection left open and unanswered.
+    @Test func thePortCheckNeverListens() throws {
+        let (held, port) = try loopbackSocket(listeningWithBacklog: nil)
+        close(held)
+        var connected: Bool?
+        try SidecarListener.checkPortIsFree(host: "127.0.0.1", port: port) {
+            connected = try loopbackConnects(to: port)
+        }
+        #expect(connected == false)
+    }
+
+    @Test func thePortCheckRefusesAPortAnotherSocketListensOn() throws {
+        let (held, port) = try loopbackSocket(listeningWithBacklog: 8)
+        defer { close(held) }
+        #expect(throws: IOError.self) { try SidecarListener.checkPortIsFree(host: "127.0.0.1", port: port) }
     }
 }
