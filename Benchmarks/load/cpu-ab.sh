@@ -59,7 +59,7 @@ for (( round = 1; round <= ROUNDS; round++ )); do
     PIDS+=("$A" "$B")
     for port in "$PORT_A" "$PORT_B"; do
         for _ in $(seq 100); do
-            curl -sf "http://127.0.0.1:$port/readyz" > /dev/null 2>&1 && break
+            curl -sf --max-time 2 "http://127.0.0.1:$port/readyz" > /dev/null 2>&1 && break
             sleep 0.1
         done
     done
