@@ -362,3 +362,43 @@ def test_ollama_model_management_is_refused_unless_enabled(fake_upstream):
     with running_sidecar(config) as (url, _):
         status, _, _ = post(f"{url}/api/pull", {"model": "llama3.2:3b"})
         assert status != 403  # forwarded (the fake upstream has no /api/pull: its 404)
+
+
+def test_a_second_sidecar_on_the_same_unix_socket_is_refused(fake_upstream):
+    """Binding a Unix socket removes the file at its path: a second sidecar took the path from a
+    running one, which went on running unreachable. It is refused, as on a TCP port in use."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = pathlib.Path(tmp) / "sidecar.sock"
+        path = pathlib.Path(tmp) / "sidecar.conf"
+        path.write_text(repo_config(fake_upstream).replace('listen = "127.0.0.1:8088"', f'listen = "unix:{sock}"'))
+        env = {**os.environ, "OPENAI_API_KEY": "sk-test-upstream"}
+        command = [BINARY, "serve", "--config", str(path), "--log-level", "warning"]
+
+        def healthz():
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(10)
+                s.connect(str(sock))
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return s.recv(64)
+
+        first = subprocess.Popen(command, env=env)
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                try:
+                    if healthz().startswith(b"HTTP/1.1 200"):
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            second = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+            try:
+                code = second.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                second.kill()
+                second.wait()
+                pytest.fail("a second sidecar started on the socket path a running one listens on")
+            assert code != 0 and "another process listens on" in second.stderr.read()
+            assert healthz().startswith(b"HTTP/1.1 200"), "the first sidecar no longer answers on its socket"
+        finally:
+            first.terminate()
+            assert first.wait(timeout=15) == 0

@@ -83,6 +83,10 @@ final class SidecarListener: Service, Sendable {
             // refused as in use, as it would be without the option.
             try Self.checkPortIsFree(host: self.address.host, port: port)
         }
+        if let path = self.address.socketPath {
+            // Binding removes the file at the path: only a stale one (a crashed sidecar's).
+            try Self.checkSocketPathIsFree(path)
+        }
         do {
             for loop in loops {
                 let listener = Listener(eventLoop: loop)
@@ -147,6 +151,34 @@ final class SidecarListener: Service, Sendable {
         #endif
         guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind(\(host):\(port))") }
         try whileBound()
+    }
+
+    /// Throws `EADDRINUSE` when a process listens on the Unix socket at `path` (a connection to
+    /// it is accepted, or waits in its full backlog). Binding there removes the file first, so
+    /// without this check a second sidecar took the path from a running one, which went on
+    /// running unreachable; a TCP port another process listens on is refused the same way. A
+    /// socket file nothing listens on (a crashed sidecar's) is left for the bind to replace.
+    static func checkSocketPathIsFree(_ path: String) throws {
+        let address = try SocketAddress(unixDomainSocketPath: path)
+        #if canImport(Glibc)
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        #else
+        let descriptor = socket(AF_UNIX, SOCK_STREAM, 0)
+        _ = fcntl(descriptor, F_SETFL, O_NONBLOCK)
+        #endif
+        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        defer { close(descriptor) }
+        #if canImport(Glibc)
+        let connected = address.withSockAddr { pointer, size in Glibc.connect(descriptor, pointer, socklen_t(size)) }
+        #elseif canImport(Musl)
+        let connected = address.withSockAddr { pointer, size in Musl.connect(descriptor, pointer, socklen_t(size)) }
+        #else
+        let connected = address.withSockAddr { pointer, size in Darwin.connect(descriptor, pointer, socklen_t(size)) }
+        #endif
+        let failure = errno
+        if connected == 0 || failure == EAGAIN || failure == EINPROGRESS {
+            throw IOError(errnoCode: EADDRINUSE, reason: "another process listens on unix:\(path)")
+        }
     }
 
     /// One listening socket and the connections it accepted, all on one event loop.

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -82,5 +83,42 @@ struct SidecarListenerTests {
         let (held, port) = try loopbackSocket(listeningWithBacklog: 8)
         defer { close(held) }
         #expect(throws: IOError.self) { try SidecarListener.checkPortIsFree(host: "127.0.0.1", port: port) }
+    }
+
+    /// A Unix socket path a process listens on is refused (binding would have removed the file,
+    /// taking the path from the running sidecar); a stale socket file, or none, is not.
+    @Test func aUnixSocketPathAnotherProcessListensOnIsRefused() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/sidecar.sock"
+        #expect(throws: Never.self) { try SidecarListener.checkSocketPathIsFree(path) }
+        let listening = try unixSocket(at: path, listening: true)
+        #expect(throws: IOError.self) { try SidecarListener.checkSocketPathIsFree(path) }
+        close(listening)
+        // The file is left behind, with nothing listening: a crashed sidecar's.
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(throws: Never.self) { try SidecarListener.checkSocketPathIsFree(path) }
+    }
+
+    private func temporaryDirectory() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("listener-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// A Unix stream socket bound at `path`, listening if asked. The caller closes it.
+    private func unixSocket(at path: String, listening: Bool) throws -> Int32 {
+        let address = try SocketAddress(unixDomainSocketPath: path)
+        #if canImport(Glibc)
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(AF_UNIX, SOCK_STREAM, 0)
+        #endif
+        try #require(descriptor >= 0)
+        let bound = address.withSockAddr { pointer, size in
+            bind(descriptor, pointer, socklen_t(size)) == 0 && (!listening || listen(descriptor, 4) == 0)
+        }
+        try #require(bound)
+        return descriptor
     }
 }
