@@ -91,48 +91,10 @@ public struct ProxyRequest: Sendable {
     /// forwarding call and the log line, and a copy is then one reference count, not one per
     /// string, header list and buffer. A setter (tests use them) swaps in a new box.
     private final class Storage: Sendable {
-        let endpoint: Endpoint
-        let method: HTTPRequest.Method
-        let path: String
-        let headers: HTTPHeaders
-        let body: ByteBuffer
-        let requestID: String
-        let receivedAt: ContinuousClock.Instant
-        let app: String
+        let fields: Fields
 
-        init(
-            endpoint: Endpoint,
-            method: HTTPRequest.Method,
-            path: String,
-            headers: HTTPHeaders,
-            body: ByteBuffer,
-            requestID: String,
-            receivedAt: ContinuousClock.Instant,
-            app: String
-        ) {
-            self.endpoint = endpoint
-            self.method = method
-            self.path = path
-            self.headers = headers
-            self.body = body
-            self.requestID = requestID
-            self.receivedAt = receivedAt
-            self.app = app
-        }
-
-        func with(_ change: (inout Fields) -> Void) -> Storage {
-            var fields = Fields(storage: self)
-            change(&fields)
-            return Storage(
-                endpoint: fields.endpoint,
-                method: fields.method,
-                path: fields.path,
-                headers: fields.headers,
-                body: fields.body,
-                requestID: fields.requestID,
-                receivedAt: fields.receivedAt,
-                app: fields.app
-            )
+        init(_ fields: Fields) {
+            self.fields = fields
         }
     }
 
@@ -145,55 +107,50 @@ public struct ProxyRequest: Sendable {
         var requestID: String
         var receivedAt: ContinuousClock.Instant
         var app: String
-
-        init(storage: Storage) {
-            self.endpoint = storage.endpoint
-            self.method = storage.method
-            self.path = storage.path
-            self.headers = storage.headers
-            self.body = storage.body
-            self.requestID = storage.requestID
-            self.receivedAt = storage.receivedAt
-            self.app = storage.app
-        }
     }
 
     private var storage: Storage
 
+    private mutating func change(_ change: (inout Fields) -> Void) {
+        var fields = self.storage.fields
+        change(&fields)
+        self.storage = Storage(fields)
+    }
+
     public var endpoint: Endpoint {
-        get { self.storage.endpoint }
-        set { self.storage = self.storage.with { $0.endpoint = newValue } }
+        get { self.storage.fields.endpoint }
+        set { self.change { $0.endpoint = newValue } }
     }
     public var method: HTTPRequest.Method {
-        get { self.storage.method }
-        set { self.storage = self.storage.with { $0.method = newValue } }
+        get { self.storage.fields.method }
+        set { self.change { $0.method = newValue } }
     }
     /// Path and query as received, e.g. `/v1/chat/completions`.
     public var path: String {
-        get { self.storage.path }
-        set { self.storage = self.storage.with { $0.path = newValue } }
+        get { self.storage.fields.path }
+        set { self.change { $0.path = newValue } }
     }
     public var headers: HTTPHeaders {
-        get { self.storage.headers }
-        set { self.storage = self.storage.with { $0.headers = newValue } }
+        get { self.storage.fields.headers }
+        set { self.change { $0.headers = newValue } }
     }
     public var body: ByteBuffer {
-        get { self.storage.body }
-        set { self.storage = self.storage.with { $0.body = newValue } }
+        get { self.storage.fields.body }
+        set { self.change { $0.body = newValue } }
     }
     public var requestID: String {
-        get { self.storage.requestID }
-        set { self.storage = self.storage.with { $0.requestID = newValue } }
+        get { self.storage.fields.requestID }
+        set { self.change { $0.requestID = newValue } }
     }
     /// When the sidecar received the request.
     public var receivedAt: ContinuousClock.Instant {
-        get { self.storage.receivedAt }
-        set { self.storage = self.storage.with { $0.receivedAt = newValue } }
+        get { self.storage.fields.receivedAt }
+        set { self.change { $0.receivedAt = newValue } }
     }
     /// The app it is attributed to (its client token's, else its `X-Sidecar-App`, else `default`).
     public var app: String {
-        get { self.storage.app }
-        set { self.storage = self.storage.with { $0.app = newValue } }
+        get { self.storage.fields.app }
+        set { self.change { $0.app = newValue } }
     }
 
     public init(
@@ -207,14 +164,16 @@ public struct ProxyRequest: Sendable {
         app: String = AppAttribution.defaultApp
     ) {
         self.storage = Storage(
-            endpoint: endpoint,
-            method: method,
-            path: path,
-            headers: headers,
-            body: body,
-            requestID: requestID,
-            receivedAt: receivedAt,
-            app: app
+            Fields(
+                endpoint: endpoint,
+                method: method,
+                path: path,
+                headers: headers,
+                body: body,
+                requestID: requestID,
+                receivedAt: receivedAt,
+                app: app
+            )
         )
     }
 }

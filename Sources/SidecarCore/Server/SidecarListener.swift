@@ -12,6 +12,18 @@ import Musl
 import Darwin
 #endif
 
+// The C calls by their module (a `bind` inside a type would name NIO's methods).
+#if canImport(Glibc)
+private let systemBind = Glibc.bind
+private let systemConnect = Glibc.connect
+#elseif canImport(Musl)
+private let systemBind = Musl.bind
+private let systemConnect = Musl.connect
+#else
+private let systemBind = Darwin.bind
+private let systemConnect = Darwin.connect
+#endif
+
 /// The client-facing listener: one listening socket per event loop (`SO_REUSEPORT`, the kernel
 /// spreads new connections over them), each connection served on the loop that accepted it.
 ///
@@ -142,13 +154,7 @@ final class SidecarListener: Service, Sendable {
         defer { close(descriptor) }
         var on: Int32 = 1
         _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        #if canImport(Glibc)
-        let bound = address.withSockAddr { pointer, size in Glibc.bind(descriptor, pointer, socklen_t(size)) }
-        #elseif canImport(Musl)
-        let bound = address.withSockAddr { pointer, size in Musl.bind(descriptor, pointer, socklen_t(size)) }
-        #else
-        let bound = address.withSockAddr { pointer, size in Darwin.bind(descriptor, pointer, socklen_t(size)) }
-        #endif
+        let bound = address.withSockAddr { pointer, size in systemBind(descriptor, pointer, socklen_t(size)) }
         guard bound == 0 else { throw IOError(errnoCode: errno, reason: "bind(\(host):\(port))") }
         try whileBound()
     }
@@ -168,13 +174,7 @@ final class SidecarListener: Service, Sendable {
         #endif
         guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
         defer { close(descriptor) }
-        #if canImport(Glibc)
-        let connected = address.withSockAddr { pointer, size in Glibc.connect(descriptor, pointer, socklen_t(size)) }
-        #elseif canImport(Musl)
-        let connected = address.withSockAddr { pointer, size in Musl.connect(descriptor, pointer, socklen_t(size)) }
-        #else
-        let connected = address.withSockAddr { pointer, size in Darwin.connect(descriptor, pointer, socklen_t(size)) }
-        #endif
+        let connected = address.withSockAddr { pointer, size in systemConnect(descriptor, pointer, socklen_t(size)) }
         let failure = errno
         if connected == 0 || failure == EAGAIN || failure == EINPROGRESS {
             throw IOError(errnoCode: EADDRINUSE, reason: "another process listens on unix:\(path)")
