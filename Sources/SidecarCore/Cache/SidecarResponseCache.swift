@@ -38,11 +38,8 @@ final class SidecarResponseCache: ResponseCache {
     let keepCutEmbeddings: Bool
 
     /// - Parameter keepCutEmbeddings: whether the router wants embeddings of long prompts.
-    /// The headers whose first values name a key's tenant, lower-cased, in the order they are
-    /// hashed: the namespace, `routing.pin_header`, `X-Sidecar-Tier`, `X-Sidecar-Max-Cost` and,
-    /// unless entries are shared, `authorization` (at ``credentialIndex``).
-    private let tenantHeaders: [String]
-    private let credentialIndex: Int
+    /// `routing.pin_header`, `X-Sidecar-Tier` and `X-Sidecar-Max-Cost`: part of every key.
+    private let routingHeaders: [String]
 
     init(
         configuration: CacheConfiguration,
@@ -56,11 +53,7 @@ final class SidecarResponseCache: ResponseCache {
         self.configuration = configuration
         // The request headers that choose the answering model: a pinned request or a forced tier
         // never gets an answer made for a routed one (or the reverse).
-        let routing = [pinHeader, SidecarHeaders.tier.rawName, SidecarHeaders.maxCost.rawName]
-        self.tenantHeaders =
-            ([SidecarHeaders.cacheNamespace.rawName] + routing + (configuration.shared ? [] : ["authorization"]))
-            .map { $0.lowercased() }
-        self.credentialIndex = 1 + routing.count
+        self.routingHeaders = [pinHeader, SidecarHeaders.tier.rawName, SidecarHeaders.maxCost.rawName]
         self.keepCutEmbeddings = keepCutEmbeddings
         self.memory = MemoryCacheStore(
             limits: .init(maxEntries: configuration.maxEntries, maxBytes: configuration.maxMegabytes << 20)
@@ -241,29 +234,16 @@ final class SidecarResponseCache: ResponseCache {
         return hasher.finish()
     }
 
-    /// The namespace header, the routing headers and, unless entries are shared, the credential
-    /// (hashed into the key, never stored), each the header's first value, found in one pass.
+    /// The namespace header and, unless entries are shared, the credential's hash.
     private func tenant(_ headers: HTTPHeaders) -> [UInt8] {
-        let names = self.tenantHeaders
-        var values: [String?] = Array(repeating: nil, count: names.count)
-        var found = 0
-        for (name, value) in headers where found < names.count {
-            let length = name.utf8.count
-            // Every unfilled name it matches (a pin header may be configured as another one).
-            for index in names.indices
-            where values[index] == nil && names[index].utf8.count == length && name.caseInsensitiveEquals(names[index])
-            {
-                values[index] = value
-                found += 1
-            }
+        var tenant = Array((headers.first(name: SidecarHeaders.cacheNamespace.rawName) ?? "").utf8)
+        tenant.append(0)
+        for name in self.routingHeaders {
+            if let value = headers.first(name: name) { tenant.append(contentsOf: value.utf8) }
+            tenant.append(0)
         }
-        var tenant: [UInt8] = []
-        tenant.reserveCapacity(values.reduce(names.count) { $0 + ($1?.utf8.count ?? 0) })
-        for (index, value) in values.enumerated() {
-            if let value { tenant.append(contentsOf: value.utf8) }
-            // The credential is last, with no terminator (the key's bytes are unchanged).
-            if index < self.credentialIndex { tenant.append(0) }
-        }
+        // The credential itself goes into the key's digest (never stored: only the digest is).
+        if !self.configuration.shared { tenant.append(contentsOf: (headers.first(name: "authorization") ?? "").utf8) }
         return tenant
     }
 

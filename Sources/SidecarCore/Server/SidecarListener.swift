@@ -145,12 +145,7 @@ final class SidecarListener: Service, Sendable {
     /// up. `whileBound` runs while the socket is bound (tests connect to the port then).
     static func checkPortIsFree(host: String, port: Int, whileBound: () throws -> Void = {}) throws {
         let address = try SocketAddress.makeAddressResolvingHost(host, port: port)
-        #if canImport(Glibc)
-        let descriptor = socket(address.protocol.rawValue, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let descriptor = socket(address.protocol.rawValue, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        let descriptor = try Self.streamSocket(address.protocol.rawValue)
         defer { close(descriptor) }
         var on: Int32 = 1
         _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
@@ -166,19 +161,25 @@ final class SidecarListener: Service, Sendable {
     /// socket file nothing listens on (a crashed sidecar's) is left for the bind to replace.
     static func checkSocketPathIsFree(_ path: String) throws {
         let address = try SocketAddress(unixDomainSocketPath: path)
-        #if canImport(Glibc)
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        #else
-        let descriptor = socket(AF_UNIX, SOCK_STREAM, 0)
-        _ = fcntl(descriptor, F_SETFL, O_NONBLOCK)
-        #endif
-        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        let descriptor = try Self.streamSocket(AF_UNIX)
         defer { close(descriptor) }
+        _ = fcntl(descriptor, F_SETFL, O_NONBLOCK)
         let connected = address.withSockAddr { pointer, size in systemConnect(descriptor, pointer, socklen_t(size)) }
         let failure = errno
         if connected == 0 || failure == EAGAIN || failure == EINPROGRESS {
             throw IOError(errnoCode: EADDRINUSE, reason: "another process listens on unix:\(path)")
         }
+    }
+
+    /// A new stream socket of `family`; the caller closes it.
+    private static func streamSocket(_ family: Int32) throws -> Int32 {
+        #if canImport(Glibc)
+        let descriptor = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let descriptor = socket(family, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        return descriptor
     }
 
     /// One listening socket and the connections it accepted, all on one event loop.

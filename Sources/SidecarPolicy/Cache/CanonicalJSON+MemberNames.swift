@@ -14,12 +14,5 @@ extension CanonicalJSON {
         /// What the response cache leaves out of its keys: members that change the shape of an
         /// answer, not the answer.
         package static let answerShape: MemberNames = ["stream", "stream_options", "user", "metadata", "store"]
-
-        /// Whether the key at `range` of `keys` is one of the names.
-        func contains(_ range: Range<Int>, of keys: [UInt8]) -> Bool {
-            self.names.contains { name in
-                name.count == range.count && keys[range].elementsEqual(name)
-            }
-        }
     }
 }

@@ -31,34 +31,24 @@ extension CanonicalJSON.Writer {
     /// Whether the key at `range` of ``keys`` is `name`.
     @inline(__always)
     func key(_ range: Range<Int>, is name: [UInt8]) -> Bool {
-        guard range.count == name.count else { return false }
-        return self.keys.withUnsafeBufferPointer { keys in
-            name.withUnsafeBufferPointer { name in
-                guard let keys = keys.baseAddress, let name = name.baseAddress else { return range.isEmpty }
-                return memcmp(keys + range.lowerBound, name, range.count) == 0
+        range.count == name.count
+            && self.keys.withUnsafeBufferPointer { keys in
+                name.withUnsafeBufferPointer { name in
+                    guard let keys = keys.baseAddress, let name = name.baseAddress else { return range.isEmpty }
+                    return memcmp(keys + range.lowerBound, name, range.count) == 0
+                }
             }
-        }
     }
 
-    /// Whether two keys of ``keys`` are equal.
+    /// The bytewise order of two keys of ``keys``, a prefix first (as `lexicographicallyPrecedes`
+    /// orders them): negative, zero (equal) or positive.
     @inline(__always)
-    func key(_ first: Range<Int>, equals second: Range<Int>) -> Bool {
-        guard first.count == second.count else { return false }
-        return self.keys.withUnsafeBufferPointer { keys in
-            guard let base = keys.baseAddress else { return first.isEmpty }
-            return memcmp(base + first.lowerBound, base + second.lowerBound, first.count) == 0
-        }
-    }
-
-    /// Whether the key at `first` sorts before the one at `second`: bytewise, a prefix first
-    /// (as `lexicographicallyPrecedes` orders them).
-    @inline(__always)
-    func key(_ first: Range<Int>, precedes second: Range<Int>) -> Bool {
+    func order(_ first: Range<Int>, _ second: Range<Int>) -> Int {
         self.keys.withUnsafeBufferPointer { keys in
-            guard let base = keys.baseAddress else { return false }
             let common = min(first.count, second.count)
-            let order = common == 0 ? 0 : memcmp(base + first.lowerBound, base + second.lowerBound, common)
-            return order < 0 || (order == 0 && first.count < second.count)
+            guard let base = keys.baseAddress, common > 0 else { return first.count - second.count }
+            let order = Int(memcmp(base + first.lowerBound, base + second.lowerBound, common))
+            return order != 0 ? order : first.count - second.count
         }
     }
 
@@ -105,7 +95,7 @@ extension CanonicalJSON.Writer {
             for index in 1..<members.count {
                 var position = index
                 while position > 0,
-                    self.key(members[position].key, precedes: members[position - 1].key)
+                    self.order(members[position].key, members[position - 1].key) < 0
                 {
                     members.swapAt(position, position - 1)
                     position -= 1
@@ -113,7 +103,7 @@ extension CanonicalJSON.Writer {
             }
             var kept = 0
             for index in 0..<members.count {
-                if kept > 0, self.key(members[kept - 1].key, equals: members[index].key) {
+                if kept > 0, self.order(members[kept - 1].key, members[index].key) == 0 {
                     members[kept - 1] = members[index]
                 } else {
                     members.swapAt(kept, index)

@@ -121,7 +121,7 @@ extension CanonicalJSON {
             self.output.append(UInt8(ascii: "{"))
             var first = true
             for member in members {
-                if dropping.contains(member.key, of: self.keys) { continue }
+                if dropping.names.contains(where: { self.key(member.key, is: $0) }) { continue }
                 if !first { self.output.append(UInt8(ascii: ",")) }
                 first = false
                 self.writeString(self.keys[member.key])
