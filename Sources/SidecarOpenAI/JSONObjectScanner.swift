@@ -70,6 +70,29 @@ package struct JSONObjectScanner {
         }
     }
 
+    /// Calls `body` with the range of each element of the array in `buffer`, in order, without
+    /// allocating. `false` when `buffer` is not an array (white space around it is allowed).
+    package static func forEachElement(
+        _ buffer: UnsafeBufferPointer<UInt8>,
+        _ body: (_ valueRange: Range<Int>) -> Void
+    ) -> Bool {
+        var index = Self.skipSpace(buffer, 0)
+        guard index < buffer.count, buffer[index] == UInt8(ascii: "[") else { return false }
+        index += 1
+        while true {
+            index = Self.skipSpace(buffer, index)
+            guard index < buffer.count else { return false }
+            if buffer[index] == UInt8(ascii: "]") { return true }
+            if buffer[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            guard let end = Self.skipValue(buffer, index), end > index else { return false }
+            body(index..<end)
+            index = end
+        }
+    }
+
     private static func skipSpace(_ buffer: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int {
         var index = start
         while index < buffer.count {

@@ -12,15 +12,20 @@ Behaviour switches, by request header:
   X-Fake-Usage: none      never report usage (llama.cpp's server ignores stream_options.include_usage)
   X-Fake-Echo-Key: 1      with X-Fake-Status, quote the request's Authorization in the error message,
                           as some servers do ("Incorrect API key provided: ...")
+  X-Fake-Cut-After-Role: T  the first streamed request carrying token T gets the role-only first
+                          chunk, then the connection is dropped (a server that fails right after
+                          opening its answer); later requests with T are answered in full
 Usage: fake_upstream.py PORT_FILE   (binds 127.0.0.1:0 and writes the port to PORT_FILE)
 """
 import json
+import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 REQUESTS = []
+CUT_TOKENS = set()
 LOCK = threading.Lock()
 PROMPT_TOKENS = 11
 COMPLETION_TOKENS = 7
@@ -80,7 +85,11 @@ class Handler(BaseHTTPRequestHandler):
         no_usage = self.headers.get("X-Fake-Usage") == "none"
         if self.path == "/v1/chat/completions":
             if body.get("stream"):
-                return self._stream(model, body, float(self.headers.get("X-Fake-Chunk-Delay", "0")), no_usage)
+                token = self.headers.get("X-Fake-Cut-After-Role")
+                with LOCK:
+                    cut = token is not None and token not in CUT_TOKENS
+                    CUT_TOKENS.add(token)
+                return self._stream(model, body, float(self.headers.get("X-Fake-Chunk-Delay", "0")), no_usage, cut)
             answer = chat_body(model)
             if no_usage:
                 del answer["usage"]
@@ -100,7 +109,7 @@ class Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 5 * len(inputs), "total_tokens": 5 * len(inputs)}})
         self._json(404, {"error": {"message": "not found", "type": "invalid_request_error", "code": None}})
 
-    def _stream(self, model, body, delay, no_usage=False):
+    def _stream(self, model, body, delay, no_usage=False, cut_after_role=False):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Transfer-Encoding", "chunked")
@@ -116,6 +125,10 @@ class Handler(BaseHTTPRequestHandler):
                   "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]})
 
         chunk({"role": "assistant"})
+        if cut_after_role:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         words = ["streamed", "answer", "from", model]
         for i, word in enumerate(words):
             chunk({"content": word + " "})

@@ -3,6 +3,7 @@ import json
 import socket
 import urllib.parse
 import urllib.request
+import uuid
 from decimal import Decimal
 
 import openai
@@ -91,6 +92,21 @@ def test_streaming_chat_arrives_in_order_without_the_usage_chunk(client):
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "streamed answer from gpt-4o "
     assert all(c.usage is None for c in chunks)
+
+
+def test_a_stream_cut_right_after_its_role_only_opening_is_retried_unseen(client, fake_upstream):
+    # The upstream sends the role chunk, then drops the connection: nothing the client could use
+    # has been said, so the sidecar retries, and the client sees one whole, clean stream.
+    token = str(uuid.uuid4())
+    stream = client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": HARD_PROMPT}], stream=True,
+        extra_headers={"X-Fake-Cut-After-Role": token, "Cache-Control": "no-cache, no-store"})
+    chunks = list(stream)
+    assert [c.choices[0].delta.role for c in chunks if c.choices][0] == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "streamed answer from gpt-4o "
+    tries = [r for r in json.loads(urllib.request.urlopen(f"{fake_upstream}/_requests").read())
+             if {k.lower(): v for k, v in r["headers"].items()}.get("x-fake-cut-after-role") == token]
+    assert len(tries) == 2
 
 
 def test_streaming_with_usage_requested_keeps_the_usage_chunk(client):

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import SidecarHTTP
+import SidecarOpenAI
 import SidecarPolicy
 
 /// What the forwarding state machine needs to know about one request.
@@ -48,6 +49,49 @@ extension ForwardingStateMachine {
         var isProbe: Bool
         /// The upstream gets the client's own credential (`pass_client_authorization`).
         var clientCredential: Bool
+    }
+
+    /// The upstream that got the current (or last) attempt.
+    var upstream: String? { self.lease?.upstream }
+
+    /// Whether an upstream call is in flight and not yet answered (so a cancellation says
+    /// nothing about the upstream's health).
+    var isAttemptInFlight: Bool {
+        switch self.state {
+        case .awaitingHead, .readingFailedBody, .readingWholeBody, .awaitingFirstChunk: return true
+        case .acquiring, .relaying, .backingOff, .done: return false
+        }
+    }
+
+    var isRelaying: Bool { self.state == .relaying }
+
+    /// The start of a relayed answer, held until it says something: an event stream's
+    /// ``StreamPrelude`` (its role-only opening), any other answer's first chunk.
+    struct HeldStart {
+        private var bytes = ByteBuffer()
+        private var prelude: StreamPrelude?
+
+        init(prelude: Bool) {
+            self.prelude = prelude ? StreamPrelude() : nil
+        }
+
+        /// Holds `buffer`; `false` once what is held says something (time to commit).
+        mutating func keep(_ buffer: ByteBuffer) -> Bool {
+            if self.bytes.readableBytes == 0 {
+                self.bytes = buffer  // the common single first chunk: no copy
+            } else {
+                var buffer = buffer
+                self.bytes.writeBuffer(&buffer)
+            }
+            return self.prelude?.feed(buffer) == .hold
+        }
+
+        /// What is held, `nil` when nothing is.
+        mutating func take() -> ByteBuffer? {
+            guard self.bytes.readableBytes > 0 else { return nil }
+            defer { self.bytes = ByteBuffer() }
+            return self.bytes
+        }
     }
 
     static func verdict(_ head: HTTPResponseHead) -> BreakerVerdict {

@@ -12,23 +12,26 @@ import SidecarPolicy
 /// skips open breakers), send with a first-byte deadline, and on a retryable failure back off
 /// (backoff or `Retry-After`) and try again while the policy, the retry budget and the request
 /// deadline allow; then move to the next candidate. Nothing is retried once a byte of the answer
-/// went to the client: whole answers are read inside the attempt, streams are held until their
+/// went to the client: whole answers are read inside the attempt, event streams are held until
+/// their first event that says something (``StreamPrelude``: a role-only opening is held, so an
+/// upstream that stalls or hangs up right after it is retried), other relayed answers until their
 /// first chunk.
 ///
 /// ```swift
-/// var machine = ForwardingStateMachine(configuration)
+/// var machine = ForwardingStateMachine(configuration, jitter: JitterSource(seed: 1))
 /// var step = machine.start()                       // .acquire(candidate 0)
 /// step = machine.leased(upstream: "cloud", isProbe: false, now: .now)   // .send(attempt)
-/// step = machine.headReceived(head, retryAfter: nil, now: .now)         // .none: read the body
+/// step = machine.headReceived(head, retryAfter: nil)                    // .none: read the body
 /// ```
 struct ForwardingStateMachine {
-    private enum State {
+    enum State {
         /// Waiting for the shell to lease an upstream for the current candidate.
         case acquiring
         case awaitingHead
         /// A retryable status: its (short) body is read for the error message.
         case readingFailedBody
         case readingWholeBody
+        /// Holding a relayed answer's first bytes until they say something.
         case awaitingFirstChunk
         /// The head went to the client: chunks pass through, nothing is retried.
         case relaying
@@ -39,16 +42,17 @@ struct ForwardingStateMachine {
     static let failedBodyLimit = 1 << 16
 
     private let configuration: ForwardingConfiguration
-    private var state = State.acquiring
+    private(set) var state = State.acquiring
     private var candidateIndex = 0
     /// Attempts on the current candidate.
     private var attempt = 0
     /// Attempts on every candidate.
     private(set) var attempts = 0
-    private var lease: Lease?
+    private(set) var lease: Lease?
     private var head: HTTPResponseHead?
     private var retryAfter: Duration?
     private var body = ByteBuffer()
+    private var held = HeldStart(prelude: false)
     private var lastFailure: Failure?
     private var breakerWait: Duration?
     private var tried: [String] = []
@@ -58,20 +62,6 @@ struct ForwardingStateMachine {
         self.configuration = configuration
         self.jitter = jitter
     }
-
-    /// The upstream that got the current (or last) attempt.
-    var upstream: String? { self.lease?.upstream }
-
-    /// Whether an upstream call is in flight and not yet answered (so a cancellation says
-    /// nothing about the upstream's health).
-    var isAttemptInFlight: Bool {
-        switch self.state {
-        case .awaitingHead, .readingFailedBody, .readingWholeBody, .awaitingFirstChunk: return true
-        case .acquiring, .relaying, .backingOff, .done: return false
-        }
-    }
-
-    var isRelaying: Bool { self.state == .relaying }
 
     // MARK: Events from the shell
 
@@ -141,10 +131,13 @@ struct ForwardingStateMachine {
         case .whole:
             self.state = .readingWholeBody
         case .eventStream:
-            self.state = successful && Self.isEventStream(head.headers) ? .awaitingFirstChunk : .readingWholeBody
+            let isEventStream = successful && Self.isEventStream(head.headers)
+            self.state = isEventStream ? .awaitingFirstChunk : .readingWholeBody
+            self.held = HeldStart(prelude: isEventStream)
         case .passThrough:
             guard successful else { return self.commit(chunk: nil, ends: false) }
             self.state = .awaitingFirstChunk
+            self.held = HeldStart(prelude: false)
         }
         return .none
     }
@@ -180,7 +173,8 @@ struct ForwardingStateMachine {
             }
             return .none
         case .awaitingFirstChunk:
-            return self.commit(chunk: buffer, ends: false)
+            if now >= self.configuration.deadline { return self.deadlinePassed(now: now) }
+            return self.held.keep(buffer) ? .none : self.commit(chunk: self.held.take(), ends: false)
         case .relaying:
             return Step(action: .relay(buffer))
         case .acquiring, .awaitingHead, .backingOff, .done:
@@ -192,7 +186,7 @@ struct ForwardingStateMachine {
         switch self.state {
         case .readingFailedBody: return self.failedStatusRead(now: now)
         case .readingWholeBody: return self.deliver()
-        case .awaitingFirstChunk: return self.commit(chunk: nil, ends: true)
+        case .awaitingFirstChunk: return self.commit(chunk: self.held.take(), ends: true)
         case .relaying: return self.endStream(failure: nil)
         case .acquiring, .awaitingHead, .backingOff, .done: return .none
         }
