@@ -27,7 +27,7 @@ enum CacheReplay {
                 for: context,
                 upstreamHeaders: ["Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"]
             )
-            headers.add(name: SidecarHeaders.trailer.rawName, value: SidecarHeaders.queryCost.rawName)
+            headers.append((SidecarHeaders.trailer.rawName, SidecarHeaders.queryCost.rawName))
             var body = ByteBuffer()
             body.reserveCapacity(events.reduce(16) { $0 + $1.count + 8 })
             for event in events {
@@ -36,7 +36,7 @@ enum CacheReplay {
                 body.writeString("\n\n")
             }
             body.writeString("data: [DONE]\n\n")
-            sink.sendHead(status: .ok, headers: headers, contentLength: nil)
+            sink.sendHead(status: .ok, headers: HTTPHeaders(headers), contentLength: nil)
             sink.sendBody(body, flush: false)
             sink.sendEnd(trailers: [SidecarHeaders.queryCost.rawName: "0"], abort: false)
             return 200

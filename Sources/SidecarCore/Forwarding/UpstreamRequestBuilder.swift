@@ -80,8 +80,9 @@ struct UpstreamRequestBuilder: Sendable {
             body = request.body.readableBytes > 0 ? request.body : nil
             uri = native ? entry.rootPath + request.path : Self.join(entry.basePath, request.path)
         }
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headers.count + 3)
+        // A list, made into `HTTPHeaders` at once (`add` checks each name for ASCII).
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(request.headers.count + 5)
         var sawAuthorization = false
         var sawContentType = false
         for (name, value) in request.headers {
@@ -92,20 +93,20 @@ struct UpstreamRequestBuilder: Sendable {
             } else if name.caseInsensitiveEquals("content-type") {
                 sawContentType = true
             }
-            headers.add(name: name, value: value)
+            headers.append((name, value))
         }
         if let authorization = entry.authorization, !sawAuthorization {
-            headers.add(name: "Authorization", value: authorization)
+            headers.append(("Authorization", authorization))
         }
         if body != nil && !sawContentType {
-            headers.add(name: "Content-Type", value: "application/json")
+            headers.append(("Content-Type", "application/json"))
         }
-        headers.add(name: SidecarHeaders.requestID.rawName, value: request.requestID)
+        headers.append((SidecarHeaders.requestID.rawName, request.requestID))
         return UpstreamWireRequest(
             endpoint: endpoint,
             method: HTTPMethod(rawValue: request.method.rawValue),
             uri: uri,
-            headers: headers,
+            headers: HTTPHeaders(headers),
             body: body,
             upstreamName: name
         )
