@@ -4,8 +4,20 @@ import NIOCore
 package struct ServerSentEvent: Sendable {
     /// The event's bytes as received, blank-line terminator included.
     package var raw: ByteBuffer
-    /// The `data:` lines joined with `\n`; `nil` when the event had none (comments only).
-    package var data: String?
+    /// The `data:` lines joined with `\n`; `nil` when the event had none (comments only). One
+    /// `data` line (the usual event) is a slice of ``raw``: no copy.
+    package var dataBytes: ByteBuffer?
+
+    /// ``dataBytes`` as text (invalid UTF-8 replaced).
+    package var data: String? { self.dataBytes.map { String(buffer: $0) } }
+
+    /// Whether the data is exactly `text` (`[DONE]`), without making a string.
+    package func dataIs(_ text: StaticString) -> Bool {
+        guard let data = self.dataBytes, data.readableBytes == text.utf8CodeUnitCount else { return false }
+        return data.withUnsafeReadableBytes { bytes in
+            bytes.elementsEqual(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+        }
+    }
 }
 
 /// Incremental SSE parser: feed it chunks split anywhere, get complete events back.
@@ -13,52 +25,74 @@ package struct ServerSentEvent: Sendable {
 /// Follows the WHATWG event-stream rules for line ends (`\n`, `\r\n`, `\r`) and the `data`
 /// field (one optional space after the colon). A `\r` at the end of a chunk waits for the next
 /// chunk, which may start with its `\n`.
+///
+/// Events are slices of the chunks they came in (a chunk of whole events is not copied); only
+/// an event split across chunks is put together in a buffer of its own.
 package struct ServerSentEventParser: Sendable {
-    private var pending: [UInt8] = []
-    /// Where scanning resumes inside `pending`.
+    /// The bytes not yet returned: the start of an incomplete event.
+    private var pending = ByteBuffer()
+    /// Where scanning resumes, as an offset into `pending`'s readable bytes.
     private var scanIndex = 0
-    /// Start of the current line inside `pending`.
+    /// Start of the current line, as an offset into `pending`'s readable bytes.
     private var lineStart = 0
-    private var dataLines: [String] = []
-    private var sawData = false
 
     package init() {}
 
     /// Parses `chunk`, returning the events it completes.
     package mutating func feed(_ chunk: ByteBuffer) -> [ServerSentEvent] {
-        self.pending.append(contentsOf: chunk.readableBytesView)
-        var events: [ServerSentEvent] = []
-        var eventStart = 0
-        let cr = UInt8(ascii: "\r")
-        let lf = UInt8(ascii: "\n")
+        if self.pending.readableBytes == 0 {
+            self.pending = chunk
+        } else {
+            var chunk = chunk
+            self.pending.writeBuffer(&chunk)
+        }
+        var ends: [Int] = []
         var index = self.scanIndex
-        while index < self.pending.count {
-            let byte = self.pending[index]
-            guard byte == cr || byte == lf else {
-                index += 1
-                continue
+        var lineStart = self.lineStart
+        self.pending.withUnsafeReadableBytes { bytes in
+            let cr = UInt8(ascii: "\r")
+            let lf = UInt8(ascii: "\n")
+            while index < bytes.count {
+                let byte = bytes[index]
+                guard byte == cr || byte == lf else {
+                    index += 1
+                    continue
+                }
+                var terminatorEnd = index + 1
+                if byte == cr {
+                    guard index + 1 < bytes.count else { break }  // wait: may be \r\n
+                    if bytes[index + 1] == lf { terminatorEnd = index + 2 }
+                }
+                if index == lineStart { ends.append(terminatorEnd) }  // a blank line ends an event
+                lineStart = terminatorEnd
+                index = terminatorEnd
             }
-            var terminatorEnd = index + 1
-            if byte == cr {
-                guard index + 1 < self.pending.count else { break }  // wait: may be \r\n
-                if self.pending[index + 1] == lf { terminatorEnd = index + 2 }
+        }
+        var events: [ServerSentEvent] = []
+        events.reserveCapacity(ends.count)
+        var eventStart = 0
+        for end in ends {
+            if let raw = self.pending.getSlice(at: self.pending.readerIndex + eventStart, length: end - eventStart) {
+                events.append(ServerSentEvent(raw: raw, dataBytes: Self.data(of: raw)))
             }
-            let lineEnd = index
-            if lineEnd == self.lineStart {
-                events.append(self.makeEvent(self.pending[eventStart..<terminatorEnd]))
-                eventStart = terminatorEnd
-            } else {
-                self.field(self.pending[self.lineStart..<lineEnd])
-            }
-            self.lineStart = terminatorEnd
-            index = terminatorEnd
+            eventStart = end
         }
         if eventStart > 0 {
-            self.pending.removeFirst(eventStart)
+            // The rest (an incomplete event) in a buffer of its own: the events returned share
+            // the chunk's storage, which the next chunk must not be written into.
+            let rest = self.pending.readableBytes - eventStart
+            var kept = ByteBuffer()
+            if rest > 0, let bytes = self.pending.getSlice(at: self.pending.readerIndex + eventStart, length: rest) {
+                kept.reserveCapacity(rest)
+                var bytes = bytes
+                kept.writeBuffer(&bytes)
+            }
+            self.pending = kept
             index -= eventStart
-            self.lineStart -= eventStart
+            lineStart -= eventStart
         }
         self.scanIndex = index
+        self.lineStart = lineStart
         return events
     }
 
@@ -67,23 +101,50 @@ package struct ServerSentEventParser: Sendable {
         defer {
             self = ServerSentEventParser()
         }
-        return self.pending.isEmpty ? nil : ByteBuffer(bytes: self.pending)
+        return self.pending.readableBytes == 0 ? nil : self.pending
     }
 
-    private mutating func field(_ line: ArraySlice<UInt8>) {
-        let colon = line.firstIndex(of: UInt8(ascii: ":"))
-        let name = line[line.startIndex..<(colon ?? line.endIndex)]
-        guard name.elementsEqual("data".utf8) else { return }
-        var value = colon.map { line[line.index(after: $0)...] } ?? []
-        if value.first == UInt8(ascii: " ") { value = value.dropFirst() }
-        self.dataLines.append(String(decoding: value, as: UTF8.self))
-        self.sawData = true
+    /// The `data` of one complete event: its `data` lines' values joined with `\n`.
+    private static func data(of raw: ByteBuffer) -> ByteBuffer? {
+        var lines: [Range<Int>] = []
+        raw.withUnsafeReadableBytes { bytes in
+            let cr = UInt8(ascii: "\r")
+            let lf = UInt8(ascii: "\n")
+            var lineStart = 0
+            var index = 0
+            while index < bytes.count {
+                let byte = bytes[index]
+                guard byte == cr || byte == lf else {
+                    index += 1
+                    continue
+                }
+                if index > lineStart, let value = Self.dataValue(bytes, lineStart..<index) { lines.append(value) }
+                index += byte == cr && index + 1 < bytes.count && bytes[index + 1] == lf ? 2 : 1
+                lineStart = index
+            }
+        }
+        guard let first = lines.first else { return nil }
+        if lines.count == 1 { return raw.getSlice(at: raw.readerIndex + first.lowerBound, length: first.count) }
+        var joined = ByteBuffer()
+        for (number, line) in lines.enumerated() {
+            if number > 0 { joined.writeInteger(UInt8(ascii: "\n")) }
+            if var value = raw.getSlice(at: raw.readerIndex + line.lowerBound, length: line.count) {
+                joined.writeBuffer(&value)
+            }
+        }
+        return joined
     }
 
-    private mutating func makeEvent(_ raw: ArraySlice<UInt8>) -> ServerSentEvent {
-        let data = self.sawData ? self.dataLines.joined(separator: "\n") : nil
-        self.dataLines.removeAll(keepingCapacity: true)
-        self.sawData = false
-        return ServerSentEvent(raw: ByteBuffer(bytes: raw), data: data)
+    /// The value's range when the line is a `data` field (one optional space after the colon).
+    private static func dataValue(_ bytes: UnsafeRawBufferPointer, _ line: Range<Int>) -> Range<Int>? {
+        let name = "data".utf8
+        guard line.count >= name.count, bytes[line.lowerBound..<(line.lowerBound + name.count)].elementsEqual(name)
+        else { return nil }
+        var start = line.lowerBound + name.count
+        if start == line.upperBound { return start..<start }  // `data` alone: an empty value
+        guard bytes[start] == UInt8(ascii: ":") else { return nil }  // `dataX: ...` is another field
+        start += 1
+        if start < line.upperBound, bytes[start] == UInt8(ascii: " ") { start += 1 }
+        return start..<line.upperBound
     }
 }

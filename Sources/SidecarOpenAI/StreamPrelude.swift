@@ -34,7 +34,9 @@ package struct StreamPrelude: Sendable {
         self.bytes += chunk.readableBytes
         if self.bytes > Self.byteLimit { return .commit }
         for event in self.parser.feed(chunk) {
-            guard let data = event.data, Self.isPrelude(data) else { return .commit }
+            guard let data = event.dataBytes, data.withUnsafeReadableBytes({ Self.isPrelude($0) }) else {
+                return .commit
+            }
         }
         return .hold
     }
@@ -42,22 +44,25 @@ package struct StreamPrelude: Sendable {
     /// Whether one event's `data` says nothing yet.
     package static func isPrelude(_ data: String) -> Bool {
         var data = data
-        return data.withUTF8 { bytes in
-            var choices = false
-            var quiet = true
-            let isObject = JSONObjectScanner.forEachMember(bytes) { key, _, value in
-                let value = UnsafeBufferPointer(rebasing: bytes[value])
-                switch Self.name(key) {
-                case "choices":
-                    choices = JSONObjectScanner.forEachElement(value) { choice in
-                        quiet = quiet && Self.isQuietChoice(UnsafeBufferPointer(rebasing: value[choice]))
-                    }
-                case "usage", "error": quiet = quiet && Self.is(value, "null")
-                default: break
+        return data.withUTF8 { Self.isPrelude(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func isPrelude(_ data: UnsafeRawBufferPointer) -> Bool {
+        let bytes = data.assumingMemoryBound(to: UInt8.self)
+        var choices = false
+        var quiet = true
+        let isObject = JSONObjectScanner.forEachMember(bytes) { key, _, value in
+            let value = UnsafeBufferPointer(rebasing: bytes[value])
+            switch Self.name(key) {
+            case "choices":
+                choices = JSONObjectScanner.forEachElement(value) { choice in
+                    quiet = quiet && Self.isQuietChoice(UnsafeBufferPointer(rebasing: value[choice]))
                 }
+            case "usage", "error": quiet = quiet && Self.is(value, "null")
+            default: break
             }
-            return isObject && choices && quiet
         }
+        return isObject && choices && quiet
     }
 
     private static func isQuietChoice(_ choice: UnsafeBufferPointer<UInt8>) -> Bool {

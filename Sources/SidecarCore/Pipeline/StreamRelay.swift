@@ -49,26 +49,45 @@ struct StreamRelay {
     mutating func feed(_ chunk: ByteBuffer) -> ByteBuffer {
         let events = self.parser.feed(chunk)
         guard !events.isEmpty else { return ByteBuffer() }
+        // The usual chunk, one event passed on as it is: its bytes are a slice of the chunk.
+        if events.count == 1, let event = events.first, self.take(event) == .relay { return event.raw }
         var out = ByteBuffer()
         for var event in events {
-            self.eventCount += 1
-            if self.captured != nil, let data = event.data, data != "[DONE]" {
-                self.capturedBytes += data.utf8.count
-                if self.capturedBytes > self.captureLimit {
-                    self.captured = nil
-                } else {
-                    self.captured?.append(Array(data.utf8))
-                }
-            }
-            if self.keep(event) {
-                if event.data == "[DONE]", self.usage == nil, let fill = self.usageFill {
-                    var estimated = self.estimatedUsageChunk(fill)
-                    out.writeBuffer(&estimated)
-                }
+            switch self.take(event) {
+            case .relay: out.writeBuffer(&event.raw)
+            case .drop: break
+            case .fillThenRelay(var estimated):
+                out.writeBuffer(&estimated)
                 out.writeBuffer(&event.raw)
             }
         }
         return out
+    }
+
+    private enum Verdict: Equatable {
+        case relay
+        case drop
+        /// `[DONE]` with no usage seen by a client that asked for it: the estimate goes first.
+        case fillThenRelay(ByteBuffer)
+    }
+
+    /// Counts, captures and reads one event, and says what to relay.
+    private mutating func take(_ event: ServerSentEvent) -> Verdict {
+        self.eventCount += 1
+        let isDone = event.dataIs("[DONE]")
+        if self.captured != nil, let data = event.dataBytes, !isDone {
+            self.capturedBytes += data.readableBytes
+            if self.capturedBytes > self.captureLimit {
+                self.captured = nil
+            } else {
+                self.captured?.append(Array(data.readableBytesView))
+            }
+        }
+        guard self.keep(event, isDone: isDone) else { return .drop }
+        if isDone, self.usage == nil, let fill = self.usageFill {
+            return .fillThenRelay(self.estimatedUsageChunk(fill))
+        }
+        return .relay
     }
 
     /// Bytes of an unterminated last event, relayed as they are.
@@ -76,16 +95,19 @@ struct StreamRelay {
         self.parser.finish()
     }
 
-    private mutating func keep(_ event: ServerSentEvent) -> Bool {
-        guard let data = event.data else { return true }
-        if data == "[DONE]" {
+    private mutating func keep(_ event: ServerSentEvent, isDone: Bool) -> Bool {
+        guard let data = event.dataBytes else { return true }
+        if isDone {
             self.sawDone = true
             return true
         }
-        self.generatedBytes += GeneratedTextCounter.count(data)
         // Only chunks that mention usage need decoding.
-        guard Self.mentionsUsage(data) else { return true }
-        guard let probe = OpenAIUsageProbe(ByteBuffer(string: data)) else { return true }
+        let mentionsUsage = data.withUnsafeReadableBytes { raw in
+            let bytes = raw.assumingMemoryBound(to: UInt8.self)
+            self.generatedBytes += GeneratedTextCounter.count(bytes)
+            return Self.mentionsUsage(bytes)
+        }
+        guard mentionsUsage, let probe = OpenAIUsageProbe(data) else { return true }
         if let usage = probe.usage { self.usage = usage }
         return !(self.dropUsageChunk && probe.isUsageOnlyChunk)
     }
@@ -94,20 +116,22 @@ struct StreamRelay {
     /// `NSString` and was a quarter of the relay's CPU per chunk).
     static func mentionsUsage(_ data: String) -> Bool {
         var data = data
-        return data.withUTF8 { bytes in
-            let quote = UInt8(ascii: "\"")
-            var index = 0
-            while index + 7 <= bytes.count {
-                if bytes[index] == quote && bytes[index + 6] == quote && bytes[index + 1] == UInt8(ascii: "u")
-                    && bytes[index + 2] == UInt8(ascii: "s") && bytes[index + 3] == UInt8(ascii: "a")
-                    && bytes[index + 4] == UInt8(ascii: "g") && bytes[index + 5] == UInt8(ascii: "e")
-                {
-                    return true
-                }
-                index += 1
+        return data.withUTF8 { Self.mentionsUsage($0) }
+    }
+
+    static func mentionsUsage(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let quote = UInt8(ascii: "\"")
+        var index = 0
+        while index + 7 <= bytes.count {
+            if bytes[index] == quote && bytes[index + 6] == quote && bytes[index + 1] == UInt8(ascii: "u")
+                && bytes[index + 2] == UInt8(ascii: "s") && bytes[index + 3] == UInt8(ascii: "a")
+                && bytes[index + 4] == UInt8(ascii: "g") && bytes[index + 5] == UInt8(ascii: "e")
+            {
+                return true
             }
-            return false
+            index += 1
         }
+        return false
     }
 
     /// The usage the stream reported, else an estimate from its prompt and the text relayed.
