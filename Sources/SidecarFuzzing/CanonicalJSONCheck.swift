@@ -22,6 +22,7 @@ package enum CanonicalJSONCheck {
     static let dropped = CanonicalJSON.MemberNames.answerShape
 
     package static func run(_ bytes: [UInt8]) throws(FuzzFailure) {
+        try Self.checkPathsAgree(bytes)
         guard OpenAIRequestParser.isValidJSON(ByteBuffer(bytes: bytes)), let original = FoundationJSON.object(bytes)
         else {
             _ = CanonicalJSON.canonicalize(bytes, dropping: Self.dropped, maskingPrompt: true)
@@ -54,6 +55,27 @@ package enum CanonicalJSONCheck {
             guard value == number else {
                 throw Self.failure(
                     "\(name) read as \(String(describing: value)), not \(String(describing: number))",
+                    bytes
+                )
+            }
+        }
+    }
+
+    /// Whatever the C fast path accepts, valid JSON or not, the Swift implementation reads the
+    /// same way: the same canonical form, prompt, `n` and `temperature`.
+    package static func checkPathsAgree(_ bytes: [UInt8]) throws(FuzzFailure) {
+        for (dropping, masking) in [(Self.dropped, true), (Self.dropped, false), ([], true)] as [(CanonicalJSON.MemberNames, Bool)] {
+            let fast = bytes.withUnsafeBufferPointer {
+                CanonicalJSON.canonicalizeInC($0, dropping: dropping, maskingPrompt: masking)
+            }
+            guard let fast else { continue }
+            let reference = bytes.withUnsafeBufferPointer {
+                CanonicalJSON.canonicalizeInSwift($0, dropping: dropping, maskingPrompt: masking)
+            }
+            guard fast == reference else {
+                throw Self.failure(
+                    "the C path wrote \(Self.text(fast.context)) (prompt \(Self.text(fast.prompt))), the Swift one "
+                        + "\(Self.text(reference?.context)) (prompt \(Self.text(reference?.prompt))), masking \(masking)",
                     bytes
                 )
             }

@@ -127,6 +127,33 @@ uint64_t sidecar_fingerprint_block_portable(const uint8_t *masks, const uint8_t 
 /// `*counted` how many bytes equal to `byte` come before it.
 size_t sidecar_line_end(const uint8_t *text, size_t count, size_t *counted, uint8_t byte);
 
+// The cache key's canonical JSON (CanonicalJSON.c), the fast path of SidecarPolicy's
+// `CanonicalJSON`: the same bytes on the documents it accepts, which are the common ones (keys
+// without escapes, numbers whose canonical form needs no `Double`, at most 32 levels deep).
+
+/// Marks the masked prompt's place in the canonical document.
+#define SIDECAR_CANONICAL_PROMPT_MARKER 0x01
+
+typedef struct {
+    size_t output_length;
+    /// 1 when a prompt was masked; then `prompt` holds `prompt_length` bytes.
+    int masked;
+    size_t prompt_length;
+    /// The raw value ranges of the top-level `n` and `temperature` (an end of 0: absent).
+    size_t n_start, n_end, temperature_start, temperature_end;
+} sidecar_canonical_json_result;
+
+/// Writes the canonical form of the JSON object `input[0, count)` to `output` (room for
+/// `output_capacity` bytes; `count + 1` always suffices), leaving out the top-level members named
+/// in `dropping` (each name a length byte, then its bytes). With `mask_prompt` and a `prompt`
+/// buffer of `output_capacity` bytes, the last user message's `content` (or a top-level `prompt`
+/// without `messages`) goes to `prompt` and SIDECAR_CANONICAL_PROMPT_MARKER takes its place.
+/// Returns 1, or -1 when the document is outside what this handles (then the Swift
+/// implementation decides, including whether it is canonicalisable at all).
+int sidecar_canonical_json(const uint8_t *input, size_t count, const uint8_t *dropping, size_t dropping_length,
+                           int mask_prompt, uint8_t *output, size_t output_capacity, uint8_t *prompt,
+                           sidecar_canonical_json_result *result);
+
 #ifdef __cplusplus
 }
 #endif

@@ -74,7 +74,11 @@ extension CanonicalJSON.Writer {
                     self.keys.append(contentsOf: UnsafeBufferPointer(rebasing: self.input[(cursor + 1)..<(end - 1)]))
                     keyEnd = end
                 } else {
-                    guard let end = self.string(at: cursor, into: &self.keys) else { return nil }
+                    // Into a buffer of its own: `&self.keys` here would copy every key read so far
+                    // (`string` reads `self`), quadratic in the number of keys.
+                    var decoded: [UInt8] = []
+                    guard let end = self.string(at: cursor, into: &decoded) else { return nil }
+                    self.keys.append(contentsOf: decoded)
                     keyEnd = end
                 }
                 let key = keyStart..<self.keys.count
@@ -90,8 +94,14 @@ extension CanonicalJSON.Writer {
                 cursor = self.skipSpace(cursor + 1)
             }
         }
-        // A stable insertion sort (objects are small), then the last of equal keys kept.
-        if members.count > 1 {
+        // A stable sort (by insertion when few, so an object of many members is not quadratic),
+        // then the last of equal keys kept.
+        if members.count > 32 {
+            members = members.enumerated().sorted { first, second in
+                let order = self.order(first.element.key, second.element.key)
+                return order != 0 ? order < 0 : first.offset < second.offset
+            }.map(\.element)
+        } else if members.count > 1 {
             for index in 1..<members.count {
                 var position = index
                 while position > 0,
@@ -101,6 +111,8 @@ extension CanonicalJSON.Writer {
                     position -= 1
                 }
             }
+        }
+        if members.count > 1 {
             var kept = 0
             for index in 0..<members.count {
                 if kept > 0, self.order(members[kept - 1].key, members[index].key) == 0 {

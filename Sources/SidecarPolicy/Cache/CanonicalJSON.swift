@@ -21,6 +21,8 @@
 /// Returns `nil` for anything that is not a JSON object or nests deeper than ``maximumDepth``:
 /// such a request is not cached. The body must already be valid JSON (the decode stage checks
 /// it): the scan does not check every rule (it reads `1e10.0` as a number).
+import CSidecarKernels
+
 package enum CanonicalJSON {
     package struct Result: Equatable, Sendable {
         /// The canonical document (with the prompt's place marked when it was masked).
@@ -45,6 +47,64 @@ package enum CanonicalJSON {
     package static let promptMarker: UInt8 = 0x01
 
     package static func canonicalize(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        dropping: MemberNames = [],
+        maskingPrompt: Bool = false
+    ) -> Result? {
+        switch Self.canonicalizeInC(bytes, dropping: dropping, maskingPrompt: maskingPrompt) {
+        case .some(let result): return result
+        case .none: return Self.canonicalizeInSwift(bytes, dropping: dropping, maskingPrompt: maskingPrompt)
+        }
+    }
+
+    /// The C fast path (`sidecar_canonical_json`): the same result as
+    /// ``canonicalizeInSwift(_:dropping:maskingPrompt:)`` on the documents it accepts (keys
+    /// without escapes, numbers whose canonical form needs no `Double`, at most 32 levels deep:
+    /// nearly every request), `nil` on the others.
+    package static func canonicalizeInC(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        dropping: MemberNames = [],
+        maskingPrompt: Bool = false
+    ) -> Result? {
+        guard let names = dropping.packed, let input = bytes.baseAddress else { return nil }
+        let capacity = bytes.count + 1
+        var outcome = sidecar_canonical_json_result()
+        var status: Int32 = -1
+        var prompt: [UInt8] = []
+        let context = [UInt8](unsafeUninitializedCapacity: capacity) { output, initialized in
+            names.withUnsafeBufferPointer { names in
+                if maskingPrompt {
+                    prompt = [UInt8](unsafeUninitializedCapacity: capacity) { promptOutput, promptInitialized in
+                        status = sidecar_canonical_json(
+                            input, bytes.count, names.baseAddress, names.count, 1, output.baseAddress, capacity,
+                            promptOutput.baseAddress, &outcome
+                        )
+                        promptInitialized = status == 1 ? outcome.prompt_length : 0
+                    }
+                } else {
+                    status = sidecar_canonical_json(
+                        input, bytes.count, names.baseAddress, names.count, 0, output.baseAddress, capacity, nil,
+                        &outcome
+                    )
+                }
+            }
+            initialized = status == 1 ? outcome.output_length : 0
+        }
+        guard status == 1 else { return nil }
+        func number(_ start: Int, _ end: Int) -> Double? {
+            end > 0 ? CanonicalJSON.number(UnsafeBufferPointer(rebasing: bytes[start..<end])) : nil
+        }
+        return Result(
+            context: context,
+            prompt: prompt,
+            maskedPrompt: outcome.masked != 0,
+            n: number(outcome.n_start, outcome.n_end),
+            temperature: number(outcome.temperature_start, outcome.temperature_end)
+        )
+    }
+
+    /// The reference implementation: every document, and the judge of those the C path leaves.
+    package static func canonicalizeInSwift(
         _ bytes: UnsafeBufferPointer<UInt8>,
         dropping: MemberNames = [],
         maskingPrompt: Bool = false
