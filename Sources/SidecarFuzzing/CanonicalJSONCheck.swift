@@ -64,7 +64,9 @@ package enum CanonicalJSONCheck {
     /// Whatever the C fast path accepts, valid JSON or not, the Swift implementation reads the
     /// same way: the same canonical form, prompt, `n` and `temperature`.
     package static func checkPathsAgree(_ bytes: [UInt8]) throws(FuzzFailure) {
-        for (dropping, masking) in [(Self.dropped, true), (Self.dropped, false), ([], true)] as [(CanonicalJSON.MemberNames, Bool)] {
+        for (dropping, masking) in [(Self.dropped, true), (Self.dropped, false), ([], true)]
+            as [(CanonicalJSON.MemberNames, Bool)]
+        {
             let fast = bytes.withUnsafeBufferPointer {
                 CanonicalJSON.canonicalizeInC($0, dropping: dropping, maskingPrompt: masking)
             }

@@ -76,14 +76,28 @@ package enum CanonicalJSON {
                 if maskingPrompt {
                     prompt = [UInt8](unsafeUninitializedCapacity: capacity) { promptOutput, promptInitialized in
                         status = sidecar_canonical_json(
-                            input, bytes.count, names.baseAddress, names.count, 1, output.baseAddress, capacity,
-                            promptOutput.baseAddress, &outcome
+                            input,
+                            bytes.count,
+                            names.baseAddress,
+                            names.count,
+                            1,
+                            output.baseAddress,
+                            capacity,
+                            promptOutput.baseAddress,
+                            &outcome
                         )
                         promptInitialized = status == 1 ? outcome.prompt_length : 0
                     }
                 } else {
                     status = sidecar_canonical_json(
-                        input, bytes.count, names.baseAddress, names.count, 0, output.baseAddress, capacity, nil,
+                        input,
+                        bytes.count,
+                        names.baseAddress,
+                        names.count,
+                        0,
+                        output.baseAddress,
+                        capacity,
+                        nil,
                         &outcome
                     )
                 }
