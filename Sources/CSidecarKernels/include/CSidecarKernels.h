@@ -1,4 +1,5 @@
-// CSidecarKernels: hand-written CPU kernels for SidecarCore's embedder.
+// CSidecarKernels: hand-written CPU kernels: the embedder's encoder, the router's term sieve, the semantic
+// index's Hamming search and the cache key's canonical form.
 //
 // The dense layers of the encoder compute `c[m, n] = a[m, k] · w[n, k]ᵀ` (PyTorch's
 // `[out, in]` weight layout). On x86-64 CPUs with AVX-512 BF16 (Intel Cooper Lake and

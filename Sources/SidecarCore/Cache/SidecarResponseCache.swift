@@ -24,8 +24,9 @@ final class SidecarResponseCache: ResponseCache {
     static let droppedMembers = CanonicalJSON.MemberNames.answerShape
 
     let configuration: CacheConfiguration
-    /// Answers by canonical key, also found by the digest of the request's raw bytes (an alias:
-    /// a byte-identical repeat is found without the canonical form).
+    /// Answers by canonical key, also found by the digest of the request's raw bytes once an
+    /// entry has been asked for again (an alias: later byte-identical repeats are found without
+    /// the canonical form).
     let memory: MemoryCacheStore
     let index: SemanticIndex?
     let embedder: PromptEmbedder?
@@ -82,8 +83,8 @@ final class SidecarResponseCache: ResponseCache {
     // MARK: Lookup
 
     func lookup(_ context: RequestContext, on eventLoop: any EventLoop) -> CacheLookup {
-        // A byte-identical repeat of a stored request skips the canonical form: its raw bytes'
-        // digest names the canonical key it was stored under.
+        // A byte-identical repeat of an entry asked for before skips the canonical form: its raw
+        // bytes' digest names the canonical key the entry was stored under.
         let request = context.request
         let control = Self.cacheControl(request.headers)
         let tenant = self.tenant(request.headers)
@@ -106,6 +107,9 @@ final class SidecarResponseCache: ResponseCache {
             return .miss
         }
         if let answer = self.memory.get(plan.key, now: Self.now) {
+            // The alias is added on the first repeat, not when the answer is stored: a miss
+            // (most requests) does not pay for it.
+            if let raw { self.memory.addAlias(raw, for: plan.key) }
             return .hit(CachedAnswer(answer: answer, kind: "exact"))
         }
         guard self.shared != nil || plan.context != nil else {
@@ -117,7 +121,7 @@ final class SidecarResponseCache: ResponseCache {
         return .pending(
             exact.flatMap { answer -> EventLoopFuture<CacheLookupResult> in
                 if let answer {
-                    self.memory.set(plan.key, answer)
+                    self.memory.set(plan.key, alias: plan.rawKey, answer)
                     return eventLoop.makeSucceededFuture(
                         CacheLookupResult(hit: CachedAnswer(answer: answer, kind: "exact"))
                     )
@@ -331,7 +335,7 @@ final class SidecarResponseCache: ResponseCache {
             cost: context.cost?.header ?? "0",
             expiresAt: expiresAt
         )
-        self.memory.set(plan.key, alias: plan.rawKey, answer)
+        self.memory.set(plan.key, answer)
         var entry: SemanticIndex.Entry?
         if let semanticContext = plan.context, let vector = context.embedding ?? plan.lateEmbedding?.value,
             let index = self.index

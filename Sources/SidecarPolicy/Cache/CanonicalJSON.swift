@@ -18,6 +18,11 @@
 /// place in ``Result/context`` and its canonical form goes to ``Result/prompt``. Everything else
 /// in the request must then match exactly for a semantic hit.
 ///
+/// Two implementations: C (`sidecar_canonical_json` in CSidecarKernels, one reading pass and one
+/// writing pass, about twice as fast) for the common documents, and this Swift one for the rest
+/// (escaped keys, exponents, long numbers, deep nesting) and as the reference the `cache-key`
+/// fuzz target holds the C one to.
+///
 /// Returns `nil` for anything that is not a JSON object or nests deeper than ``maximumDepth``:
 /// such a request is not cached. The body must already be valid JSON (the decode stage checks
 /// it): the scan does not check every rule (it reads `1e10.0` as a number).

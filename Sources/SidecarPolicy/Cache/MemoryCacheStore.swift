@@ -216,7 +216,12 @@ package final class MemoryCacheStore: Sendable {
                 state.evictions += 1
             }
         }
-        guard let alias, alias != key else { return }
+        if let alias { self.addAlias(alias, for: key) }
+    }
+
+    /// Makes the entry stored under `key` findable by `alias` too.
+    package func addAlias(_ alias: CacheKey, for key: CacheKey) {
+        guard alias != key, self.limits.maxEntries > 0 else { return }
         self.shard(alias).state.withLock { state in
             state.forget(alias)
             state.addAlias(alias, for: key, limit: 2 * self.limits.maxEntries)

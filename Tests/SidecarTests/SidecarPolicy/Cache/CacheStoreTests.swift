@@ -184,6 +184,21 @@ import Testing
         #expect(store.count == 64)
     }
 
+    /// An alias added after the entry (the response cache adds it on the first repeat) finds it;
+    /// one for a key that holds nothing finds nothing.
+    @Test func anAliasAddedLaterFindsItsEntry() {
+        let store = MemoryCacheStore(limits: .init(maxEntries: 1_024, maxBytes: 1 << 20))
+        store.set(key(1), answer("stored"))
+        let alias = CacheKey(bytes: (9, 9, 9, 9))
+        #expect(store.get(alias, now: 0) == nil)
+        store.addAlias(alias, for: key(1))
+        #expect(store.get(alias, now: 0)?.body == .whole(Array("stored".utf8)))
+        let orphan = CacheKey(bytes: (8, 8, 8, 8))
+        store.addAlias(orphan, for: key(2))
+        #expect(store.get(orphan, now: 0) == nil)
+        #expect(store.count == 1)
+    }
+
     @Test func bytesAreBoundedAndExpiredEntriesAreNotServed() {
         let big = String(repeating: "x", count: 600)
         let store = MemoryCacheStore(limits: .init(maxEntries: 100, maxBytes: 1_500))
