@@ -96,6 +96,9 @@ package struct ServerSentEventParser: Sendable {
         return events
     }
 
+    /// Bytes held for an event not yet complete.
+    package var pendingByteCount: Int { self.pending.readableBytes }
+
     /// Bytes of an event left incomplete at end of stream, to relay as they are.
     package mutating func finish() -> ByteBuffer? {
         defer {

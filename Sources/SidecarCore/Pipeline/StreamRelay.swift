@@ -33,21 +33,40 @@ struct StreamRelay {
     private(set) var captured: [[UInt8]]?
     private var capturedBytes = 0
     private let captureLimit: Int
+    /// The longest event held while it is incomplete. Past it (an upstream that never ends an
+    /// event), the rest of the stream is relayed as it comes, unread and not cached, so memory
+    /// stays bounded.
+    static let eventLimit = 16 << 20
+    private let eventLimit: Int
+    /// An event went past ``eventLimit``: bytes are passed on as they come.
+    private(set) var passingThrough = false
 
     /// - Parameters:
     ///   - dropUsageChunk: the sidecar added `include_usage`; hide the usage-only chunk.
     ///   - usageFill: the client asked for usage: what an estimated usage chunk says.
     ///   - captureLimit: keep each event's `data` (for the cache) up to this many bytes; 0: none.
-    init(dropUsageChunk: Bool, usageFill: UsageFill? = nil, captureLimit: Int = 0) {
+    ///   - eventLimit: the longest incomplete event held (``eventLimit`` by default).
+    init(dropUsageChunk: Bool, usageFill: UsageFill? = nil, captureLimit: Int = 0, eventLimit: Int = Self.eventLimit) {
         self.dropUsageChunk = dropUsageChunk
         self.usageFill = usageFill
         self.captureLimit = captureLimit
+        self.eventLimit = eventLimit
         self.captured = captureLimit > 0 ? [] : nil
     }
 
     /// The bytes to relay for this upstream chunk (possibly empty while an event is incomplete).
     mutating func feed(_ chunk: ByteBuffer) -> ByteBuffer {
-        let events = self.parser.feed(chunk)
+        guard !self.passingThrough else { return chunk }
+        var out = self.relay(self.parser.feed(chunk))
+        if self.parser.pendingByteCount > self.eventLimit, var held = self.parser.finish() {
+            self.passingThrough = true
+            self.captured = nil
+            out.writeBuffer(&held)
+        }
+        return out
+    }
+
+    private mutating func relay(_ events: [ServerSentEvent]) -> ByteBuffer {
         guard !events.isEmpty else { return ByteBuffer() }
         // The usual chunk, one event passed on as it is: its bytes are a slice of the chunk.
         if events.count == 1, let event = events.first, self.take(event) == .relay { return event.raw }

@@ -93,6 +93,8 @@ struct ResponseRelay {
         }
         if let rest = events.finish() { sink.sendBody(rest, flush: false) }
         if let failure, !events.sawDone {
+            // Relayed unread past the event limit: end the event in progress first.
+            if events.passingThrough { sink.sendBody(ByteBuffer(string: "\n\n"), flush: false) }
             sink.sendBody(
                 StreamRelay.errorEvent(
                     message: "Upstream \"\(failure.upstream)\" failed mid-stream: \(failure.detail)",

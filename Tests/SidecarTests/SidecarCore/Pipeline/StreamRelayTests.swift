@@ -91,4 +91,27 @@ struct StreamRelayTests {
             #"data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}"# + "\n\ndata: [DONE]\n\n"
         #expect(String(buffer: relay.feed(ByteBuffer(string: stream))) == stream)
     }
+
+    /// An upstream that never ends an event: past the limit the stream is passed on as it comes
+    /// (every byte, in order), nothing more is held, and nothing is kept for the cache.
+    @Test func anEventPastTheLimitIsPassedOnUnheld() {
+        var relay = StreamRelay(dropUsageChunk: true, captureLimit: 1 << 20, eventLimit: 100)
+        let first = #"data: {"choices":[{"delta":{"content":"hi"}}]}"# + "\n\n"
+        var sent = String(buffer: relay.feed(ByteBuffer(string: first)))
+        #expect(sent == first)
+        #expect(relay.captured?.count == 1)
+        var upstream = first
+        for index in 0..<50 {
+            let piece = "data: " + String(repeating: "x", count: 7) + "\(index)"
+            upstream += piece
+            sent += String(buffer: relay.feed(ByteBuffer(string: piece)))
+        }
+        #expect(relay.passingThrough)
+        #expect(relay.captured == nil)
+        #expect(relay.finish() == nil)
+        let tail = "\n\ndata: [DONE]\n\n"
+        upstream += tail
+        sent += String(buffer: relay.feed(ByteBuffer(string: tail)))
+        #expect(sent == upstream)
+    }
 }
