@@ -75,34 +75,20 @@ package enum CanonicalJSON {
         let capacity = bytes.count + 1
         var outcome = sidecar_canonical_json_result()
         var status: Int32 = -1
-        var prompt: [UInt8] = []
+        // The prompt's room only when it may be masked (the C side writes it only then).
+        var prompt = [UInt8](repeating: 0, count: maskingPrompt ? capacity : 0)
         let context = [UInt8](unsafeUninitializedCapacity: capacity) { output, initialized in
-            names.withUnsafeBufferPointer { names in
-                if maskingPrompt {
-                    prompt = [UInt8](unsafeUninitializedCapacity: capacity) { promptOutput, promptInitialized in
-                        status = sidecar_canonical_json(
-                            input,
-                            bytes.count,
-                            names.baseAddress,
-                            names.count,
-                            1,
-                            output.baseAddress,
-                            capacity,
-                            promptOutput.baseAddress,
-                            &outcome
-                        )
-                        promptInitialized = status == 1 ? outcome.prompt_length : 0
-                    }
-                } else {
-                    status = sidecar_canonical_json(
+            status = names.withUnsafeBufferPointer { names in
+                prompt.withUnsafeMutableBufferPointer { promptOutput in
+                    sidecar_canonical_json(
                         input,
                         bytes.count,
                         names.baseAddress,
                         names.count,
-                        0,
+                        maskingPrompt ? 1 : 0,
                         output.baseAddress,
                         capacity,
-                        nil,
+                        maskingPrompt ? promptOutput.baseAddress : nil,
                         &outcome
                     )
                 }
@@ -110,6 +96,7 @@ package enum CanonicalJSON {
             initialized = status == 1 ? outcome.output_length : 0
         }
         guard status == 1 else { return nil }
+        prompt.removeLast(prompt.count - outcome.prompt_length)
         func number(_ start: Int, _ end: Int) -> Double? {
             end > 0 ? CanonicalJSON.number(UnsafeBufferPointer(rebasing: bytes[start..<end])) : nil
         }
