@@ -35,10 +35,13 @@ package struct ServerSentEventParser: Sendable {
     private var scanIndex = 0
     /// Start of the current line, as an offset into `pending`'s readable bytes.
     private var lineStart = 0
+    /// The `data` values of the incomplete event's lines read so far, offsets into `pending`.
+    private var dataLines: [Range<Int>] = []
 
     package init() {}
 
-    /// Parses `chunk`, returning the events it completes.
+    /// Parses `chunk`, returning the events it completes. Each byte is scanned once: a line's
+    /// `data` value is noted as the line ends.
     package mutating func feed(_ chunk: ByteBuffer) -> [ServerSentEvent] {
         if self.pending.readableBytes == 0 {
             self.pending = chunk
@@ -46,7 +49,10 @@ package struct ServerSentEventParser: Sendable {
             var chunk = chunk
             self.pending.writeBuffer(&chunk)
         }
-        var ends: [Int] = []
+        // Each event's end, and how many of `lines` (the data values) belong to it and before.
+        var ends: [(end: Int, lines: Int)] = []
+        var lines = self.dataLines
+        self.dataLines = []
         var index = self.scanIndex
         var lineStart = self.lineStart
         self.pending.withUnsafeReadableBytes { bytes in
@@ -63,7 +69,11 @@ package struct ServerSentEventParser: Sendable {
                     guard index + 1 < bytes.count else { break }  // wait: may be \r\n
                     if bytes[index + 1] == lf { terminatorEnd = index + 2 }
                 }
-                if index == lineStart { ends.append(terminatorEnd) }  // a blank line ends an event
+                if index == lineStart {
+                    ends.append((terminatorEnd, lines.count))  // a blank line ends an event
+                } else if let value = Self.dataValue(bytes, lineStart..<index) {
+                    lines.append(value)
+                }
                 lineStart = terminatorEnd
                 index = terminatorEnd
             }
@@ -71,11 +81,13 @@ package struct ServerSentEventParser: Sendable {
         var events: [ServerSentEvent] = []
         events.reserveCapacity(ends.count)
         var eventStart = 0
-        for end in ends {
+        var firstLine = 0
+        for (end, lineCount) in ends {
             if let raw = self.pending.getSlice(at: self.pending.readerIndex + eventStart, length: end - eventStart) {
-                events.append(ServerSentEvent(raw: raw, dataBytes: Self.data(of: raw)))
+                events.append(ServerSentEvent(raw: raw, dataBytes: self.data(lines[firstLine..<lineCount])))
             }
             eventStart = end
+            firstLine = lineCount
         }
         if eventStart > 0 {
             // The rest (an incomplete event) in a buffer of its own: the events returned share
@@ -91,6 +103,7 @@ package struct ServerSentEventParser: Sendable {
             index -= eventStart
             lineStart -= eventStart
         }
+        self.dataLines = lines[firstLine...].map { ($0.lowerBound - eventStart)..<($0.upperBound - eventStart) }
         self.scanIndex = index
         self.lineStart = lineStart
         return events
@@ -107,31 +120,16 @@ package struct ServerSentEventParser: Sendable {
         return self.pending.readableBytes == 0 ? nil : self.pending
     }
 
-    /// The `data` of one complete event: its `data` lines' values joined with `\n`.
-    private static func data(of raw: ByteBuffer) -> ByteBuffer? {
-        var lines: [Range<Int>] = []
-        raw.withUnsafeReadableBytes { bytes in
-            let cr = UInt8(ascii: "\r")
-            let lf = UInt8(ascii: "\n")
-            var lineStart = 0
-            var index = 0
-            while index < bytes.count {
-                let byte = bytes[index]
-                guard byte == cr || byte == lf else {
-                    index += 1
-                    continue
-                }
-                if index > lineStart, let value = Self.dataValue(bytes, lineStart..<index) { lines.append(value) }
-                index += byte == cr && index + 1 < bytes.count && bytes[index + 1] == lf ? 2 : 1
-                lineStart = index
-            }
-        }
+    /// The `data` of one complete event: its `data` lines' values (ranges of `pending`) joined
+    /// with `\n`; one line is a slice, no copy.
+    private func data(_ lines: ArraySlice<Range<Int>>) -> ByteBuffer? {
         guard let first = lines.first else { return nil }
-        if lines.count == 1 { return raw.getSlice(at: raw.readerIndex + first.lowerBound, length: first.count) }
+        let base = self.pending.readerIndex
+        if lines.count == 1 { return self.pending.getSlice(at: base + first.lowerBound, length: first.count) }
         var joined = ByteBuffer()
         for (number, line) in lines.enumerated() {
             if number > 0 { joined.writeInteger(UInt8(ascii: "\n")) }
-            if var value = raw.getSlice(at: raw.readerIndex + line.lowerBound, length: line.count) {
+            if var value = self.pending.getSlice(at: base + line.lowerBound, length: line.count) {
                 joined.writeBuffer(&value)
             }
         }
