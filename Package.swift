@@ -140,7 +140,18 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            swiftSettings: strictSettings
+            swiftSettings: strictSettings,
+            // The Swift runtime and Foundation linked in (as `--static-swift-stdlib` does): one
+            // self-contained binary, and about a quarter less CPU per request than against the
+            // shared libraries (README: Measured figures). The modules here are compiled for the
+            // shared Foundation, which names only itself to the linker; its static archive also
+            // needs the four libraries after it.
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib", "-use-ld=lld", "-lCoreFoundation", "-l_FoundationCShims", "-l_FoundationCollections",
+                    "-l_FoundationICU",
+                ])
+            ]
         ),
         // The fuzz targets' invariant checks, shared by the libFuzzer driver (below) and the tests.
         .target(
