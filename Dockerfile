@@ -9,8 +9,8 @@
 # Build arguments:
 #   SWIFT_IMAGE         the toolchain image; Package.swift needs swift-tools-version 6.1 or later
 #                       (CI builds and tests with Swift 6.3)
-#   SWIFT_BUILD_FLAGS   extra `swift build` flags, e.g. "--static-swift-stdlib" (then no Swift
-#                       runtime libraries are copied: stage-runtime.sh finds none linked)
+#   SWIFT_BUILD_FLAGS   extra `swift build` flags (the Swift runtime and Foundation are linked in
+#                       already, by Package.swift: stage-runtime.sh finds no Swift library to copy)
 #   RUNTIME_PACKAGES    the runtime's Debian packages; scripts/check-packaging.sh checks that
 #                       every library the binary links is staged or comes from these
 ARG SWIFT_IMAGE=swift:6.3-bookworm
@@ -45,8 +45,8 @@ RUN apt-get update \
  && groupadd --gid 10001 llm-sidecar \
  && useradd --uid 10001 --gid 10001 --home-dir /var/lib/llm-sidecar --create-home \
         --shell /usr/sbin/nologin llm-sidecar
-# /usr/local/bin/llm-sidecar (-> /usr/local/lib/llm-sidecar/, with the Swift runtime libraries
-# beside it), /usr/local/bin/llm-sidecar-healthcheck, /usr/local/share/llm-sidecar/models/
+# /usr/local/bin/llm-sidecar (-> /usr/local/lib/llm-sidecar/llm-sidecar, the Swift runtime linked
+# in), /usr/local/bin/llm-sidecar-healthcheck, /usr/local/share/llm-sidecar/models/
 # {all-MiniLM-L6-v2,router}/ and /etc/llm-sidecar/sidecar.conf (listen = "0.0.0.0:8088", and a
 # [[clients]] token in LLM_SIDECAR_TOKEN: beyond loopback the sidecar requires one; apps send it as
 # their OpenAI API key).

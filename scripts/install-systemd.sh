@@ -13,7 +13,7 @@
 #   --purge       ... unless --purge is given too (it also removes /var/lib/llm-sidecar)
 #
 # What it installs (paths under the root):
-#   /usr/local/bin/llm-sidecar, /usr/local/lib/llm-sidecar/     binary + Swift runtime libraries
+#   /usr/local/bin/llm-sidecar, /usr/local/lib/llm-sidecar/     the binary (+ any Swift .so it links)
 #   /usr/local/share/llm-sidecar/models/{all-MiniLM-L6-v2,router}/
 #   /etc/llm-sidecar/sidecar.conf  the repository's, with models_dir and router pointed at the
 #                                  above; an existing one is never overwritten

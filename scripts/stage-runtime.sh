@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Assembles llm-sidecar's runtime tree under a root directory: the binary with the Swift runtime
-# libraries it links, the MiniLM model, the learned router, the configuration and a health
+# Assembles llm-sidecar's runtime tree under a root directory: the binary (with any shared Swift
+# runtime library it links; Package.swift links them in, so usually none), the MiniLM model, the learned router, the configuration and a health
 # check. The Dockerfile copies this tree into its runtime image, scripts/install-systemd.sh
 # installs it on a host (root "/"), and scripts/check-packaging.sh stages it into a temporary
 # directory and runs it from there. Needs bash, coreutils, ldd (libc-bin) and awk; python3 with
@@ -23,8 +23,8 @@
 #   --router-from DIR   the learned router directory (default: ./models/router)
 #
 # The tree (paths inside the root, with the default prefix):
-#   /usr/local/lib/llm-sidecar/llm-sidecar            the binary; the Swift runtime's .so files
-#   /usr/local/lib/llm-sidecar/lib*.so                beside it (found through RUNPATH $ORIGIN)
+#   /usr/local/lib/llm-sidecar/llm-sidecar            the binary; a binary linked against the shared
+#   /usr/local/lib/llm-sidecar/lib*.so                Swift runtime gets its .so files beside it
 #   /usr/local/bin/llm-sidecar -> ../lib/llm-sidecar/llm-sidecar
 #   /usr/local/bin/llm-sidecar-healthcheck            GET /healthz with bash only (no curl)
 #   /usr/local/share/llm-sidecar/models/all-MiniLM-L6-v2/
