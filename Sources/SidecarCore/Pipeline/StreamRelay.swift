@@ -109,9 +109,18 @@ struct StreamRelay {
         return .relay
     }
 
-    /// Bytes of an unterminated last event, relayed as they are.
-    mutating func finish() -> ByteBuffer? {
-        self.parser.finish()
+    /// The bytes that end the relayed stream. Without `failure` (or after the upstream's own
+    /// `[DONE]`): an unterminated last event, as it is. After an upstream failure: an error event
+    /// and `[DONE]`, in place of the event the failure cut (dropped: half an event would reach
+    /// the client as broken JSON, with the error glued to it); when that event's bytes already
+    /// went out unread (past ``eventLimit``), a blank line ends it first.
+    mutating func finish(failure: (message: String, code: String)? = nil) -> ByteBuffer? {
+        let rest = self.parser.finish()
+        guard let failure, !self.sawDone else { return rest }
+        var out = ByteBuffer(string: self.passingThrough ? "\n\n" : "")
+        var event = Self.errorEvent(message: failure.message, code: failure.code)
+        out.writeBuffer(&event)
+        return out
     }
 
     private mutating func keep(_ event: ServerSentEvent, isDone: Bool) -> Bool {
@@ -177,7 +186,7 @@ struct StreamRelay {
     }
 
     /// An OpenAI-style error event and the end marker, for an upstream that fails mid-stream.
-    static func errorEvent(message: String, code: String) -> ByteBuffer {
+    private static func errorEvent(message: String, code: String) -> ByteBuffer {
         let body = OpenAIErrorBody(message: message, type: "upstream_error", code: code)
         var out = ByteBuffer(string: "data: ")
         var encoded = body.encoded()

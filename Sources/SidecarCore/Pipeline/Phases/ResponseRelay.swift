@@ -91,18 +91,13 @@ struct ResponseRelay {
         guard var events = self.events else {
             return sink.sendEnd(trailers: nil, abort: failure != nil)
         }
-        if let rest = events.finish() { sink.sendBody(rest, flush: false) }
-        if let failure, !events.sawDone {
-            // Relayed unread past the event limit: end the event in progress first.
-            if events.passingThrough { sink.sendBody(ByteBuffer(string: "\n\n"), flush: false) }
-            sink.sendBody(
-                StreamRelay.errorEvent(
-                    message: "Upstream \"\(failure.upstream)\" failed mid-stream: \(failure.detail)",
-                    code: "upstream_\(failure.shortDescription)"
-                ),
-                flush: false
+        let ending = failure.map {
+            (
+                message: "Upstream \"\($0.upstream)\" failed mid-stream: \($0.detail)",
+                code: "upstream_\($0.shortDescription)"
             )
         }
+        if let end = events.finish(failure: ending) { sink.sendBody(end, flush: false) }
         self.events = events
         var trailers = HTTPHeaders([(SidecarHeaders.queryCost.rawName, (cost ?? .zero).header)])
         if cost?.estimated == true { trailers.add(name: SidecarHeaders.costEstimated.rawName, value: "true") }

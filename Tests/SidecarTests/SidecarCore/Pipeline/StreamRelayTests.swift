@@ -114,4 +114,34 @@ struct StreamRelayTests {
         sent += String(buffer: relay.feed(ByteBuffer(string: tail)))
         #expect(sent == upstream)
     }
+
+    /// An upstream cut inside an event: the half event is dropped and the error event stands on
+    /// its own (glued to the half event, the client would get neither as valid JSON).
+    @Test func aFailureInsideAnEventEndsWithACleanErrorEvent() {
+        var relay = StreamRelay(dropUsageChunk: true)
+        let first = #"data: {"choices":[{"delta":{"content":"hi"}}]}"# + "\n\n"
+        #expect(String(buffer: relay.feed(ByteBuffer(string: first + #"data: {"choi"#))) == first)
+        let end = String(buffer: relay.finish(failure: (message: "cut", code: "upstream_cut")) ?? ByteBuffer())
+        #expect(end.hasPrefix("data: {"))
+        #expect(end.contains(#""code":"upstream_cut""#))
+        #expect(end.hasSuffix("\n\ndata: [DONE]\n\n"))
+        #expect(!end.contains("choi"))
+        // Without a failure the unterminated event is passed on as the upstream sent it.
+        var plain = StreamRelay(dropUsageChunk: true)
+        _ = plain.feed(ByteBuffer(string: first + #"data: {"choi"#))
+        #expect(plain.finish().map { String(buffer: $0) } == #"data: {"choi"#)
+    }
+
+    /// Past the event limit the event's start already went out: a blank line ends it before the
+    /// error event; after the upstream's own `[DONE]` a failure adds nothing.
+    @Test func aFailureAfterPassingThroughEndsTheEventFirst() {
+        var relay = StreamRelay(dropUsageChunk: true, eventLimit: 10)
+        _ = relay.feed(ByteBuffer(string: "data: " + String(repeating: "x", count: 20)))
+        #expect(relay.passingThrough)
+        let end = String(buffer: relay.finish(failure: (message: "cut", code: "upstream_cut")) ?? ByteBuffer())
+        #expect(end.hasPrefix("\n\ndata: {"))
+        var done = StreamRelay(dropUsageChunk: true)
+        _ = done.feed(ByteBuffer(string: "data: [DONE]\n\n"))
+        #expect(done.finish(failure: (message: "cut", code: "upstream_cut")) == nil)
+    }
 }
