@@ -6,9 +6,26 @@ import PackageDescription
 let fuzzing = Context.environment["SIDECAR_FUZZ"] != nil
 let fuzzInstrumentation: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer"])] : []
 
+// Release builds give each of the sidecar's functions a section of its own, so that the link can
+// place the request path's hot functions side by side (`hotPathLayout`).
 let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release)),
 ] + fuzzInstrumentation
+
+// The functions a profile of the request path found hot (layout/hot-functions.txt, written by
+// scripts/hot-functions.sh), placed together by lld in the release link: fewer instruction cache
+// and TLB misses, a few per cent less CPU per request (README: Measured figures). Names a build no
+// longer has are skipped, so a stale list only loses the gain for what changed.
+let hotPathLayout: [LinkerSetting] = [
+    .unsafeFlags(
+        [
+            "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/layout/hot-functions.txt",
+            "-Xlinker", "--no-warn-symbol-ordering",
+        ],
+        .when(configuration: .release)
+    )
+]
 
 let package = Package(
     name: "llm-sidecar",
@@ -152,7 +169,7 @@ let package = Package(
                     "-static-stdlib", "-use-ld=lld", "-lCoreFoundation", "-l_FoundationCShims", "-l_FoundationCollections",
                     "-l_FoundationICU",
                 ])
-            ]
+            ] + hotPathLayout
         ),
         // The fuzz targets' invariant checks, shared by the libFuzzer driver (below) and the tests.
         .target(
